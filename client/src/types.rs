@@ -1,0 +1,308 @@
+//! Request and response bodies of the registry's REST API (`/api/v1`). The server
+//! serialises exactly these; the client deserialises them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::digest::Digest;
+use crate::names::{AliasName, ModelName};
+use crate::reference::Stage;
+use crate::signature::Signature;
+
+/// Largest number of tags on a model or version, and the longest tag.
+pub const MAX_TAGS: usize = 64;
+pub const MAX_TAG_LEN: usize = 128;
+/// Longest description, reason or source text.
+pub const MAX_TEXT_LEN: usize = 16 * 1024;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateModel {
+    pub name: ModelName,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// A partial update: absent fields are left as they are.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateModel {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+/// Which version holds each governed stage (`null` = none).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StagePointers {
+    pub staging: Option<i64>,
+    pub production: Option<i64>,
+}
+
+impl StagePointers {
+    pub fn get(&self, stage: Stage) -> Option<i64> {
+        match stage {
+            Stage::Staging => self.staging,
+            Stage::Production => self.production,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Model {
+    pub name: ModelName,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub stages: StagePointers,
+    /// Alias name → version number.
+    pub aliases: BTreeMap<String, i64>,
+    /// The newest `ready`, non-archived version, if any.
+    pub latest_version: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ModelPage {
+    pub models: Vec<Model>,
+    /// Pass as `page_token` to get the next page; absent on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// Metadata of a new version: the `metadata` part of a multipart upload, or the whole
+/// JSON body of a two-step upload.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewVersion {
+    /// Artifact format: `linfa-logistic`, `onnx`, or any other (`pickle`, `joblib`, …),
+    /// stored but not servable.
+    pub format: String,
+    /// The artifact's sha256 (64 lowercase hex digits, `sha256:` prefix optional). When
+    /// given, the upload is rejected unless the bytes match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<Digest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<BTreeMap<String, f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// Where the model came from: a run id, a commit, a notebook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum VersionStatus {
+    /// Created; waiting for its artifact bytes.
+    Pending,
+    /// Artifact stored and verified; immutable from now on.
+    Ready,
+    /// The upload failed; the number stays taken.
+    Failed,
+}
+
+impl VersionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::Pending => "pending",
+            VersionStatus::Ready => "ready",
+            VersionStatus::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Version {
+    pub model: ModelName,
+    pub version: i64,
+    pub status: VersionStatus,
+    pub digest: Option<Digest>,
+    pub size: Option<i64>,
+    pub format: String,
+    /// Stages this version holds.
+    pub stages: Vec<Stage>,
+    /// Aliases pointing at this version.
+    pub aliases: Vec<String>,
+    /// Set when the version was archived (retired).
+    pub archived_at: Option<DateTime<Utc>>,
+    pub signature: Option<Signature>,
+    pub metrics: BTreeMap<String, f64>,
+    pub params: BTreeMap<String, serde_json::Value>,
+    pub tags: Vec<String>,
+    pub source: Option<String>,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Where to `PUT` the artifact bytes while the version is `pending`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VersionPage {
+    pub versions: Vec<Version>,
+    pub next_page_token: Option<String>,
+}
+
+/// Move a stage pointer.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PromoteRequest {
+    /// The version to put in the stage.
+    pub version: i64,
+    /// Why (kept in the audit trail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Optimistic concurrency: the version the stage must hold right now (`null` = the
+    /// stage must be unassigned). Omit to promote unconditionally.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
+    pub expected_version: Option<Option<i64>>,
+}
+
+/// Distinguishes an explicit `null` (`Some(None)`) from an absent field (`None`).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SetAlias {
+    pub version: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Alias {
+    pub model: ModelName,
+    pub alias: AliasName,
+    pub version: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    ModelCreated,
+    ModelUpdated,
+    ModelDeleted,
+    VersionCreated,
+    VersionReady,
+    VersionFailed,
+    VersionArchived,
+    StageChanged,
+    AliasSet,
+    AliasRemoved,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 10] = [
+        EventKind::ModelCreated,
+        EventKind::ModelUpdated,
+        EventKind::ModelDeleted,
+        EventKind::VersionCreated,
+        EventKind::VersionReady,
+        EventKind::VersionFailed,
+        EventKind::VersionArchived,
+        EventKind::StageChanged,
+        EventKind::AliasSet,
+        EventKind::AliasRemoved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ModelCreated => "model_created",
+            EventKind::ModelUpdated => "model_updated",
+            EventKind::ModelDeleted => "model_deleted",
+            EventKind::VersionCreated => "version_created",
+            EventKind::VersionReady => "version_ready",
+            EventKind::VersionFailed => "version_failed",
+            EventKind::VersionArchived => "version_archived",
+            EventKind::StageChanged => "stage_changed",
+            EventKind::AliasSet => "alias_set",
+            EventKind::AliasRemoved => "alias_removed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// One entry of the append-only event log (the audit trail and the outbox).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Event {
+    /// Global, gap-free sequence number.
+    pub seq: i64,
+    pub kind: EventKind,
+    pub model: ModelName,
+    pub version: Option<i64>,
+    /// For `stage_changed`: the stage that moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+    /// For `stage_changed`: the version the stage held before (`null` = none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<i64>,
+    /// For `stage_changed`: the version the stage holds now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For `alias_set` / `alias_removed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// For `version_ready`: the artifact's digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// Pass as `after` to continue from here.
+    pub last_seq: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Readiness {
+    pub status: String,
+    pub database: String,
+    pub object_store: String,
+}

@@ -1,0 +1,62 @@
+//! `/api/v1/models/{name}/aliases/{alias}`.
+
+use actix_web::{delete, put, web, HttpResponse};
+
+use capstan_client::types::{Alias, SetAlias};
+use capstan_client::Problem;
+
+use super::extract::{alias, model_name};
+use crate::error::RegistryResult;
+use crate::service::Registry;
+
+/// Create or move an alias. Aliases cannot be numbers, stage names or `latest`.
+#[utoipa::path(
+    tag = "aliases",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("alias" = String, Path, description = "Alias, e.g. `champion`")
+    ),
+    request_body = SetAlias,
+    responses(
+        (status = 200, description = "The alias", body = Alias),
+        (status = 400, description = "Invalid or reserved alias", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such model or version", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The version is not ready or archived", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[put("/models/{name}/aliases/{alias}")]
+pub async fn set_alias(
+    registry: web::Data<Registry>,
+    path: web::Path<(String, String)>,
+    body: web::Json<SetAlias>,
+) -> RegistryResult<HttpResponse> {
+    let (name, alias_name) = path.into_inner();
+    let set = registry
+        .set_alias(model_name(&name)?, alias(&alias_name)?, body.version)
+        .await?;
+    Ok(HttpResponse::Ok().json(set))
+}
+
+/// Remove an alias.
+#[utoipa::path(
+    tag = "aliases",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("alias" = String, Path, description = "Alias")
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such model or alias", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[delete("/models/{name}/aliases/{alias}")]
+pub async fn delete_alias(
+    registry: web::Data<Registry>,
+    path: web::Path<(String, String)>,
+) -> RegistryResult<HttpResponse> {
+    let (name, alias_name) = path.into_inner();
+    registry
+        .delete_alias(model_name(&name)?, alias(&alias_name)?)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

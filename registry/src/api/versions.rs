@@ -1,0 +1,256 @@
+//! `/api/v1/models/{name}/versions`: create (multipart or two-step), list, show, archive.
+
+use actix_multipart::Multipart;
+use actix_web::http::header;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use futures::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+
+use capstan_client::types::{NewVersion, Version, VersionPage};
+use capstan_client::{ModelName, Problem};
+
+use super::extract::{model_name, version_ref};
+use crate::artifacts::StagedBlob;
+use crate::error::{RegistryError, RegistryResult};
+use crate::service::Registry;
+
+/// The multipart form of a one-step upload.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the form for the OpenAPI document only
+pub struct UploadForm {
+    /// JSON metadata (`NewVersion`).
+    metadata: NewVersion,
+    /// The artifact bytes.
+    #[schema(content_media_type = "application/octet-stream")]
+    artifact: Vec<u8>,
+}
+
+/// Create a version.
+///
+/// `multipart/form-data` with a `metadata` JSON part and an `artifact` file part creates a
+/// `ready` version in one step. A JSON body alone creates a `pending` version with an
+/// `upload_url` to `PUT` the bytes to.
+#[utoipa::path(
+    tag = "versions",
+    params(("name" = String, Path, description = "Model name")),
+    request_body(content(
+        (UploadForm = "multipart/form-data"),
+        (NewVersion = "application/json")
+    )),
+    responses(
+        (status = 201, description = "Created: `ready` (multipart) or `pending` (JSON)", body = Version),
+        (status = 400, description = "Malformed metadata or multipart body", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Artifact or metadata too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither multipart nor JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The bytes do not match the declared sha256", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/models/{name}/versions")]
+pub async fn create_version(
+    registry: web::Data<Registry>,
+    path: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> RegistryResult<HttpResponse> {
+    let name = model_name(&path)?;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let version = if content_type.starts_with("multipart/form-data") {
+        let multipart = Multipart::new(request.headers(), payload);
+        create_from_multipart(&registry, name, multipart).await?
+    } else if content_type.is_empty() || content_type.starts_with("application/json") {
+        let limit = registry.limits().max_json_bytes;
+        let body = read_limited(payload, limit).await?;
+        let meta = parse_metadata(&body)?;
+        registry.create_pending_version(name, meta).await?
+    } else {
+        return Err(RegistryError::bad_request(
+            "unsupported_media_type",
+            "send multipart/form-data (metadata + artifact) or application/json (metadata only)",
+        ));
+    };
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!(
+                "/api/v1/models/{}/versions/{}",
+                version.model, version.version
+            ),
+        ))
+        .json(version))
+}
+
+fn parse_metadata(body: &[u8]) -> RegistryResult<NewVersion> {
+    serde_json::from_slice(body).map_err(|e| {
+        RegistryError::bad_request(
+            "invalid_metadata",
+            format!("version metadata is not valid: {e}"),
+        )
+    })
+}
+
+fn malformed(e: impl std::fmt::Display) -> RegistryError {
+    RegistryError::bad_request(
+        "malformed_multipart",
+        format!("the multipart body is malformed: {e}"),
+    )
+}
+
+/// Reads a body of at most `limit` bytes.
+async fn read_limited<S, E>(mut body: S, limit: usize) -> RegistryResult<Vec<u8>>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut buffer = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            RegistryError::bad_request(
+                "upload_interrupted",
+                format!("the request body broke off: {e}"),
+            )
+        })?;
+        if buffer.len() + chunk.len() > limit {
+            return Err(RegistryError::TooLarge {
+                detail: format!("the JSON body is larger than the limit of {limit} bytes"),
+            });
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(buffer)
+}
+
+/// Reads the `metadata` and `artifact` parts (either order), staging the artifact as it
+/// streams in; any failure discards what was staged, so no version is created.
+async fn create_from_multipart(
+    registry: &Registry,
+    name: ModelName,
+    mut multipart: Multipart,
+) -> RegistryResult<Version> {
+    let mut metadata: Option<NewVersion> = None;
+    let mut staged: Option<StagedBlob> = None;
+    let outcome = async {
+        while let Some(field) = multipart.try_next().await.map_err(malformed)? {
+            let field_name = field.name().unwrap_or_default().to_owned();
+            match field_name.as_str() {
+                "metadata" if metadata.is_none() => {
+                    let body = read_limited(field, registry.limits().max_json_bytes).await?;
+                    let meta = parse_metadata(&body)?;
+                    metadata = Some(registry.check_new_version(&name, meta).await?);
+                }
+                "artifact" if staged.is_none() => {
+                    staged = Some(registry.stage_artifact(field).await?)
+                }
+                "metadata" | "artifact" => {
+                    return Err(malformed(format!("the `{field_name}` part appears twice")))
+                }
+                other => {
+                    return Err(malformed(format!(
+                        "unexpected part {:?}: expected `metadata` and `artifact`",
+                        other.chars().take(64).collect::<String>()
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    match (outcome, metadata, staged) {
+        (Ok(()), Some(meta), Some(blob)) => registry.create_ready_version(name, meta, blob).await,
+        (outcome, _, staged) => {
+            if let Some(blob) = staged {
+                registry.discard_staged(blob).await;
+            }
+            outcome?;
+            Err(malformed(
+                "both a `metadata` part and an `artifact` part are required",
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListVersionsParams {
+    /// Page size, 1–1000 (default 100).
+    limit: Option<i64>,
+    /// The `next_page_token` of the previous page.
+    page_token: Option<String>,
+}
+
+/// List a model's versions, newest first.
+#[utoipa::path(
+    tag = "versions",
+    params(("name" = String, Path, description = "Model name"), ListVersionsParams),
+    responses(
+        (status = 200, description = "A page of versions", body = VersionPage),
+        (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[get("/models/{name}/versions")]
+pub async fn list_versions(
+    registry: web::Data<Registry>,
+    path: web::Path<String>,
+    query: web::Query<ListVersionsParams>,
+) -> RegistryResult<HttpResponse> {
+    let query = query.into_inner();
+    let page = registry
+        .list_versions(model_name(&path)?, query.limit, query.page_token)
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Show a version by ref: a number, `staging`, `production`, an alias, or `latest`.
+#[utoipa::path(
+    tag = "versions",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("ref" = String, Path, description = "Version number, stage, alias or `latest`")
+    ),
+    responses(
+        (status = 200, description = "The version", body = Version),
+        (status = 400, description = "Invalid name or ref", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such model or version", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[get("/models/{name}/versions/{ref}")]
+pub async fn get_version(
+    registry: web::Data<Registry>,
+    path: web::Path<(String, String)>,
+) -> RegistryResult<HttpResponse> {
+    let (name, reference) = path.into_inner();
+    let version = registry
+        .get_version(model_name(&name)?, version_ref(&reference)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(version))
+}
+
+/// Archive (retire) a version. Refused while it holds a stage; its aliases are removed.
+#[utoipa::path(
+    tag = "versions",
+    params(
+        ("name" = String, Path, description = "Model name"),
+        ("ref" = String, Path, description = "Version number, alias or `latest`")
+    ),
+    responses(
+        (status = 200, description = "The archived version", body = Version),
+        (status = 404, description = "No such model or version", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The version holds a stage", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/models/{name}/versions/{ref}/archive")]
+pub async fn archive_version(
+    registry: web::Data<Registry>,
+    path: web::Path<(String, String)>,
+) -> RegistryResult<HttpResponse> {
+    let (name, reference) = path.into_inner();
+    let version = registry
+        .archive_version(model_name(&name)?, version_ref(&reference)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(version))
+}

@@ -1,0 +1,161 @@
+//! Artifact storage: content-addressed blobs in an object store (local disk or S3).
+//!
+//! Owns object keys, streaming uploads with sha256 computed on the fly, and downloads.
+//! Knows nothing of models or versions: a blob is named only by its digest. Layout under
+//! the configured prefix:
+//!
+//! - `blobs/sha256/<2 hex>/<64 hex>`: verified, immutable content;
+//! - `staging/<uuid>`: uploads in flight; moved into `blobs/` only after verification,
+//!   so a crash or a disconnect never leaves a visible blob with the wrong bytes.
+
+mod open;
+mod upload;
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::signer::Signer;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
+
+use capstan_client::Digest;
+
+pub use open::{open_store, ObjectStoreConfig};
+pub use upload::StagedBlob;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("artifact is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the upload stream broke off: {0}")]
+    ClientStream(String),
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("blob {0} is missing from the object store")]
+    Missing(Digest),
+    #[error("invalid object store URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+}
+
+/// A blob's bytes (or a range of them) as a stream.
+pub struct BlobRead {
+    pub stream: BoxStream<'static, Result<Bytes, ArtifactError>>,
+    pub range: Range<u64>,
+    pub total_size: u64,
+}
+
+#[derive(Clone)]
+pub struct ArtifactStore {
+    store: Arc<dyn ObjectStore>,
+    signer: Option<Arc<dyn Signer>>,
+    root: Path,
+}
+
+impl ArtifactStore {
+    pub fn new(store: Arc<dyn ObjectStore>, signer: Option<Arc<dyn Signer>>, root: Path) -> Self {
+        Self {
+            store,
+            signer,
+            root,
+        }
+    }
+
+    fn key(&self, relative: &str) -> Path {
+        Path::from(format!("{}/{}", self.root, relative).trim_start_matches('/'))
+    }
+
+    pub fn blob_key(&self, digest: &Digest) -> Path {
+        let hex = digest.hex();
+        self.key(&format!("blobs/sha256/{}/{}", &hex[..2], hex))
+    }
+
+    /// Streams the blob, or the byte `range` of it.
+    pub async fn get(
+        &self,
+        digest: &Digest,
+        range: Option<Range<u64>>,
+    ) -> Result<BlobRead, ArtifactError> {
+        let options = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..GetOptions::default()
+        };
+        let result = self
+            .store
+            .get_opts(&self.blob_key(digest), options)
+            .await
+            .map_err(|e| match e {
+                object_store::Error::NotFound { .. } => ArtifactError::Missing(*digest),
+                other => ArtifactError::Store(other),
+            })?;
+        let total_size = result.meta.size;
+        let range = result.range.clone();
+        let stream = result.into_stream().map_err(ArtifactError::Store).boxed();
+        Ok(BlobRead {
+            stream,
+            range,
+            total_size,
+        })
+    }
+
+    pub async fn exists(&self, digest: &Digest) -> Result<bool, ArtifactError> {
+        match self.store.head(&self.blob_key(digest)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A presigned GET URL for the blob, when the backend can sign (S3).
+    pub async fn presigned_url(
+        &self,
+        digest: &Digest,
+        ttl: Duration,
+    ) -> Result<Option<String>, ArtifactError> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        let url = signer
+            .signed_url(
+                object_store::signer::Method::GET,
+                &self.blob_key(digest),
+                ttl,
+            )
+            .await?;
+        Ok(Some(url.to_string()))
+    }
+
+    /// Checks the store answers: a listing of the blob prefix (empty is fine).
+    pub async fn ping(&self) -> Result<(), ArtifactError> {
+        let prefix = self.key("blobs");
+        let mut listing = self.store.list(Some(&prefix));
+        if let Some(entry) = listing.next().await {
+            entry?;
+        }
+        Ok(())
+    }
+
+    /// Deletes staged uploads older than `max_age`: what a crash mid-upload left behind.
+    pub async fn sweep_staging(&self, max_age: Duration) -> Result<usize, ArtifactError> {
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
+        let prefix = self.key("staging");
+        let stale: Vec<Path> = self
+            .store
+            .list(Some(&prefix))
+            .try_filter(|meta| futures::future::ready(meta.last_modified < cutoff))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await?;
+        for location in &stale {
+            match self.store.delete(location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(stale.len())
+    }
+}

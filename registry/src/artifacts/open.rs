@@ -1,0 +1,63 @@
+//! Opening the configured object store from its URL: `file:///…` or `s3://bucket/prefix`.
+
+use std::sync::Arc;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+
+use super::{ArtifactError, ArtifactStore};
+
+/// What opening a store needs besides its URL.
+#[derive(Clone, Debug, Default)]
+pub struct ObjectStoreConfig {
+    pub url: String,
+    /// Endpoint of an S3-compatible server (`CAPSTAN_S3_ENDPOINT`).
+    pub s3_endpoint: Option<String>,
+    /// Allow plain HTTP to the endpoint (`CAPSTAN_S3_ALLOW_HTTP`).
+    pub s3_allow_http: bool,
+}
+
+fn bad_url(url: &str, reason: impl Into<String>) -> ArtifactError {
+    ArtifactError::BadUrl {
+        url: url.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+pub fn open_store(config: &ObjectStoreConfig) -> Result<ArtifactStore, ArtifactError> {
+    let url = config.url.as_str();
+    if let Some(path) = url.strip_prefix("file://") {
+        if !path.starts_with('/') {
+            return Err(bad_url(
+                url,
+                "a file:// URL needs an absolute path (file:///…)",
+            ));
+        }
+        std::fs::create_dir_all(path).map_err(|e| bad_url(url, e.to_string()))?;
+        let local = LocalFileSystem::new_with_prefix(path)?.with_automatic_cleanup(true);
+        return Ok(ArtifactStore::new(Arc::new(local), None, Path::default()));
+    }
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(bad_url(url, "missing bucket name"));
+        }
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_allow_http(config.s3_allow_http);
+        if let Some(endpoint) = &config.s3_endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+        {
+            builder = builder.with_region("us-east-1");
+        }
+        let s3 = Arc::new(builder.build()?);
+        let root =
+            Path::parse(prefix.trim_matches('/')).map_err(|e| bad_url(url, e.to_string()))?;
+        return Ok(ArtifactStore::new(s3.clone(), Some(s3), root));
+    }
+    Err(bad_url(url, "expected file:///… or s3://bucket/prefix"))
+}

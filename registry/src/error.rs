@@ -1,0 +1,170 @@
+//! The one error type of the request path, and its one mapping to HTTP.
+//!
+//! Store and artifact errors convert into [`RegistryError`]; rules raise its variants
+//! directly. [`ResponseError`] turns every one into `application/problem+json` with a
+//! stable `code`. Internal details are logged, never sent to the client.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+
+use capstan_client::problem::PROBLEM_CONTENT_TYPE;
+use capstan_client::Problem;
+
+use crate::artifacts::ArtifactError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("{detail}")]
+    NotFound { code: &'static str, detail: String },
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("{detail}")]
+    TooLarge { detail: String },
+    #[error("{detail}")]
+    Unprocessable { code: &'static str, detail: String },
+    #[error("range not satisfiable for an artifact of {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+}
+
+pub type RegistryResult<T> = Result<T, RegistryError>;
+
+impl From<diesel::result::Error> for RegistryError {
+    fn from(error: diesel::result::Error) -> Self {
+        RegistryError::Store(StoreError::Diesel(error))
+    }
+}
+
+impl RegistryError {
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        RegistryError::BadRequest {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        RegistryError::NotFound {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        RegistryError::Conflict {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+        RegistryError::Unprocessable {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// The problem document for this error: status, stable code, and a safe detail.
+    pub fn problem(&self) -> Problem {
+        let (status, code, detail) = match self {
+            RegistryError::BadRequest { code, detail } => {
+                (StatusCode::BAD_REQUEST, *code, detail.clone())
+            }
+            RegistryError::NotFound { code, detail } => {
+                (StatusCode::NOT_FOUND, *code, detail.clone())
+            }
+            RegistryError::Conflict { code, detail } => {
+                (StatusCode::CONFLICT, *code, detail.clone())
+            }
+            RegistryError::TooLarge { detail } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                detail.clone(),
+            ),
+            RegistryError::Unprocessable { code, detail } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, *code, detail.clone())
+            }
+            RegistryError::RangeNotSatisfiable { .. } => (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                self.to_string(),
+            ),
+            RegistryError::Store(StoreError::Diesel(diesel::result::Error::NotFound)) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "the resource does not exist".to_owned(),
+            ),
+            RegistryError::Store(StoreError::Pool(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is not reachable; try again".to_owned(),
+            ),
+            RegistryError::Store(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "an internal error occurred; it has been logged".to_owned(),
+            ),
+            RegistryError::Artifact(ArtifactError::TooLarge { .. }) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                self.to_string(),
+            ),
+            RegistryError::Artifact(ArtifactError::ClientStream(_)) => (
+                StatusCode::BAD_REQUEST,
+                "upload_interrupted",
+                self.to_string(),
+            ),
+            RegistryError::Artifact(_) => (
+                StatusCode::BAD_GATEWAY,
+                "object_store_error",
+                "the object store failed; it has been logged".to_owned(),
+            ),
+        };
+        problem(status, code, detail)
+    }
+}
+
+/// Builds a problem document; `type` is derived from the code.
+pub fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Problem {
+    Problem {
+        type_uri: format!("https://capstan.dev/problems/{code}"),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail: detail.into(),
+        code: code.to_owned(),
+    }
+}
+
+/// The response for a problem document.
+pub fn problem_response(problem: &Problem) -> HttpResponse {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE))
+        .json(problem)
+}
+
+impl ResponseError for RegistryError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.problem().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let problem = self.problem();
+        if problem.status >= 500 {
+            tracing::error!(error = %self, code = %problem.code, "request failed");
+        }
+        let mut response = problem_response(&problem);
+        if let RegistryError::RangeNotSatisfiable { size } = self {
+            if let Ok(value) = header::HeaderValue::from_str(&format!("bytes */{size}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+        }
+        response
+    }
+}

@@ -1,0 +1,11 @@
+//! Capstan's registry server as a library: `main.rs` only parses flags and calls
+//! [`startup::run`]; tests and benchmarks start the same server on port 0.
+
+pub mod api;
+pub mod artifacts;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod service;
+pub mod startup;
+pub mod store;

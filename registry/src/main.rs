@@ -1,0 +1,68 @@
+//! `capstan-registry`: parses flags and starts things; everything else is the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use capstan_registry::config::{Config, ServeArgs};
+
+/// Capstan model registry and deployment control plane.
+#[derive(Debug, Parser)]
+#[command(
+    name = "capstan-registry",
+    version,
+    about,
+    after_help = "Examples:\n  capstan-registry                      # serve on 127.0.0.1:8080 with ./capstan-data\n  capstan-registry serve --listen 0.0.0.0:8080 --database-url postgres://user@db/capstan \\\n      --object-store-url s3://models/capstan\n  capstan-registry openapi > openapi/openapi.json"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the registry and its API (the default).
+    Serve(ServeArgs),
+    /// Print the OpenAPI document the server serves at /api-docs/openapi.json.
+    Openapi,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let result = match cli.command {
+        Some(Command::Openapi) => print_openapi(),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("capstan-registry: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_openapi() -> anyhow::Result<()> {
+    println!("{}", capstan_registry::api::openapi().to_pretty_json()?);
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::resolve(args)?;
+    actix_web::rt::System::new().block_on(async move {
+        let running = capstan_registry::startup::start(&config).await?;
+        running.server.await?;
+        tracing::info!("capstan registry stopped");
+        Ok(())
+    })
+}

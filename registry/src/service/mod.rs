@@ -1,0 +1,111 @@
+//! The registry's operations: each public method is one use case (create a model,
+//! upload a version, promote…), applying `domain` rules to `store` and `artifacts` in
+//! one transaction and writing the matching event in that same transaction.
+//!
+//! Handlers call exactly one of these; nothing here knows about HTTP.
+
+mod aliases;
+mod convert;
+pub mod events;
+pub mod models;
+mod resolve;
+mod stages;
+mod versions;
+
+use chrono::{NaiveDateTime, SubsecRound, Utc};
+
+use crate::artifacts::ArtifactStore;
+use crate::store::rows::EventRow;
+use crate::store::Db;
+
+pub use resolve::ResolvedArtifact;
+
+/// Size limits applied to request bodies.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest artifact accepted, in bytes.
+    pub max_artifact_bytes: u64,
+    /// Largest JSON body (and multipart `metadata` part), in bytes.
+    pub max_json_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_artifact_bytes: 16 * 1024 * 1024 * 1024,
+            max_json_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Registry {
+    db: Db,
+    artifacts: ArtifactStore,
+    limits: Limits,
+}
+
+impl Registry {
+    pub fn new(db: Db, artifacts: ArtifactStore, limits: Limits) -> Self {
+        Self {
+            db,
+            artifacts,
+            limits,
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn artifacts(&self) -> &ArtifactStore {
+        &self.artifacts
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+}
+
+/// Now, in UTC, at the microsecond precision both databases keep.
+pub(crate) fn now() -> NaiveDateTime {
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// An event row for `kind` on `model`, to be completed and appended.
+pub(crate) fn event(
+    kind: capstan_client::types::EventKind,
+    model: &str,
+    version: Option<i64>,
+) -> EventRow {
+    EventRow {
+        seq: 0,
+        kind: kind.as_str().to_owned(),
+        model: model.to_owned(),
+        version,
+        stage: None,
+        from_version: None,
+        to_version: None,
+        reason: None,
+        alias: None,
+        digest: None,
+        created_at: now(),
+    }
+}
+
+impl Registry {
+    /// Checks the database and the object store; never fails, reports instead.
+    pub async fn readiness(&self) -> capstan_client::types::Readiness {
+        let (database, object_store) = tokio::join!(self.db.ping(), self.artifacts.ping());
+        let describe = |result: Result<(), String>| match result {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => format!("unreachable: {e}"),
+        };
+        let ready = database.is_ok() && object_store.is_ok();
+        capstan_client::types::Readiness {
+            status: if ready { "ready" } else { "unavailable" }.to_owned(),
+            database: describe(database.map_err(|e| e.to_string())),
+            object_store: describe(object_store.map_err(|e| e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Use cases on models: create, list, show, update, delete.
+
+use capstan_client::types::{CreateModel, EventKind, Model, ModelPage, UpdateModel};
+use capstan_client::ModelName;
+
+use super::convert::model_view;
+use super::{event, now, Registry};
+use crate::domain::paging::{decode_token, encode_token, page_limit};
+use crate::domain::text::{check_text, normalize_tags};
+use crate::error::{RegistryError, RegistryResult};
+use crate::store::models::{self, ModelFilter};
+use crate::store::rows::NewModelRow;
+use crate::store::{events, DbConn};
+
+pub(crate) fn model_not_found(name: &str) -> RegistryError {
+    RegistryError::not_found("model_not_found", format!("model {name:?} does not exist"))
+}
+
+/// Locks the model's row for this transaction, or fails with 404.
+pub(crate) fn lock_model(
+    conn: &mut DbConn,
+    name: &str,
+) -> RegistryResult<crate::store::rows::ModelRow> {
+    models::lock(conn, name, now())?.ok_or_else(|| model_not_found(name))
+}
+
+/// Query parameters of a model listing.
+#[derive(Debug, Default)]
+pub struct ModelQuery {
+    pub limit: Option<i64>,
+    pub page_token: Option<String>,
+    pub name_prefix: Option<String>,
+    pub tag: Option<String>,
+}
+
+impl Registry {
+    pub async fn create_model(&self, request: CreateModel) -> RegistryResult<Model> {
+        check_text("description", request.description.as_deref())?;
+        let tags = normalize_tags(request.tags)?;
+        self.db
+            .write(move |conn| {
+                let name = request.name.as_str();
+                if models::find(conn, name)?.is_some() {
+                    return Err(RegistryError::conflict(
+                        "model_exists",
+                        format!("model {name:?} already exists"),
+                    ));
+                }
+                let at = now();
+                let row = models::insert(
+                    conn,
+                    &NewModelRow {
+                        name,
+                        description: request.description.as_deref(),
+                        next_version: 1,
+                        created_at: at,
+                        updated_at: at,
+                    },
+                )?;
+                models::replace_tags(conn, row.id, &tags)?;
+                events::append(conn, event(EventKind::ModelCreated, name, None))?;
+                Ok(model_view(conn, &row)?)
+            })
+            .await
+            .map_err(|e| match e {
+                // Two creators raced past the existence check: the unique index decides.
+                RegistryError::Store(crate::store::StoreError::Diesel(
+                    diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    ),
+                )) => RegistryError::conflict("model_exists", "model already exists"),
+                other => other,
+            })
+    }
+
+    pub async fn list_models(&self, query: ModelQuery) -> RegistryResult<ModelPage> {
+        let limit = page_limit(query.limit)?;
+        let after = query
+            .page_token
+            .as_deref()
+            .map(|token| decode_token("models", token))
+            .transpose()?;
+        if let Some(prefix) = &query.name_prefix {
+            if prefix.len() > 128 {
+                return Err(RegistryError::bad_request(
+                    "invalid_prefix",
+                    "name_prefix is longer than a name can be",
+                ));
+            }
+        }
+        self.db
+            .read(move |conn| {
+                let rows = models::list(
+                    conn,
+                    &ModelFilter {
+                        name_prefix: query.name_prefix.as_deref(),
+                        tag: query.tag.as_deref(),
+                        after: after.as_deref(),
+                        limit: limit + 1,
+                    },
+                )?;
+                let has_more = rows.len() as i64 > limit;
+                let mut page = Vec::with_capacity(rows.len());
+                for row in rows.iter().take(limit as usize) {
+                    page.push(model_view(conn, row)?);
+                }
+                let next_page_token = has_more
+                    .then(|| page.last().map(|m| encode_token("models", m.name.as_str())))
+                    .flatten();
+                Ok(ModelPage {
+                    models: page,
+                    next_page_token,
+                })
+            })
+            .await
+    }
+
+    pub async fn get_model(&self, name: ModelName) -> RegistryResult<Model> {
+        self.db
+            .read(move |conn| {
+                let row = models::find(conn, name.as_str())?
+                    .ok_or_else(|| model_not_found(name.as_str()))?;
+                Ok(model_view(conn, &row)?)
+            })
+            .await
+    }
+
+    pub async fn update_model(
+        &self,
+        name: ModelName,
+        update: UpdateModel,
+    ) -> RegistryResult<Model> {
+        check_text("description", update.description.as_deref())?;
+        let tags = update.tags.map(|t| normalize_tags(Some(t))).transpose()?;
+        self.db
+            .write(move |conn| {
+                let row = lock_model(conn, name.as_str())?;
+                if let Some(description) = &update.description {
+                    models::set_description(conn, row.id, Some(description))?;
+                }
+                if let Some(tags) = &tags {
+                    models::replace_tags(conn, row.id, tags)?;
+                }
+                events::append(conn, event(EventKind::ModelUpdated, name.as_str(), None))?;
+                let row = models::find(conn, name.as_str())?
+                    .ok_or_else(|| model_not_found(name.as_str()))?;
+                Ok(model_view(conn, &row)?)
+            })
+            .await
+    }
+
+    /// Deletes the model, its versions and aliases. Refused while a stage is assigned.
+    /// Blobs stay: they are content-addressed and may be shared with other versions.
+    pub async fn delete_model(&self, name: ModelName) -> RegistryResult<()> {
+        self.db
+            .write(move |conn| {
+                let row = lock_model(conn, name.as_str())?;
+                if let Some((stage, version)) = [("staging", row.staging_version), ("production", row.production_version)]
+                    .into_iter()
+                    .find_map(|(stage, v)| v.map(|v| (stage, v)))
+                {
+                    return Err(RegistryError::conflict(
+                        "model_in_use",
+                        format!("model {name:?} has version {version} in {stage}; roll back or archive before deleting"),
+                    ));
+                }
+                models::delete(conn, row.id)?;
+                events::append(conn, event(EventKind::ModelDeleted, name.as_str(), None))?;
+                Ok(())
+            })
+            .await
+    }
+}

@@ -1,0 +1,102 @@
+//! Building and running the server: connect the database (running migrations), open the
+//! object store, and serve the API on a listener, so tests can bind port 0.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{Compress, Logger};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api;
+use crate::artifacts::open_store;
+use crate::config::Config;
+use crate::service::Registry;
+use crate::store::Db;
+
+/// Staged uploads older than this are debris of a crash and are deleted at start.
+const STALE_STAGING: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A server that is accepting connections.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+    pub server: Server,
+    pub registry: Registry,
+}
+
+/// Connects to the database and object store named by `config`.
+pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
+    let url = config.database_url.clone();
+    let pool_size = config.db_pool_size;
+    let db = tokio::task::spawn_blocking(move || Db::connect(&url, pool_size))
+        .await
+        .context("database start-up task failed")?
+        .with_context(|| format!("cannot open the database {}", redact(&config.database_url)))?;
+    let artifacts = open_store(&config.object_store)
+        .with_context(|| format!("cannot open the object store {}", config.object_store.url))?;
+    let registry = Registry::new(db, artifacts, config.limits);
+    let sweeper = registry.clone();
+    tokio::spawn(async move {
+        match sweeper.artifacts().sweep_staging(STALE_STAGING).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "deleted stale staged uploads"),
+            Err(error) => tracing::warn!(%error, "could not sweep staged uploads"),
+        }
+    });
+    Ok(registry)
+}
+
+/// Binds `config.listen` and starts serving; the returned server runs until stopped
+/// (SIGTERM/SIGINT stop it gracefully, finishing in-flight requests).
+pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
+    let registry = open_registry(config).await?;
+    let listener = TcpListener::bind(config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let openapi = api::openapi();
+    let limits = config.limits;
+    let data = web::Data::new(registry.clone());
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(Compress::default())
+            .wrap(Logger::new("%r %s %b %Dms").exclude("/healthz"))
+            .app_data(data.clone())
+            .configure(|cfg| api::app_data(cfg, limits))
+            .configure(|cfg| {
+                let mut utoipa_cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
+                api::routes(&mut utoipa_cfg);
+            })
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi.clone()))
+            .default_service(web::to(api::not_found))
+    })
+    .listen(listener)?
+    .shutdown_timeout(30);
+    if let Some(workers) = config.workers {
+        server = server.workers(workers);
+    }
+    let server = server.run();
+    tracing::info!(%addr, database = %redact(&config.database_url), object_store = %config.object_store.url, "capstan registry listening");
+    Ok(RunningServer {
+        addr,
+        handle: server.handle(),
+        server,
+        registry,
+    })
+}
+
+/// Hides a password in a database URL before it is logged.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

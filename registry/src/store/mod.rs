@@ -1,0 +1,201 @@
+//! The metadata store: diesel over SQLite or PostgreSQL through one `MultiConnection`.
+//!
+//! Owns the schema, the connection pool, migrations and every query. Functions here take
+//! a `&mut DbConn` and know nothing of HTTP or object storage. Blocking diesel calls run
+//! on tokio's blocking pool through [`Db::read`] and [`Db::write`], never on async workers.
+
+pub mod aliases;
+pub mod events;
+pub mod models;
+pub mod rows;
+pub mod schema;
+pub mod stages;
+pub mod versions;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Diesel(#[from] diesel::result::Error),
+    #[error("database connection pool: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("stored JSON is malformed: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("unsupported database URL {0:?}: expected sqlite://… or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("database task panicked or was cancelled")]
+    TaskJoin,
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which backend a URL selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> StoreResult<Self> {
+        if url.starts_with("sqlite://") || url.starts_with("file:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+}
+
+/// diesel wants a path for SQLite; `sqlite://` is ours.
+fn connection_string(url: &str) -> &str {
+    url.strip_prefix("sqlite://").unwrap_or(url)
+}
+
+/// Per-connection pragmas: WAL so readers never block the writer, a busy timeout instead
+/// of immediate `SQLITE_BUSY`, and enforced foreign keys.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
+        if let DbConn::Sqlite(conn) = conn {
+            conn.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA busy_timeout = 15000; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// The connection pool plus, for SQLite, the lock that serialises write transactions
+/// (SQLite has one writer; taking turns here avoids `SQLITE_BUSY` on lock upgrades).
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<ConnectionManager<DbConn>>,
+    backend: Backend,
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+impl Db {
+    /// Connects, and runs the backend's pending migrations.
+    pub fn connect(url: &str, pool_size: u32) -> StoreResult<Self> {
+        let backend = Backend::of_url(url)?;
+        let manager = ConnectionManager::<DbConn>::new(connection_string(url));
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(Duration::from_secs(10))
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(manager)?;
+        let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let db = Self {
+            pool,
+            backend,
+            write_lock,
+        };
+        db.run_migrations()?;
+        Ok(db)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn run_migrations(&self) -> StoreResult<()> {
+        let mut conn = self.pool.get()?;
+        let migrations = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        conn.run_pending_migrations(migrations)
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Runs `f` on a pooled connection on the blocking pool.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(StoreError::from)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|_| E::from(StoreError::TaskJoin))?
+    }
+
+    /// Runs `f` in a write transaction on the blocking pool. `E` lets callers return
+    /// their own errors (a failed rule rolls the transaction back like a failed query).
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + From<diesel::result::Error> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let write_lock = self.write_lock.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(StoreError::from)?;
+            // A poisoned lock only means another writer panicked; the data is in SQLite.
+            let _turn = write_lock
+                .as_ref()
+                .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+            conn.transaction(|conn| f(conn))
+        })
+        .await
+        .map_err(|_| E::from(StoreError::TaskJoin))?
+    }
+
+    /// `SELECT 1`: the readiness probe.
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| {
+            conn.batch_execute("SELECT 1")?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+    }
+}
+
+/// Runs every migration down and up again (used by the migration test).
+pub fn redo_all_migrations(url: &str) -> StoreResult<()> {
+    let backend = Backend::of_url(url)?;
+    let mut conn = DbConn::establish(connection_string(url))
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    let migrations = || match backend {
+        Backend::Sqlite => SQLITE_MIGRATIONS,
+        Backend::Postgres => POSTGRES_MIGRATIONS,
+    };
+    let migrate =
+        |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    conn.run_pending_migrations(migrations()).map_err(migrate)?;
+    conn.revert_all_migrations(migrations()).map_err(migrate)?;
+    conn.run_pending_migrations(migrations()).map_err(migrate)?;
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! Queries on `models` and `model_tags`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::rows::{ModelRow, NewModelRow};
+use super::schema::{model_tags, models};
+use super::{DbConn, StoreResult};
+
+pub fn find(conn: &mut DbConn, name: &str) -> StoreResult<Option<ModelRow>> {
+    Ok(models::table
+        .filter(models::name.eq(name))
+        .select(ModelRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Takes the model's row lock for the rest of the transaction (PostgreSQL) by touching
+/// `updated_at`, then reads it back: every writer of one model's state goes through here,
+/// so concurrent promotions and version allocations queue instead of racing.
+pub fn lock(conn: &mut DbConn, name: &str, now: NaiveDateTime) -> StoreResult<Option<ModelRow>> {
+    let touched = diesel::update(models::table.filter(models::name.eq(name)))
+        .set(models::updated_at.eq(now))
+        .execute(conn)?;
+    if touched == 0 {
+        return Ok(None);
+    }
+    find(conn, name)
+}
+
+pub fn insert(conn: &mut DbConn, row: &NewModelRow<'_>) -> StoreResult<ModelRow> {
+    diesel::insert_into(models::table)
+        .values(row)
+        .execute(conn)?;
+    find(conn, row.name)?.ok_or(diesel::result::Error::NotFound.into())
+}
+
+pub fn set_description(conn: &mut DbConn, id: i64, description: Option<&str>) -> StoreResult<()> {
+    diesel::update(models::table.find(id))
+        .set(models::description.eq(description))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn delete(conn: &mut DbConn, id: i64) -> StoreResult<()> {
+    diesel::delete(models::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+/// Allocates the model's next version number; the row lock (or SQLite's single writer)
+/// makes this atomic, and a rolled-back transaction gives the number back.
+pub fn allocate_version(conn: &mut DbConn, id: i64) -> StoreResult<i64> {
+    diesel::update(models::table.find(id))
+        .set(models::next_version.eq(models::next_version + 1))
+        .execute(conn)?;
+    let next: i64 = models::table
+        .find(id)
+        .select(models::next_version)
+        .first(conn)?;
+    Ok(next - 1)
+}
+
+pub fn set_stage_pointer(
+    conn: &mut DbConn,
+    id: i64,
+    stage: capstan_client::Stage,
+    version: Option<i64>,
+) -> StoreResult<()> {
+    use capstan_client::Stage;
+    let target = models::table.find(id);
+    match stage {
+        Stage::Staging => diesel::update(target)
+            .set(models::staging_version.eq(version))
+            .execute(conn)?,
+        Stage::Production => diesel::update(target)
+            .set(models::production_version.eq(version))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+pub fn tags_of(conn: &mut DbConn, id: i64) -> StoreResult<Vec<String>> {
+    Ok(model_tags::table
+        .filter(model_tags::model_id.eq(id))
+        .select(model_tags::tag)
+        .order(model_tags::tag.asc())
+        .load(conn)?)
+}
+
+pub fn replace_tags(conn: &mut DbConn, id: i64, tags: &[String]) -> StoreResult<()> {
+    diesel::delete(model_tags::table.filter(model_tags::model_id.eq(id))).execute(conn)?;
+    // MultiConnection has no batch insert: one row at a time (tags are few).
+    for tag in tags {
+        diesel::insert_into(model_tags::table)
+            .values((model_tags::model_id.eq(id), model_tags::tag.eq(tag)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Filters for listing models; `after` is the last name of the previous page.
+pub struct ModelFilter<'a> {
+    pub name_prefix: Option<&'a str>,
+    pub tag: Option<&'a str>,
+    pub after: Option<&'a str>,
+    pub limit: i64,
+}
+
+pub fn list(conn: &mut DbConn, filter: &ModelFilter<'_>) -> StoreResult<Vec<ModelRow>> {
+    let mut query = models::table
+        .select(ModelRow::as_select())
+        .order(models::name.asc())
+        .limit(filter.limit)
+        .into_boxed();
+    if let Some(prefix) = filter.name_prefix {
+        // Names are `[a-z0-9._-]`, so `_` is the only LIKE metacharacter to escape.
+        let pattern = format!("{}%", prefix.replace('_', "\\_"));
+        query = query.filter(models::name.like(pattern).escape('\\'));
+    }
+    if let Some(tag) = filter.tag {
+        let tagged = model_tags::table
+            .filter(model_tags::tag.eq(tag.to_owned()))
+            .select(model_tags::model_id);
+        query = query.filter(models::id.eq_any(tagged));
+    }
+    if let Some(after) = filter.after {
+        query = query.filter(models::name.gt(after.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}

@@ -1,0 +1,94 @@
+//! Row types: what diesel reads and writes, one struct per table shape.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{aliases, events, models, versions};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = models)]
+pub struct ModelRow {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub next_version: i64,
+    pub staging_version: Option<i64>,
+    pub production_version: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = models)]
+pub struct NewModelRow<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub next_version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = versions)]
+pub struct VersionRow {
+    pub id: i64,
+    pub model_id: i64,
+    pub version: i64,
+    pub status: String,
+    pub digest: Option<String>,
+    pub size: Option<i64>,
+    pub format: String,
+    pub expected_digest: Option<String>,
+    pub signature: Option<String>,
+    pub metrics: String,
+    pub params: String,
+    pub tags: String,
+    pub source: Option<String>,
+    pub description: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub archived_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = versions)]
+pub struct NewVersionRow {
+    pub model_id: i64,
+    pub version: i64,
+    pub status: String,
+    pub digest: Option<String>,
+    pub size: Option<i64>,
+    pub format: String,
+    pub expected_digest: Option<String>,
+    pub signature: Option<String>,
+    pub metrics: String,
+    pub params: String,
+    pub tags: String,
+    pub source: Option<String>,
+    pub description: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = aliases)]
+pub struct AliasRow {
+    pub model_id: i64,
+    pub alias: String,
+    pub version: i64,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    pub seq: i64,
+    pub kind: String,
+    pub model: String,
+    pub version: Option<i64>,
+    pub stage: Option<String>,
+    pub from_version: Option<i64>,
+    pub to_version: Option<i64>,
+    pub reason: Option<String>,
+    pub alias: Option<String>,
+    pub digest: Option<String>,
+    pub created_at: NaiveDateTime,
+}
