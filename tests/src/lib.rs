@@ -1,1 +1,251 @@
+//! Test harness: start the real registry on port 0 with its own fresh database and
+//! object-store prefix, and talk HTTP to it.
+//!
+//! Backends come from the environment:
+//! - `CAPSTAN_TEST_DATABASE_URL=postgres://…`: each test gets a fresh PostgreSQL database
+//!   (created here, dropped when the test ends); otherwise a fresh SQLite file.
+//! - `CAPSTAN_TEST_S3_ENDPOINT=http://…` (+ `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//!   `CAPSTAN_TEST_S3_BUCKET`, default `capstan-test`): each test gets its own prefix in
+//!   that bucket; otherwise a fresh local directory.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod raw;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use diesel::{Connection, RunQueryDsl};
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Value};
+
+use capstan_registry::artifacts::ObjectStoreConfig;
+use capstan_registry::config::Config;
+use capstan_registry::service::{Limits, Registry};
+
+pub use raw::{cut_off_upload, raw_request};
+
+/// Where the test's metadata lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbBackend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub registry: Registry,
+    pub database_url: String,
+    pub db_backend: DbBackend,
+    pub s3: bool,
+    handle: ServerHandle,
+    pg_database: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+/// Options for [`spawn_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestOptions {
+    pub limits: Option<Limits>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(TestOptions::default()).await
+}
+
+pub async fn spawn_with(options: TestOptions) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (database_url, pg_database, db_backend) = match std::env::var("CAPSTAN_TEST_DATABASE_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            let name = format!("capstan_t_{id}");
+            let url = create_pg_database(&admin_url, &name);
+            (url, Some((admin_url, name)), DbBackend::Postgres)
+        }
+        _ => (
+            format!("sqlite://{}", dir.path().join("capstan.db").display()),
+            None,
+            DbBackend::Sqlite,
+        ),
+    };
+    let (object_store, s3) = match std::env::var("CAPSTAN_TEST_S3_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => {
+            let bucket = std::env::var("CAPSTAN_TEST_S3_BUCKET").unwrap_or_else(|_| "capstan-test".into());
+            (
+                ObjectStoreConfig {
+                    url: format!("s3://{bucket}/{id}"),
+                    s3_endpoint: Some(endpoint),
+                    s3_allow_http: true,
+                },
+                true,
+            )
+        }
+        _ => (
+            ObjectStoreConfig {
+                url: format!("file://{}", dir.path().join("objects").display()),
+                s3_endpoint: None,
+                s3_allow_http: false,
+            },
+            false,
+        ),
+    };
+    let config = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: dir.path().to_owned(),
+        database_url: database_url.clone(),
+        object_store,
+        limits: options.limits.unwrap_or_default(),
+        workers: Some(2),
+        db_pool_size: 8,
+    };
+    let running = capstan_registry::startup::start(&config).await.unwrap();
+    tokio::spawn(running.server);
+    let base = format!("http://{}", running.addr);
+    TestApp {
+        addr: running.addr,
+        base,
+        http: reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
+        registry: running.registry,
+        database_url,
+        db_backend,
+        s3,
+        handle: running.handle,
+        pg_database,
+        _dir: dir,
+    }
+}
+
+/// Creates database `name` next to the one `admin_url` names; returns its URL.
+pub fn create_pg_database(admin_url: &str, name: &str) -> String {
+    let mut admin = diesel::PgConnection::establish(admin_url)
+        .unwrap_or_else(|e| panic!("CAPSTAN_TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}"));
+    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).unwrap();
+    let (prefix, _) = admin_url.rsplit_once('/').unwrap();
+    format!("{prefix}/{name}")
+}
+
+pub fn drop_pg_database(admin_url: &str, name: &str) {
+    if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+        if let Some((admin_url, name)) = &self.pg_database {
+            drop_pg_database(admin_url, name);
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self.get(path).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self.http.post(self.url(path)).json(body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self.http.put(self.url(path)).json(body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let response = self.http.delete(self.url(path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn create_model(&self, name: &str) -> Value {
+        let (status, body) = self.post_json("/api/v1/models", &json!({ "name": name })).await;
+        assert_eq!(status, 201, "create model {name}: {body}");
+        body
+    }
+
+    /// One-step multipart upload; returns (status, body).
+    pub async fn upload_with(&self, model: &str, metadata: &Value, artifact: Vec<u8>) -> (u16, Value) {
+        let form = Form::new()
+            .part("metadata", Part::text(metadata.to_string()).mime_str("application/json").unwrap())
+            .part("artifact", Part::bytes(artifact).file_name("model.bin"));
+        let response = self
+            .http
+            .post(self.url(&format!("/api/v1/models/{model}/versions")))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Uploads `artifact` as a ready version; returns its number.
+    pub async fn upload(&self, model: &str, artifact: &[u8]) -> i64 {
+        let (status, body) = self.upload_with(model, &json!({ "format": "opaque" }), artifact.to_vec()).await;
+        assert_eq!(status, 201, "upload: {body}");
+        assert_eq!(body["status"], "ready");
+        body["version"].as_i64().unwrap()
+    }
+
+    pub async fn promote(&self, model: &str, stage: &str, body: &Value) -> (u16, Value) {
+        self.post_json(&format!("/api/v1/models/{model}/stages/{stage}"), body).await
+    }
+
+    /// How many staged uploads are lying around (deleting them).
+    pub async fn staged_uploads(&self) -> usize {
+        self.registry.artifacts().sweep_staging(Duration::ZERO).await.unwrap()
+    }
+
+    /// Polls `check` until it holds or `timeout` passes; for effects the server applies
+    /// after the client is gone (a dropped connection), where there is no signal to await.
+    pub async fn eventually<F, Fut>(&self, timeout: Duration, mut check: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if check().await {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The sha256 of `bytes`, as `sha256:<hex>`.
+pub fn digest_of(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Asserts a problem+json response with `status` and `code`.
+pub fn assert_problem(status: u16, body: &Value, expected_status: u16, code: &str) {
+    assert_eq!(status, expected_status, "unexpected status; body: {body}");
+    assert_eq!(body["code"], code, "unexpected code; body: {body}");
+    assert_eq!(body["status"], expected_status, "{body}");
+    for field in ["type", "title", "detail"] {
+        assert!(body[field].is_string(), "problem without {field}: {body}");
+    }
+}

@@ -50,7 +50,7 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
                 JsonPayloadError::ContentType => {
                     (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
                 }
-                _ => (StatusCode::BAD_REQUEST, "invalid_json"),
+                _ => (StatusCode::BAD_REQUEST, "invalid_body"),
             };
             let detail = match &error {
                 JsonPayloadError::Deserialize(e) => format!("request body is not valid: {e}"),

@@ -1,0 +1,14 @@
+//! End-to-end tests of the registry over real HTTP. Each test starts its own server with
+//! its own database and object-store prefix (see `capstan_tests`).
+
+#![allow(clippy::unwrap_used)]
+
+mod artifacts;
+mod bad_input;
+mod events;
+mod migrations;
+mod models;
+mod openapi;
+mod server;
+mod stages;
+mod versions;
