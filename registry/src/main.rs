@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the registry and its API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the OpenAPI document the server serves at /api-docs/openapi.json.
     Openapi,
 }
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Some(Command::Openapi) => print_openapi(),
-        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Serve(args)) => serve(*args),
         None => serve(cli.serve),
     };
     match result {

@@ -73,7 +73,8 @@ pub async fn spawn_with(options: TestOptions) -> TestApp {
     };
     let (object_store, s3) = match std::env::var("CAPSTAN_TEST_S3_ENDPOINT") {
         Ok(endpoint) if !endpoint.is_empty() => {
-            let bucket = std::env::var("CAPSTAN_TEST_S3_BUCKET").unwrap_or_else(|_| "capstan-test".into());
+            let bucket =
+                std::env::var("CAPSTAN_TEST_S3_BUCKET").unwrap_or_else(|_| "capstan-test".into());
             (
                 ObjectStoreConfig {
                     url: format!("s3://{bucket}/{id}"),
@@ -107,7 +108,10 @@ pub async fn spawn_with(options: TestOptions) -> TestApp {
     TestApp {
         addr: running.addr,
         base,
-        http: reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap(),
         registry: running.registry,
         database_url,
         db_backend,
@@ -120,16 +124,20 @@ pub async fn spawn_with(options: TestOptions) -> TestApp {
 
 /// Creates database `name` next to the one `admin_url` names; returns its URL.
 pub fn create_pg_database(admin_url: &str, name: &str) -> String {
-    let mut admin = diesel::PgConnection::establish(admin_url)
-        .unwrap_or_else(|e| panic!("CAPSTAN_TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}"));
-    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).unwrap();
+    let mut admin = diesel::PgConnection::establish(admin_url).unwrap_or_else(|e| {
+        panic!("CAPSTAN_TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}")
+    });
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .unwrap();
     let (prefix, _) = admin_url.rsplit_once('/').unwrap();
     format!("{prefix}/{name}")
 }
 
 pub fn drop_pg_database(admin_url: &str, name: &str) {
     if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
-        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin);
     }
 }
 
@@ -158,13 +166,25 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self.http.post(self.url(path)).json(body).send().await.unwrap();
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn put_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self.http.put(self.url(path)).json(body).send().await.unwrap();
+        let response = self
+            .http
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -176,15 +196,27 @@ impl TestApp {
     }
 
     pub async fn create_model(&self, name: &str) -> Value {
-        let (status, body) = self.post_json("/api/v1/models", &json!({ "name": name })).await;
+        let (status, body) = self
+            .post_json("/api/v1/models", &json!({ "name": name }))
+            .await;
         assert_eq!(status, 201, "create model {name}: {body}");
         body
     }
 
     /// One-step multipart upload; returns (status, body).
-    pub async fn upload_with(&self, model: &str, metadata: &Value, artifact: Vec<u8>) -> (u16, Value) {
+    pub async fn upload_with(
+        &self,
+        model: &str,
+        metadata: &Value,
+        artifact: Vec<u8>,
+    ) -> (u16, Value) {
         let form = Form::new()
-            .part("metadata", Part::text(metadata.to_string()).mime_str("application/json").unwrap())
+            .part(
+                "metadata",
+                Part::text(metadata.to_string())
+                    .mime_str("application/json")
+                    .unwrap(),
+            )
             .part("artifact", Part::bytes(artifact).file_name("model.bin"));
         let response = self
             .http
@@ -199,19 +231,32 @@ impl TestApp {
 
     /// Uploads `artifact` as a ready version; returns its number.
     pub async fn upload(&self, model: &str, artifact: &[u8]) -> i64 {
-        let (status, body) = self.upload_with(model, &json!({ "format": "opaque" }), artifact.to_vec()).await;
+        let (status, body) = self
+            .upload_with(model, &json!({ "format": "opaque" }), artifact.to_vec())
+            .await;
         assert_eq!(status, 201, "upload: {body}");
         assert_eq!(body["status"], "ready");
         body["version"].as_i64().unwrap()
     }
 
     pub async fn promote(&self, model: &str, stage: &str, body: &Value) -> (u16, Value) {
-        self.post_json(&format!("/api/v1/models/{model}/stages/{stage}"), body).await
+        self.post_json(&format!("/api/v1/models/{model}/stages/{stage}"), body)
+            .await
+    }
+
+    /// Starts a graceful stop (as SIGTERM does): no new connections, in-flight requests
+    /// finish. Resolves when the server has stopped.
+    pub fn stop_gracefully(&self) -> impl std::future::Future<Output = ()> + use<> {
+        self.handle.stop(true)
     }
 
     /// How many staged uploads are lying around (deleting them).
     pub async fn staged_uploads(&self) -> usize {
-        self.registry.artifacts().sweep_staging(Duration::ZERO).await.unwrap()
+        self.registry
+            .artifacts()
+            .sweep_staging(Duration::ZERO)
+            .await
+            .unwrap()
     }
 
     /// Polls `check` until it holds or `timeout` passes; for effects the server applies

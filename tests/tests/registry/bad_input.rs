@@ -40,21 +40,31 @@ async fn traversal_and_odd_names_in_paths_are_rejected() {
                 status == 400 || status == 404,
                 "GET {path} answered {status}: {body}"
             );
-            let problem: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("GET {path}: not JSON: {body}"));
+            let problem: Value = serde_json::from_str(&body)
+                .unwrap_or_else(|_| panic!("GET {path}: not JSON: {body}"));
             assert!(problem["code"].is_string(), "{path}: {problem}");
             assert!(!body.contains("root:"), "{path} leaked a file");
         }
     }
     // Absolute paths and literal dot segments sent raw.
-    for path in ["/api/v1/models/../../etc/passwd", "/api/v1/models/bc/../../../etc/passwd", "//etc/passwd"] {
+    for path in [
+        "/api/v1/models/../../etc/passwd",
+        "/api/v1/models/bc/../../../etc/passwd",
+        "//etc/passwd",
+    ] {
         let (status, body) = raw_request(app.addr, &format!("GET {path} HTTP/1.1"), b"").await;
-        assert!(status == 400 || status == 404, "GET {path} answered {status}: {body}");
+        assert!(
+            status == 400 || status == 404,
+            "GET {path} answered {status}: {body}"
+        );
     }
     // Writes with hostile names create nothing.
     for segment in ["..", "%2e%2e", "%252e", "a%5cb", "x%23y"] {
         let (status, _) = raw_request(
             app.addr,
-            &format!("POST /api/v1/models/{segment}/versions HTTP/1.1\r\nContent-Type: application/json"),
+            &format!(
+                "POST /api/v1/models/{segment}/versions HTTP/1.1\r\nContent-Type: application/json"
+            ),
             br#"{"format":"opaque"}"#,
         )
         .await;
@@ -67,7 +77,16 @@ async fn traversal_and_odd_names_in_paths_are_rejected() {
 #[tokio::test]
 async fn malformed_json_bodies_are_400_problems() {
     let app = spawn_app().await;
-    for body in [&b"{"[..], b"", b"null", b"[]", b"{\"name\": 5}", b"{\"name\": \"ok\", \"extra\": 1}", b"\xff\xfe", b"{\"name\": \"\\u0000\"}"] {
+    for body in [
+        &b"{"[..],
+        b"",
+        b"null",
+        b"[]",
+        b"{\"name\": 5}",
+        b"{\"name\": \"ok\", \"extra\": 1}",
+        b"\xff\xfe",
+        b"{\"name\": \"\\u0000\"}",
+    ] {
         let response = app
             .http
             .post(app.url("/api/v1/models"))
@@ -77,7 +96,10 @@ async fn malformed_json_bodies_are_400_problems() {
             .await
             .unwrap();
         assert_eq!(response.status(), 400, "{}", String::from_utf8_lossy(body));
-        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
         let problem: Value = response.json().await.unwrap();
         assert_eq!(problem["code"], "invalid_body");
     }
@@ -98,14 +120,27 @@ async fn huge_json_body_is_413() {
 async fn unicode_and_control_characters_in_text_fields() {
     let app = spawn_app().await;
     let (status, model) = app
-        .post_json("/api/v1/models", &json!({"name": "bc", "description": "Ünïcödé ✓ 模型", "tags": ["日本"]}))
+        .post_json(
+            "/api/v1/models",
+            &json!({"name": "bc", "description": "Ünïcödé ✓ 模型", "tags": ["日本"]}),
+        )
         .await;
     assert_eq!(status, 201, "{model}");
     assert_eq!(model["description"], "Ünïcödé ✓ 模型");
-    let (status, body) = app.post_json("/api/v1/models", &json!({"name": "bd", "tags": ["a\u{0007}b"]})).await;
+    let (status, body) = app
+        .post_json(
+            "/api/v1/models",
+            &json!({"name": "bd", "tags": ["a\u{0007}b"]}),
+        )
+        .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["code"], "invalid_tags");
-    let (status, body) = app.post_json("/api/v1/models", &json!({"name": "be", "description": "nul\u{0000}"})).await;
+    let (status, body) = app
+        .post_json(
+            "/api/v1/models",
+            &json!({"name": "be", "description": "nul\u{0000}"}),
+        )
+        .await;
     assert_eq!(status, 400, "{body}");
 }
 
@@ -114,7 +149,10 @@ async fn unknown_routes_are_problem_documents() {
     let app = spawn_app().await;
     let response = app.get("/api/v1/nothing-here").await;
     assert_eq!(response.status(), 404);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["code"], "route_not_found");
 }

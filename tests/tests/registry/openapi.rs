@@ -5,7 +5,11 @@ use capstan_tests::spawn_app;
 #[test]
 fn committed_openapi_document_matches_the_code() {
     let generated = capstan_registry::api::openapi().to_pretty_json().unwrap();
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.json")).unwrap();
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../openapi/openapi.json"
+    ))
+    .unwrap();
     assert!(
         committed.trim_end() == generated.trim_end(),
         "openapi/openapi.json is stale: run `cargo run -p capstan-registry -- openapi > openapi/openapi.json`"
@@ -14,7 +18,8 @@ fn committed_openapi_document_matches_the_code() {
 
 #[test]
 fn document_covers_the_whole_api() {
-    let api: serde_json::Value = serde_json::from_str(&capstan_registry::api::openapi().to_json().unwrap()).unwrap();
+    let api: serde_json::Value =
+        serde_json::from_str(&capstan_registry::api::openapi().to_json().unwrap()).unwrap();
     let paths = api["paths"].as_object().unwrap();
     for path in [
         "/healthz",
@@ -30,7 +35,10 @@ fn document_covers_the_whole_api() {
         "/api/v1/models/{name}/aliases/{alias}",
         "/api/v1/events",
     ] {
-        assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
     }
     assert!(api["components"]["schemas"]["Problem"].is_object());
 }
@@ -44,7 +52,14 @@ async fn document_and_swagger_ui_are_served() {
     let response = app.get("/docs/").await;
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
-    assert!(html.contains("swagger-ui"), "Swagger UI page not served: {html}");
+    assert!(
+        html.contains("swagger-ui"),
+        "Swagger UI page not served: {html}"
+    );
     let response = app.get("/docs/swagger-ui.css").await;
-    assert_eq!(response.status(), 200, "Swagger UI assets must be vendored (offline)");
+    assert_eq!(
+        response.status(),
+        200,
+        "Swagger UI assets must be vendored (offline)"
+    );
 }

@@ -9,7 +9,11 @@ async fn promote_and_resolve_by_stage() {
     let v1 = app.upload("bc", b"1").await;
     let v2 = app.upload("bc", b"2").await;
     let (status, promoted) = app
-        .promote("bc", "production", &json!({"version": v1, "reason": "first release"}))
+        .promote(
+            "bc",
+            "production",
+            &json!({"version": v1, "reason": "first release"}),
+        )
         .await;
     assert_eq!(status, 200, "{promoted}");
     assert_eq!(promoted["version"], v1);
@@ -17,14 +21,18 @@ async fn promote_and_resolve_by_stage() {
     let (_, resolved) = app.get_json("/api/v1/models/bc/versions/production").await;
     assert_eq!(resolved["version"], v1);
 
-    let (status, _) = app.promote("bc", "production", &json!({"version": v2})).await;
+    let (status, _) = app
+        .promote("bc", "production", &json!({"version": v2}))
+        .await;
     assert_eq!(status, 200);
     let (_, resolved) = app.get_json("/api/v1/models/bc/versions/production").await;
     assert_eq!(resolved["version"], v2);
     let (_, old) = app.get_json("/api/v1/models/bc/versions/1").await;
     assert_eq!(old["stages"], json!([]));
 
-    let (_, events) = app.get_json("/api/v1/events?model=bc&kind=stage_changed").await;
+    let (_, events) = app
+        .get_json("/api/v1/events?model=bc&kind=stage_changed")
+        .await;
     let events = events["events"].as_array().unwrap().clone();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0]["reason"], "first release");
@@ -40,13 +48,37 @@ async fn expected_version_guards_against_lost_updates() {
     app.create_model("bc").await;
     let v1 = app.upload("bc", b"1").await;
     let v2 = app.upload("bc", b"2").await;
-    let (status, body) = app.promote("bc", "production", &json!({"version": v1, "expected_version": 5})).await;
+    let (status, body) = app
+        .promote(
+            "bc",
+            "production",
+            &json!({"version": v1, "expected_version": 5}),
+        )
+        .await;
     assert_problem(status, &body, 409, "stage_conflict");
-    let (status, _) = app.promote("bc", "production", &json!({"version": v1, "expected_version": null})).await;
+    let (status, _) = app
+        .promote(
+            "bc",
+            "production",
+            &json!({"version": v1, "expected_version": null}),
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, body) = app.promote("bc", "production", &json!({"version": v2, "expected_version": null})).await;
+    let (status, body) = app
+        .promote(
+            "bc",
+            "production",
+            &json!({"version": v2, "expected_version": null}),
+        )
+        .await;
     assert_problem(status, &body, 409, "stage_conflict");
-    let (status, _) = app.promote("bc", "production", &json!({"version": v2, "expected_version": v1})).await;
+    let (status, _) = app
+        .promote(
+            "bc",
+            "production",
+            &json!({"version": v2, "expected_version": v1}),
+        )
+        .await;
     assert_eq!(status, 200);
 }
 
@@ -60,10 +92,20 @@ async fn concurrent_promotions_with_expected_version_have_one_winner() {
     }
     let attempts = versions.iter().map(|v| {
         let app = &app;
-        async move { app.promote("bc", "production", &json!({"version": v, "expected_version": null})).await }
+        async move {
+            app.promote(
+                "bc",
+                "production",
+                &json!({"version": v, "expected_version": null}),
+            )
+            .await
+        }
     });
     let results = futures::future::join_all(attempts).await;
-    let winners: Vec<_> = results.iter().filter(|(status, _)| *status == 200).collect();
+    let winners: Vec<_> = results
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     for (status, body) in results.iter().filter(|(status, _)| *status != 200) {
         assert_problem(*status, body, 409, "stage_conflict");
@@ -82,16 +124,24 @@ async fn rollback_returns_to_previous_holders_in_order() {
     let v2 = app.upload("bc", b"2").await;
     let v3 = app.upload("bc", b"3").await;
     for v in [v1, v2, v3] {
-        app.promote("bc", "production", &json!({"version": v})).await;
+        app.promote("bc", "production", &json!({"version": v}))
+            .await;
     }
     let (status, back) = app
-        .post_json("/api/v1/models/bc/stages/production/rollback", &json!({"reason": "bad latency"}))
+        .post_json(
+            "/api/v1/models/bc/stages/production/rollback",
+            &json!({"reason": "bad latency"}),
+        )
         .await;
     assert_eq!(status, 200, "{back}");
     assert_eq!(back["version"], v2);
-    let (_, back) = app.post_json("/api/v1/models/bc/stages/production/rollback", &json!({})).await;
+    let (_, back) = app
+        .post_json("/api/v1/models/bc/stages/production/rollback", &json!({}))
+        .await;
     assert_eq!(back["version"], v1);
-    let (status, body) = app.post_json("/api/v1/models/bc/stages/production/rollback", &json!({})).await;
+    let (status, body) = app
+        .post_json("/api/v1/models/bc/stages/production/rollback", &json!({}))
+        .await;
     assert_problem(status, &body, 409, "no_previous_version");
     let (_, model) = app.get_json("/api/v1/models/bc").await;
     assert_eq!(model["stages"]["production"], v1);
@@ -101,7 +151,12 @@ async fn rollback_returns_to_previous_holders_in_order() {
     assert_eq!(last["to_version"], v1);
     assert_eq!(last["reason"], "rollback");
     // Rollback without a body works too.
-    let response = app.http.post(app.url("/api/v1/models/bc/stages/staging/rollback")).send().await.unwrap();
+    let response = app
+        .http
+        .post(app.url("/api/v1/models/bc/stages/staging/rollback"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 409);
 }
 
@@ -109,13 +164,24 @@ async fn rollback_returns_to_previous_holders_in_order() {
 async fn only_ready_unarchived_versions_can_be_promoted() {
     let app = spawn_app().await;
     app.create_model("bc").await;
-    let (_, pending) = app.post_json("/api/v1/models/bc/versions", &json!({"format": "opaque"})).await;
-    let (status, body) = app.promote("bc", "production", &json!({"version": pending["version"]})).await;
+    let (_, pending) = app
+        .post_json("/api/v1/models/bc/versions", &json!({"format": "opaque"}))
+        .await;
+    let (status, body) = app
+        .promote("bc", "production", &json!({"version": pending["version"]}))
+        .await;
     assert_problem(status, &body, 409, "version_not_ready");
-    let (status, body) = app.promote("bc", "production", &json!({"version": 99})).await;
+    let (status, body) = app
+        .promote("bc", "production", &json!({"version": 99}))
+        .await;
     assert_problem(status, &body, 404, "version_not_found");
     let v = app.upload("bc", b"x").await;
-    let (status, archived) = app.post_json(&format!("/api/v1/models/bc/versions/{v}/archive"), &json!({})).await;
+    let (status, archived) = app
+        .post_json(
+            &format!("/api/v1/models/bc/versions/{v}/archive"),
+            &json!({}),
+        )
+        .await;
     assert_eq!(status, 200, "{archived}");
     assert!(archived["archived_at"].is_string());
     let (status, body) = app.promote("bc", "staging", &json!({"version": v})).await;
@@ -130,18 +196,36 @@ async fn archive_rules() {
     app.create_model("bc").await;
     let v1 = app.upload("bc", b"1").await;
     let v2 = app.upload("bc", b"2").await;
-    app.promote("bc", "production", &json!({"version": v1})).await;
-    let (status, body) = app.post_json(&format!("/api/v1/models/bc/versions/{v1}/archive"), &json!({})).await;
+    app.promote("bc", "production", &json!({"version": v1}))
+        .await;
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/models/bc/versions/{v1}/archive"),
+            &json!({}),
+        )
+        .await;
     assert_problem(status, &body, 409, "version_in_stage");
-    app.put_json("/api/v1/models/bc/aliases/old", &json!({"version": v2})).await;
-    let (status, archived) = app.post_json("/api/v1/models/bc/versions/old/archive", &json!({})).await;
+    app.put_json("/api/v1/models/bc/aliases/old", &json!({"version": v2}))
+        .await;
+    let (status, archived) = app
+        .post_json("/api/v1/models/bc/versions/old/archive", &json!({}))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(archived["version"], v2);
-    assert_eq!(archived["aliases"], json!([]), "archiving removes the version's aliases");
+    assert_eq!(
+        archived["aliases"],
+        json!([]),
+        "archiving removes the version's aliases"
+    );
     let (_, model) = app.get_json("/api/v1/models/bc").await;
-    assert_eq!(model["latest_version"], v1, "latest skips archived versions");
+    assert_eq!(
+        model["latest_version"], v1,
+        "latest skips archived versions"
+    );
     // An archived version can still be fetched by number.
-    let response = app.get(&format!("/api/v1/models/bc/versions/{v2}/artifact")).await;
+    let response = app
+        .get(&format!("/api/v1/models/bc/versions/{v2}/artifact"))
+        .await;
     assert_eq!(response.status(), 200);
 }
 
@@ -151,24 +235,57 @@ async fn aliases() {
     app.create_model("bc").await;
     let v1 = app.upload("bc", b"1").await;
     let v2 = app.upload("bc", b"2").await;
-    let (status, alias) = app.put_json("/api/v1/models/bc/aliases/champion", &json!({"version": v1})).await;
+    let (status, alias) = app
+        .put_json(
+            "/api/v1/models/bc/aliases/champion",
+            &json!({"version": v1}),
+        )
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(alias, json!({"model": "bc", "alias": "champion", "version": v1}));
+    assert_eq!(
+        alias,
+        json!({"model": "bc", "alias": "champion", "version": v1})
+    );
     let (_, resolved) = app.get_json("/api/v1/models/bc/versions/champion").await;
     assert_eq!(resolved["version"], v1);
     assert_eq!(resolved["aliases"], json!(["champion"]));
-    app.put_json("/api/v1/models/bc/aliases/champion", &json!({"version": v2})).await;
+    app.put_json(
+        "/api/v1/models/bc/aliases/champion",
+        &json!({"version": v2}),
+    )
+    .await;
     let (_, resolved) = app.get_json("/api/v1/models/bc/versions/champion").await;
     assert_eq!(resolved["version"], v2);
 
-    for reserved in ["7", "latest", "staging", "production", "Champion", "a..b", "%2e%2e"] {
-        let (status, body) = app.put_json(&format!("/api/v1/models/bc/aliases/{reserved}"), &json!({"version": v1})).await;
-        assert!(status == 400 || status == 404, "{reserved}: {status} {body}");
+    for reserved in [
+        "7",
+        "latest",
+        "staging",
+        "production",
+        "Champion",
+        "a..b",
+        "%2e%2e",
+    ] {
+        let (status, body) = app
+            .put_json(
+                &format!("/api/v1/models/bc/aliases/{reserved}"),
+                &json!({"version": v1}),
+            )
+            .await;
+        assert!(
+            status == 400 || status == 404,
+            "{reserved}: {status} {body}"
+        );
         if status == 400 {
-            assert!(body["code"] == "invalid_alias" || body["code"] == "invalid_ref", "{body}");
+            assert!(
+                body["code"] == "invalid_alias" || body["code"] == "invalid_ref",
+                "{body}"
+            );
         }
     }
-    let (status, body) = app.put_json("/api/v1/models/bc/aliases/x", &json!({"version": 42})).await;
+    let (status, body) = app
+        .put_json("/api/v1/models/bc/aliases/x", &json!({"version": 42}))
+        .await;
     assert_problem(status, &body, 404, "version_not_found");
 
     let (status, _) = app.delete("/api/v1/models/bc/aliases/champion").await;

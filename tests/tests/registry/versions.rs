@@ -4,7 +4,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use capstan_registry::service::Limits;
-use capstan_tests::{assert_problem, cut_off_upload, digest_of, raw_request, spawn_app, spawn_with, TestOptions};
+use capstan_tests::{
+    assert_problem, cut_off_upload, digest_of, raw_request, spawn_app, spawn_with, TestOptions,
+};
 
 #[tokio::test]
 async fn multipart_upload_creates_a_ready_version_with_its_metadata() {
@@ -48,17 +50,29 @@ async fn prefixed_digest_is_accepted_and_mismatch_is_422_without_a_version() {
     let app = spawn_app().await;
     app.create_model("bc").await;
     let (status, _) = app
-        .upload_with("bc", &json!({"format": "opaque", "sha256": digest_of(b"abc")}), b"abc".to_vec())
+        .upload_with(
+            "bc",
+            &json!({"format": "opaque", "sha256": digest_of(b"abc")}),
+            b"abc".to_vec(),
+        )
         .await;
     assert_eq!(status, 201);
 
     let wrong = digest_of(b"something else");
     let (status, body) = app
-        .upload_with("bc", &json!({"format": "opaque", "sha256": wrong}), b"abc".to_vec())
+        .upload_with(
+            "bc",
+            &json!({"format": "opaque", "sha256": wrong}),
+            b"abc".to_vec(),
+        )
         .await;
     assert_problem(status, &body, 422, "digest_mismatch");
     let (_, page) = app.get_json("/api/v1/models/bc/versions").await;
-    assert_eq!(page["versions"].as_array().unwrap().len(), 1, "a rejected upload must create no version");
+    assert_eq!(
+        page["versions"].as_array().unwrap().len(),
+        1,
+        "a rejected upload must create no version"
+    );
     assert_eq!(app.staged_uploads().await, 0);
     // The next version still gets number 2: the rejected upload took no number.
     assert_eq!(app.upload("bc", b"def").await, 2);
@@ -68,8 +82,19 @@ async fn prefixed_digest_is_accepted_and_mismatch_is_422_without_a_version() {
 async fn bad_sha256_values_are_400() {
     let app = spawn_app().await;
     app.create_model("bc").await;
-    for bad in ["abc", "SHA256:00", &"A".repeat(64), "md5:d41d8cd98f00b204e9800998ecf8427e"] {
-        let (status, body) = app.upload_with("bc", &json!({"format": "opaque", "sha256": bad}), b"x".to_vec()).await;
+    for bad in [
+        "abc",
+        "SHA256:00",
+        &"A".repeat(64),
+        "md5:d41d8cd98f00b204e9800998ecf8427e",
+    ] {
+        let (status, body) = app
+            .upload_with(
+                "bc",
+                &json!({"format": "opaque", "sha256": bad}),
+                b"x".to_vec(),
+            )
+            .await;
         assert_problem(status, &body, 400, "invalid_metadata");
     }
 }
@@ -80,7 +105,10 @@ async fn two_step_upload() {
     app.create_model("bc").await;
     let artifact = vec![7u8; 10_000];
     let (status, pending) = app
-        .post_json("/api/v1/models/bc/versions", &json!({"format": "opaque", "sha256": digest_of(&artifact)}))
+        .post_json(
+            "/api/v1/models/bc/versions",
+            &json!({"format": "opaque", "sha256": digest_of(&artifact)}),
+        )
         .await;
     assert_eq!(status, 201, "{pending}");
     assert_eq!(pending["status"], "pending");
@@ -89,14 +117,26 @@ async fn two_step_upload() {
     let (status, body) = app.get_json("/api/v1/models/bc/versions/1/artifact").await;
     assert_problem(status, &body, 409, "version_not_ready");
 
-    let response = app.http.put(app.url(upload_url)).body(artifact.clone()).send().await.unwrap();
+    let response = app
+        .http
+        .put(app.url(upload_url))
+        .body(artifact.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let ready: Value = response.json().await.unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["digest"], digest_of(&artifact));
     assert!(ready.get("upload_url").is_none());
 
-    let response = app.http.put(app.url(upload_url)).body(artifact).send().await.unwrap();
+    let response = app
+        .http
+        .put(app.url(upload_url))
+        .body(artifact)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 409, "a ready version is immutable");
 }
 
@@ -105,7 +145,10 @@ async fn two_step_digest_mismatch_marks_the_version_failed() {
     let app = spawn_app().await;
     app.create_model("bc").await;
     let (_, pending) = app
-        .post_json("/api/v1/models/bc/versions", &json!({"format": "opaque", "sha256": digest_of(b"expected")}))
+        .post_json(
+            "/api/v1/models/bc/versions",
+            &json!({"format": "opaque", "sha256": digest_of(b"expected")}),
+        )
         .await;
     let response = app
         .http
@@ -121,7 +164,9 @@ async fn two_step_digest_mismatch_marks_the_version_failed() {
     // latest only names ready versions.
     let (status, _) = app.get_json("/api/v1/models/bc/versions/latest").await;
     assert_eq!(status, 404);
-    let (_, events) = app.get_json("/api/v1/events?model=bc&kind=version_failed").await;
+    let (_, events) = app
+        .get_json("/api/v1/events?model=bc&kind=version_failed")
+        .await;
     assert_eq!(events["events"].as_array().unwrap().len(), 1);
 }
 
@@ -133,10 +178,18 @@ async fn concurrent_uploads_get_distinct_consecutive_numbers() {
         let app = &app;
         async move { app.upload("bc", format!("artifact {i}").as_bytes()).await }
     });
-    let numbers: BTreeSet<i64> = futures::future::join_all(uploads).await.into_iter().collect();
+    let numbers: BTreeSet<i64> = futures::future::join_all(uploads)
+        .await
+        .into_iter()
+        .collect();
     assert_eq!(numbers, (1..=24).collect::<BTreeSet<i64>>());
     let (_, page) = app.get_json("/api/v1/models/bc/versions").await;
-    let listed: Vec<i64> = page["versions"].as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
+    let listed: Vec<i64> = page["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
     assert_eq!(listed, (1..=24).rev().collect::<Vec<_>>(), "newest first");
 }
 
@@ -149,15 +202,35 @@ async fn versions_paginate_newest_first() {
     }
     let (_, first) = app.get_json("/api/v1/models/bc/versions?limit=2").await;
     let token = first["next_page_token"].as_str().unwrap();
-    let (_, second) = app.get_json(&format!("/api/v1/models/bc/versions?limit=2&page_token={token}")).await;
+    let (_, second) = app
+        .get_json(&format!(
+            "/api/v1/models/bc/versions?limit=2&page_token={token}"
+        ))
+        .await;
     let token = second["next_page_token"].as_str().unwrap();
-    let (_, third) = app.get_json(&format!("/api/v1/models/bc/versions?limit=2&page_token={token}")).await;
-    let numbers = |page: &Value| page["versions"].as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect::<Vec<_>>();
+    let (_, third) = app
+        .get_json(&format!(
+            "/api/v1/models/bc/versions?limit=2&page_token={token}"
+        ))
+        .await;
+    let numbers = |page: &Value| {
+        page["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(numbers(&first), [5, 4]);
     assert_eq!(numbers(&second), [3, 2]);
     assert_eq!(numbers(&third), [1]);
     assert!(third["next_page_token"].is_null());
-    let (status, body) = app.get_json(&format!("/api/v1/models/bc/versions?page_token={}", first["next_page_token"].as_str().unwrap().replace('d', "e"))).await;
+    let (status, body) = app
+        .get_json(&format!(
+            "/api/v1/models/bc/versions?page_token={}",
+            first["next_page_token"].as_str().unwrap().replace('d', "e")
+        ))
+        .await;
     assert!(status == 400 || status == 200, "{body}");
 }
 
@@ -168,8 +241,12 @@ async fn equal_bytes_are_stored_once() {
     app.create_model("b").await;
     let v1 = app.upload("a", b"same bytes").await;
     let v2 = app.upload("b", b"same bytes").await;
-    let (_, one) = app.get_json(&format!("/api/v1/models/a/versions/{v1}")).await;
-    let (_, two) = app.get_json(&format!("/api/v1/models/b/versions/{v2}")).await;
+    let (_, one) = app
+        .get_json(&format!("/api/v1/models/a/versions/{v1}"))
+        .await;
+    let (_, two) = app
+        .get_json(&format!("/api/v1/models/b/versions/{v2}"))
+        .await;
     assert_eq!(one["digest"], two["digest"]);
     let digest = capstan_client::Digest::parse(one["digest"].as_str().unwrap()).unwrap();
     assert!(app.registry.artifacts().exists(&digest).await.unwrap());
@@ -178,11 +255,16 @@ async fn equal_bytes_are_stored_once() {
 #[tokio::test]
 async fn oversized_artifact_is_413_and_creates_nothing() {
     let app = spawn_with(TestOptions {
-        limits: Some(Limits { max_artifact_bytes: 1024, max_json_bytes: 4096 }),
+        limits: Some(Limits {
+            max_artifact_bytes: 1024,
+            max_json_bytes: 4096,
+        }),
     })
     .await;
     app.create_model("bc").await;
-    let (status, body) = app.upload_with("bc", &json!({"format": "opaque"}), vec![0u8; 4096]).await;
+    let (status, body) = app
+        .upload_with("bc", &json!({"format": "opaque"}), vec![0u8; 4096])
+        .await;
     assert_problem(status, &body, 413, "payload_too_large");
     let (_, page) = app.get_json("/api/v1/models/bc/versions").await;
     assert_eq!(page["versions"], json!([]));
@@ -190,14 +272,24 @@ async fn oversized_artifact_is_413_and_creates_nothing() {
 
     let huge_description = "x".repeat(10_000);
     let (status, body) = app
-        .post_json("/api/v1/models/bc/versions", &json!({"format": "opaque", "description": huge_description}))
+        .post_json(
+            "/api/v1/models/bc/versions",
+            &json!({"format": "opaque", "description": huge_description}),
+        )
         .await;
     assert_problem(status, &body, 413, "payload_too_large");
-    let (status, body) = app.post_json("/api/v1/models", &json!({"name": "x", "description": "y".repeat(10_000)})).await;
+    let (status, body) = app
+        .post_json(
+            "/api/v1/models",
+            &json!({"name": "x", "description": "y".repeat(10_000)}),
+        )
+        .await;
     assert_problem(status, &body, 413, "payload_too_large");
 
     // Two-step: too large marks the pending version failed.
-    let (_, pending) = app.post_json("/api/v1/models/bc/versions", &json!({"format": "opaque"})).await;
+    let (_, pending) = app
+        .post_json("/api/v1/models/bc/versions", &json!({"format": "opaque"}))
+        .await;
     let response = app
         .http
         .put(app.url(pending["upload_url"].as_str().unwrap()))
@@ -206,7 +298,12 @@ async fn oversized_artifact_is_413_and_creates_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), 413);
-    let (_, version) = app.get_json(&format!("/api/v1/models/bc/versions/{}", pending["version"])).await;
+    let (_, version) = app
+        .get_json(&format!(
+            "/api/v1/models/bc/versions/{}",
+            pending["version"]
+        ))
+        .await;
     assert_eq!(version["status"], "failed");
 }
 
@@ -246,20 +343,38 @@ async fn malformed_multipart_and_metadata_are_400_and_create_nothing() {
             String::from_utf8_lossy(&body)
         );
         let problem: Value = response.json().await.unwrap();
-        assert_eq!(status, 400, "{content_type} {} → {problem}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            400,
+            "{content_type} {} → {problem}",
+            String::from_utf8_lossy(&body)
+        );
     }
     let (_, page) = app.get_json("/api/v1/models/bc/versions").await;
-    assert_eq!(page["versions"], json!([]), "nothing may be created by a bad request");
+    assert_eq!(
+        page["versions"],
+        json!([]),
+        "nothing may be created by a bad request"
+    );
     assert_eq!(app.staged_uploads().await, 0);
 
-    let response = app.http.post(app.url(path)).header("content-type", "text/plain").body("x").send().await.unwrap();
+    let response = app
+        .http
+        .post(app.url(path))
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
 }
 
 #[tokio::test]
 async fn upload_to_a_missing_model_is_404() {
     let app = spawn_app().await;
-    let (status, body) = app.upload_with("ghost", &json!({"format": "opaque"}), b"x".to_vec()).await;
+    let (status, body) = app
+        .upload_with("ghost", &json!({"format": "opaque"}), b"x".to_vec())
+        .await;
     assert_problem(status, &body, 404, "model_not_found");
     assert_eq!(app.staged_uploads().await, 0);
 }
@@ -280,7 +395,10 @@ async fn interrupted_multipart_upload_leaves_no_version_and_no_blob() {
             page["versions"] == json!([]) && app.staged_uploads().await == 0
         })
         .await;
-    assert!(cleaned, "an interrupted upload left a version or a staged blob behind");
+    assert!(
+        cleaned,
+        "an interrupted upload left a version or a staged blob behind"
+    );
     // And the registry still works, with number 1 still free.
     assert_eq!(app.upload("bc", b"after").await, 1);
 }
@@ -289,8 +407,13 @@ async fn interrupted_multipart_upload_leaves_no_version_and_no_blob() {
 async fn interrupted_two_step_upload_marks_the_version_failed() {
     let app = spawn_app().await;
     app.create_model("bc").await;
-    let (_, pending) = app.post_json("/api/v1/models/bc/versions", &json!({"format": "opaque"})).await;
-    let head = format!("PUT {} HTTP/1.1\r\nContent-Type: application/octet-stream", pending["upload_url"].as_str().unwrap());
+    let (_, pending) = app
+        .post_json("/api/v1/models/bc/versions", &json!({"format": "opaque"}))
+        .await;
+    let head = format!(
+        "PUT {} HTTP/1.1\r\nContent-Type: application/octet-stream",
+        pending["upload_url"].as_str().unwrap()
+    );
     cut_off_upload(app.addr, &head, 1024 * 1024, &[1u8; 1000]).await;
     let failed = app
         .eventually(Duration::from_secs(10), || async {
@@ -298,7 +421,15 @@ async fn interrupted_two_step_upload_marks_the_version_failed() {
             version["status"] == "failed"
         })
         .await;
-    assert!(failed, "an interrupted two-step upload must leave the version failed");
-    let (status, _) = raw_request(app.addr, "GET /api/v1/models/bc/versions/1/artifact HTTP/1.1", b"").await;
+    assert!(
+        failed,
+        "an interrupted two-step upload must leave the version failed"
+    );
+    let (status, _) = raw_request(
+        app.addr,
+        "GET /api/v1/models/bc/versions/1/artifact HTTP/1.1",
+        b"",
+    )
+    .await;
     assert_eq!(status, 409);
 }
