@@ -6,6 +6,8 @@ pub mod artifacts;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod model_server;
 pub mod service;
+pub mod serving;
 pub mod startup;
 pub mod store;

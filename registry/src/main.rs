@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use capstan_registry::config::{Config, ServeArgs};
+use capstan_registry::model_server::ModelServerArgs;
 
 /// Capstan model registry and deployment control plane.
 #[derive(Debug, Parser)]
@@ -12,7 +13,7 @@ use capstan_registry::config::{Config, ServeArgs};
     name = "capstan-registry",
     version,
     about,
-    after_help = "Examples:\n  capstan-registry                      # serve on 127.0.0.1:8080 with ./capstan-data\n  capstan-registry serve --listen 0.0.0.0:8080 --database-url postgres://user@db/capstan \\\n      --object-store-url s3://models/capstan\n  capstan-registry openapi > openapi/openapi.json"
+    after_help = "Examples:\n  capstan-registry                      # serve on 127.0.0.1:8080 with ./capstan-data\n  capstan-registry serve --listen 0.0.0.0:8080 --database-url postgres://user@db/capstan \\\n      --object-store-url s3://models/capstan\n  capstan-registry model-server --registry http://127.0.0.1:8080 --model bc@production --listen 127.0.0.1:8081\n  capstan-registry openapi > openapi/openapi.json"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run the registry and its API (the default).
     Serve(Box<ServeArgs>),
+    /// Serve predictions for refs of another registry (pattern 2); no database of its own.
+    ModelServer(ModelServerArgs),
     /// Print the OpenAPI document the server serves at /api-docs/openapi.json.
     Openapi,
 }
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Openapi) => print_openapi(),
         Some(Command::Serve(args)) => serve(*args),
+        Some(Command::ModelServer(args)) => model_server(args),
         None => serve(cli.serve),
     };
     match result {
@@ -63,6 +67,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let running = capstan_registry::startup::start(&config).await?;
         running.server.await?;
         tracing::info!("capstan registry stopped");
+        Ok(())
+    })
+}
+
+fn model_server(args: ModelServerArgs) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let running = capstan_registry::model_server::start(&args).await?;
+        running.server.await?;
+        tracing::info!("capstan model server stopped");
         Ok(())
     })
 }

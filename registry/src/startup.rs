@@ -2,6 +2,7 @@
 //! object store, and serve the API on a listener, so tests can bind port 0.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
@@ -14,17 +15,22 @@ use crate::api;
 use crate::artifacts::open_store;
 use crate::config::Config;
 use crate::service::Registry;
+use crate::serving::{watch_events, LocalSource, ServedRefs, Serving, TableMode};
 use crate::store::Db;
 
 /// Staged uploads older than this are debris of a crash and are deleted at start.
 const STALE_STAGING: Duration = Duration::from_secs(24 * 60 * 60);
+/// How often the serving watcher reads the event log when no local write woke it (this
+/// catches other replicas' writes).
+const EVENT_POLL: Duration = Duration::from_secs(1);
 
-/// A server that is accepting connections.
-pub struct RunningServer {
+/// A server that is accepting connections; `registry` is its shared state (the
+/// `Registry` for the registry, `Serving` for the model server).
+pub struct RunningServer<S = Registry> {
     pub addr: SocketAddr,
     pub handle: ServerHandle,
     pub server: Server,
-    pub registry: Registry,
+    pub registry: S,
 }
 
 /// Connects to the database and object store named by `config`.
@@ -53,6 +59,13 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
 /// (SIGTERM/SIGINT stop it gracefully, finishing in-flight requests).
 pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     let registry = open_registry(config).await?;
+    let refs = Arc::new(ServedRefs::new(
+        Arc::new(LocalSource::new(registry.clone())),
+        TableMode::Lazy,
+        Vec::new(),
+    ));
+    tokio::spawn(watch_events(registry.clone(), refs.clone(), EVENT_POLL));
+    let serving = web::Data::new(Serving::new(refs));
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -64,6 +77,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             .wrap(Compress::default())
             .wrap(Logger::new("%r %s %b %Dms").exclude("/healthz"))
             .app_data(data.clone())
+            .app_data(serving.clone())
             .configure(|cfg| api::app_data(cfg, limits))
             .configure(|cfg| {
                 let mut utoipa_cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);

@@ -229,6 +229,28 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Uploads a trained model (format `linfa-logistic`, with its metrics); returns its number.
+    pub async fn upload_trained(
+        &self,
+        model: &str,
+        trained: &capstan_client::runtime::train::TrainedModel,
+    ) -> i64 {
+        let metrics: serde_json::Map<String, Value> = trained
+            .metrics
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        let (status, body) = self
+            .upload_with(
+                model,
+                &json!({"format": trained.format, "metrics": metrics}),
+                trained.artifact.clone(),
+            )
+            .await;
+        assert_eq!(status, 201, "upload trained model: {body}");
+        body["version"].as_i64().unwrap()
+    }
+
     /// Uploads `artifact` as a ready version; returns its number.
     pub async fn upload(&self, model: &str, artifact: &[u8]) -> i64 {
         let (status, body) = self
@@ -276,6 +298,71 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// The repository's copy of the breast-cancer table.
+pub fn breast_cancer_csv() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/breast_cancer.csv")
+}
+
+/// Trains the seed's logistic regression on the breast-cancer table with L2 penalty `l2`.
+pub fn train_breast_cancer(l2: f64) -> capstan_client::runtime::train::TrainedModel {
+    use capstan_client::runtime::train::{train_logistic_csv, TrainOptions};
+    let csv = std::fs::File::open(breast_cancer_csv()).unwrap();
+    train_logistic_csv(
+        csv,
+        &TrainOptions {
+            l2,
+            ..TrainOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// The first `n` feature rows of the breast-cancer table (without the target).
+pub fn breast_cancer_rows(n: usize) -> Vec<Vec<f64>> {
+    let text = std::fs::read_to_string(breast_cancer_csv()).unwrap();
+    text.lines()
+        .skip(1)
+        .take(n)
+        .map(|line| {
+            let mut values: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
+            values.pop();
+            values
+        })
+        .collect()
+}
+
+/// A model server (pattern 2) started in-process against `registry`, on port 0.
+pub struct TestModelServer {
+    pub base: String,
+    handle: ServerHandle,
+}
+
+impl Drop for TestModelServer {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+pub async fn spawn_model_server(
+    registry: &str,
+    models: &[&str],
+    poll_interval_ms: u64,
+) -> TestModelServer {
+    let args = capstan_registry::model_server::ModelServerArgs {
+        registry: registry.to_owned(),
+        models: models.iter().map(|m| m.parse().unwrap()).collect(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        poll_interval_ms,
+        workers: Some(2),
+    };
+    let running = capstan_registry::model_server::start(&args).await.unwrap();
+    tokio::spawn(running.server);
+    TestModelServer {
+        base: format!("http://{}", running.addr),
+        handle: running.handle,
     }
 }
 

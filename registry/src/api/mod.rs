@@ -7,7 +7,7 @@
 mod aliases;
 mod artifacts;
 mod events;
-mod extract;
+pub mod extract;
 mod health;
 mod models;
 mod stages;
@@ -23,6 +23,7 @@ pub use extract::{json_config, path_config, query_config};
 
 /// Every route of the server.
 pub fn routes(cfg: &mut ServiceConfig) {
+    crate::serving::routes(cfg);
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(

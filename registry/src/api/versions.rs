@@ -3,13 +3,13 @@
 use actix_multipart::Multipart;
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use serde::Deserialize;
 
 use capstan_client::types::{NewVersion, Version, VersionPage};
 use capstan_client::{ModelName, Problem};
 
-use super::extract::{model_name, version_ref};
+use super::extract::{model_name, read_limited, version_ref};
 use crate::artifacts::StagedBlob;
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::Registry;
@@ -99,30 +99,6 @@ fn malformed(e: impl std::fmt::Display) -> RegistryError {
         "malformed_multipart",
         format!("the multipart body is malformed: {e}"),
     )
-}
-
-/// Reads a body of at most `limit` bytes.
-async fn read_limited<S, E>(mut body: S, limit: usize) -> RegistryResult<Vec<u8>>
-where
-    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    let mut buffer = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| {
-            RegistryError::bad_request(
-                "upload_interrupted",
-                format!("the request body broke off: {e}"),
-            )
-        })?;
-        if buffer.len() + chunk.len() > limit {
-            return Err(RegistryError::TooLarge {
-                detail: format!("the JSON body is larger than the limit of {limit} bytes"),
-            });
-        }
-        buffer.extend_from_slice(&chunk);
-    }
-    Ok(buffer)
 }
 
 /// Reads the `metadata` and `artifact` parts (either order), staging the artifact as it

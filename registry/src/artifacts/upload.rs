@@ -102,6 +102,12 @@ impl ArtifactStore {
         Ok(digest)
     }
 
+    /// Reads a staged upload back into memory (for inspecting small artifacts before they
+    /// are committed).
+    pub async fn read_staged(&self, staged: &StagedBlob) -> Result<Bytes, ArtifactError> {
+        Ok(self.store.get(&staged.key).await?.bytes().await?)
+    }
+
     /// Deletes a staged upload that will not be committed.
     pub async fn discard(&self, staged: StagedBlob) {
         if let Err(error) = self.store.delete(&staged.key).await {

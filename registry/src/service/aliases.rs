@@ -19,57 +19,55 @@ impl Registry {
         alias: AliasName,
         version: i64,
     ) -> RegistryResult<Alias> {
-        self.db
-            .write(move |conn| {
-                let model = lock_model(conn, name.as_str())?;
-                let target = resolve_row(conn, &model, &VersionRef::Number(version))?;
-                let state = VersionState {
-                    version: target.version,
-                    status: status_of(&target),
-                    archived: target.archived_at.is_some(),
-                };
-                check_assignable(&state, &format!("alias {:?}", alias.as_str()))?;
-                let previous = aliases::upsert(
-                    conn,
-                    &AliasRow {
-                        model_id: model.id,
-                        alias: alias.as_str().to_owned(),
-                        version,
-                        updated_at: now(),
-                    },
-                )?;
-                if previous != Some(version) {
-                    let mut set = event(EventKind::AliasSet, &model.name, Some(version));
-                    set.alias = Some(alias.as_str().to_owned());
-                    set.from_version = previous;
-                    set.to_version = Some(version);
-                    events::append(conn, set)?;
-                }
-                Ok(Alias {
-                    model: name,
-                    alias,
+        self.write(move |conn| {
+            let model = lock_model(conn, name.as_str())?;
+            let target = resolve_row(conn, &model, &VersionRef::Number(version))?;
+            let state = VersionState {
+                version: target.version,
+                status: status_of(&target),
+                archived: target.archived_at.is_some(),
+            };
+            check_assignable(&state, &format!("alias {:?}", alias.as_str()))?;
+            let previous = aliases::upsert(
+                conn,
+                &AliasRow {
+                    model_id: model.id,
+                    alias: alias.as_str().to_owned(),
                     version,
-                })
+                    updated_at: now(),
+                },
+            )?;
+            if previous != Some(version) {
+                let mut set = event(EventKind::AliasSet, &model.name, Some(version));
+                set.alias = Some(alias.as_str().to_owned());
+                set.from_version = previous;
+                set.to_version = Some(version);
+                events::append(conn, set)?;
+            }
+            Ok(Alias {
+                model: name,
+                alias,
+                version,
             })
-            .await
+        })
+        .await
     }
 
     pub async fn delete_alias(&self, name: ModelName, alias: AliasName) -> RegistryResult<()> {
-        self.db
-            .write(move |conn| {
-                let model = lock_model(conn, name.as_str())?;
-                let version = aliases::find(conn, model.id, alias.as_str())?.ok_or_else(|| {
-                    RegistryError::not_found(
-                        "alias_not_found",
-                        format!("model {:?} has no alias {:?}", model.name, alias.as_str()),
-                    )
-                })?;
-                aliases::delete(conn, model.id, alias.as_str())?;
-                let mut removed = event(EventKind::AliasRemoved, &model.name, Some(version));
-                removed.alias = Some(alias.as_str().to_owned());
-                events::append(conn, removed)?;
-                Ok(())
-            })
-            .await
+        self.write(move |conn| {
+            let model = lock_model(conn, name.as_str())?;
+            let version = aliases::find(conn, model.id, alias.as_str())?.ok_or_else(|| {
+                RegistryError::not_found(
+                    "alias_not_found",
+                    format!("model {:?} has no alias {:?}", model.name, alias.as_str()),
+                )
+            })?;
+            aliases::delete(conn, model.id, alias.as_str())?;
+            let mut removed = event(EventKind::AliasRemoved, &model.name, Some(version));
+            removed.alias = Some(alias.as_str().to_owned());
+            events::append(conn, removed)?;
+            Ok(())
+        })
+        .await
     }
 }

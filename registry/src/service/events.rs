@@ -18,6 +18,27 @@ pub struct EventQuery {
 }
 
 impl Registry {
+    /// The newest event's `seq` (0 when the log is empty).
+    pub async fn last_event_seq(&self) -> RegistryResult<i64> {
+        self.db.read(|conn| Ok(events::last_seq(conn)?)).await
+    }
+
+    /// Up to `limit` events after `after`, oldest first.
+    pub async fn events_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> RegistryResult<Vec<capstan_client::types::Event>> {
+        Ok(self
+            .list_events(EventQuery {
+                after: Some(after),
+                limit: Some(limit.clamp(1, 1000)),
+                ..EventQuery::default()
+            })
+            .await?
+            .events)
+    }
+
     /// Events with `seq > after`, oldest first.
     pub async fn list_events(&self, query: EventQuery) -> RegistryResult<EventPage> {
         let limit = page_limit(query.limit)?;

@@ -12,7 +12,10 @@ mod resolve;
 mod stages;
 mod versions;
 
+use std::sync::Arc;
+
 use chrono::{NaiveDateTime, SubsecRound, Utc};
+use tokio::sync::Notify;
 
 use crate::artifacts::ArtifactStore;
 use crate::store::rows::EventRow;
@@ -43,6 +46,7 @@ pub struct Registry {
     db: Db,
     artifacts: ArtifactStore,
     limits: Limits,
+    changes: Arc<Notify>,
 }
 
 impl Registry {
@@ -51,7 +55,28 @@ impl Registry {
             db,
             artifacts,
             limits,
+            changes: Arc::new(Notify::new()),
         }
+    }
+
+    /// Notified after every committed write: watchers of the event log wake on it instead
+    /// of waiting for their next poll.
+    pub fn changes(&self) -> Arc<Notify> {
+        self.changes.clone()
+    }
+
+    /// Runs a write transaction (see [`Db::write`]) and, once it committed, wakes the
+    /// watchers of the event log.
+    async fn write<T, F>(&self, f: F) -> crate::error::RegistryResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut crate::store::DbConn) -> crate::error::RegistryResult<T> + Send + 'static,
+    {
+        let result = self.db.write(f).await;
+        if result.is_ok() {
+            self.changes.notify_one();
+        }
+        result
     }
 
     pub fn db(&self) -> &Db {

@@ -37,41 +37,40 @@ impl Registry {
     pub async fn create_model(&self, request: CreateModel) -> RegistryResult<Model> {
         check_text("description", request.description.as_deref())?;
         let tags = normalize_tags(request.tags)?;
-        self.db
-            .write(move |conn| {
-                let name = request.name.as_str();
-                if models::find(conn, name)?.is_some() {
-                    return Err(RegistryError::conflict(
-                        "model_exists",
-                        format!("model {name:?} already exists"),
-                    ));
-                }
-                let at = now();
-                let row = models::insert(
-                    conn,
-                    &NewModelRow {
-                        name,
-                        description: request.description.as_deref(),
-                        next_version: 1,
-                        created_at: at,
-                        updated_at: at,
-                    },
-                )?;
-                models::replace_tags(conn, row.id, &tags)?;
-                events::append(conn, event(EventKind::ModelCreated, name, None))?;
-                Ok(model_view(conn, &row)?)
-            })
-            .await
-            .map_err(|e| match e {
-                // Two creators raced past the existence check: the unique index decides.
-                RegistryError::Store(crate::store::StoreError::Diesel(
-                    diesel::result::Error::DatabaseError(
-                        diesel::result::DatabaseErrorKind::UniqueViolation,
-                        _,
-                    ),
-                )) => RegistryError::conflict("model_exists", "model already exists"),
-                other => other,
-            })
+        self.write(move |conn| {
+            let name = request.name.as_str();
+            if models::find(conn, name)?.is_some() {
+                return Err(RegistryError::conflict(
+                    "model_exists",
+                    format!("model {name:?} already exists"),
+                ));
+            }
+            let at = now();
+            let row = models::insert(
+                conn,
+                &NewModelRow {
+                    name,
+                    description: request.description.as_deref(),
+                    next_version: 1,
+                    created_at: at,
+                    updated_at: at,
+                },
+            )?;
+            models::replace_tags(conn, row.id, &tags)?;
+            events::append(conn, event(EventKind::ModelCreated, name, None))?;
+            Ok(model_view(conn, &row)?)
+        })
+        .await
+        .map_err(|e| match e {
+            // Two creators raced past the existence check: the unique index decides.
+            RegistryError::Store(crate::store::StoreError::Diesel(
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ),
+            )) => RegistryError::conflict("model_exists", "model already exists"),
+            other => other,
+        })
     }
 
     pub async fn list_models(&self, query: ModelQuery) -> RegistryResult<ModelPage> {
@@ -133,27 +132,26 @@ impl Registry {
     ) -> RegistryResult<Model> {
         check_text("description", update.description.as_deref())?;
         let tags = update.tags.map(|t| normalize_tags(Some(t))).transpose()?;
-        self.db
-            .write(move |conn| {
-                let row = lock_model(conn, name.as_str())?;
-                if let Some(description) = &update.description {
-                    models::set_description(conn, row.id, Some(description))?;
-                }
-                if let Some(tags) = &tags {
-                    models::replace_tags(conn, row.id, tags)?;
-                }
-                events::append(conn, event(EventKind::ModelUpdated, name.as_str(), None))?;
-                let row = models::find(conn, name.as_str())?
-                    .ok_or_else(|| model_not_found(name.as_str()))?;
-                Ok(model_view(conn, &row)?)
-            })
-            .await
+        self.write(move |conn| {
+            let row = lock_model(conn, name.as_str())?;
+            if let Some(description) = &update.description {
+                models::set_description(conn, row.id, Some(description))?;
+            }
+            if let Some(tags) = &tags {
+                models::replace_tags(conn, row.id, tags)?;
+            }
+            events::append(conn, event(EventKind::ModelUpdated, name.as_str(), None))?;
+            let row =
+                models::find(conn, name.as_str())?.ok_or_else(|| model_not_found(name.as_str()))?;
+            Ok(model_view(conn, &row)?)
+        })
+        .await
     }
 
     /// Deletes the model, its versions and aliases. Refused while a stage is assigned.
     /// Blobs stay: they are content-addressed and may be shared with other versions.
     pub async fn delete_model(&self, name: ModelName) -> RegistryResult<()> {
-        self.db
+        self
             .write(move |conn| {
                 let row = lock_model(conn, name.as_str())?;
                 if let Some((stage, version)) = [("staging", row.staging_version), ("production", row.production_version)]

@@ -50,23 +50,22 @@ impl Registry {
         request: PromoteRequest,
     ) -> RegistryResult<Version> {
         check_text("reason", request.reason.as_deref())?;
-        self.db
-            .write(move |conn| {
-                let model = lock_model(conn, name.as_str())?;
-                let current = stage_pointers(&model).get(stage);
-                check_expected_holder(stage, current, request.expected_version)?;
-                let target = resolve_row(conn, &model, &VersionRef::Number(request.version))?;
-                check_assignable(&state_of(&target), stage.as_str())?;
-                if current != Some(target.version) {
-                    if let Some(previous) = current {
-                        stages::push_previous(conn, model.id, stage, previous)?;
-                    }
-                    move_stage(conn, &model, stage, target.version, request.reason)?;
+        self.write(move |conn| {
+            let model = lock_model(conn, name.as_str())?;
+            let current = stage_pointers(&model).get(stage);
+            check_expected_holder(stage, current, request.expected_version)?;
+            let target = resolve_row(conn, &model, &VersionRef::Number(request.version))?;
+            check_assignable(&state_of(&target), stage.as_str())?;
+            if current != Some(target.version) {
+                if let Some(previous) = current {
+                    stages::push_previous(conn, model.id, stage, previous)?;
                 }
-                let model = lock_model(conn, name.as_str())?;
-                Ok(load_version_view(conn, &model, &target)?)
-            })
-            .await
+                move_stage(conn, &model, stage, target.version, request.reason)?;
+            }
+            let model = lock_model(conn, name.as_str())?;
+            Ok(load_version_view(conn, &model, &target)?)
+        })
+        .await
     }
 
     /// Returns `stage` to the version that held it before the last promotion.
@@ -77,25 +76,24 @@ impl Registry {
         reason: Option<String>,
     ) -> RegistryResult<Version> {
         check_text("reason", reason.as_deref())?;
-        self.db
-            .write(move |conn| {
-                let model = lock_model(conn, name.as_str())?;
-                let previous = stages::pop_previous(conn, model.id, stage)?.ok_or_else(|| {
-                    RegistryError::conflict(
-                        "no_previous_version",
-                        format!(
-                            "{stage} of {:?} has no previous version to roll back to",
-                            model.name
-                        ),
-                    )
-                })?;
-                let target = resolve_row(conn, &model, &VersionRef::Number(previous))?;
-                check_assignable(&state_of(&target), stage.as_str())?;
-                let reason = reason.or_else(|| Some("rollback".to_owned()));
-                move_stage(conn, &model, stage, target.version, reason)?;
-                let model = lock_model(conn, name.as_str())?;
-                Ok(load_version_view(conn, &model, &target)?)
-            })
-            .await
+        self.write(move |conn| {
+            let model = lock_model(conn, name.as_str())?;
+            let previous = stages::pop_previous(conn, model.id, stage)?.ok_or_else(|| {
+                RegistryError::conflict(
+                    "no_previous_version",
+                    format!(
+                        "{stage} of {:?} has no previous version to roll back to",
+                        model.name
+                    ),
+                )
+            })?;
+            let target = resolve_row(conn, &model, &VersionRef::Number(previous))?;
+            check_assignable(&state_of(&target), stage.as_str())?;
+            let reason = reason.or_else(|| Some("rollback".to_owned()));
+            move_stage(conn, &model, stage, target.version, reason)?;
+            let model = lock_model(conn, name.as_str())?;
+            Ok(load_version_view(conn, &model, &target)?)
+        })
+        .await
     }
 }

@@ -3,8 +3,9 @@
 use bytes::Bytes;
 use futures::Stream;
 
+use capstan_client::runtime;
 use capstan_client::types::{EventKind, NewVersion, Version, VersionPage};
-use capstan_client::{Digest, ModelName, VersionRef};
+use capstan_client::{Digest, ModelName, Signature, VersionRef};
 
 use super::convert::{load_version_view, to_json, version_view};
 use super::models::{lock_model, model_not_found};
@@ -84,7 +85,38 @@ fn insert_version(
     Ok(row)
 }
 
+/// Artifacts of servable formats up to this size are loaded at upload time: to check they
+/// are valid models and to derive or check their signature.
+const MAX_INSPECTED_ARTIFACT: u64 = 512 * 1024 * 1024;
+
 impl Registry {
+    /// For servable formats: loads the staged artifact with the runtime, rejecting (422) an
+    /// artifact that is not a valid model or contradicts the declared signature, and
+    /// returns the signature to store (the declared one, or one derived from the artifact).
+    async fn inspect_artifact(
+        &self,
+        format: &str,
+        declared: Option<Signature>,
+        staged: &StagedBlob,
+    ) -> RegistryResult<Option<Signature>> {
+        if !runtime::servable_formats().contains(&format) || staged.size > MAX_INSPECTED_ARTIFACT {
+            return Ok(declared);
+        }
+        let bytes = self.artifacts.read_staged(staged).await?;
+        let format = format.to_owned();
+        let inspected = tokio::task::spawn_blocking(move || match declared {
+            Some(signature) => {
+                runtime::load(&format, &bytes, Some(&signature)).map(|p| p.signature().clone())
+            }
+            None => runtime::derive_signature(&format, &bytes),
+        })
+        .await
+        .map_err(|_| RegistryError::Store(crate::store::StoreError::TaskJoin))?;
+        inspected
+            .map(Some)
+            .map_err(|e| RegistryError::unprocessable("invalid_artifact", e.to_string()))
+    }
+
     /// Validates a new version's metadata and that its model exists, before any bytes
     /// are read.
     pub async fn check_new_version(
@@ -135,15 +167,25 @@ impl Registry {
                 return Err(error);
             }
         }
+        let mut meta = meta;
+        meta.signature = match self
+            .inspect_artifact(&meta.format, meta.signature.take(), &staged)
+            .await
+        {
+            Ok(signature) => signature,
+            Err(error) => {
+                self.artifacts.discard(staged).await;
+                return Err(error);
+            }
+        };
         let size = staged.size;
         let digest = self.artifacts.commit(staged).await?;
-        self.db
-            .write(move |conn| {
-                let model = lock_model(conn, name.as_str())?;
-                let row = insert_version(conn, &model, &meta, Some((&digest, size)))?;
-                Ok(load_version_view(conn, &model, &row)?)
-            })
-            .await
+        self.write(move |conn| {
+            let model = lock_model(conn, name.as_str())?;
+            let row = insert_version(conn, &model, &meta, Some((&digest, size)))?;
+            Ok(load_version_view(conn, &model, &row)?)
+        })
+        .await
     }
 
     /// Two-step upload, step one: a `pending` version with an `upload_url`.
@@ -153,13 +195,12 @@ impl Registry {
         meta: NewVersion,
     ) -> RegistryResult<Version> {
         let meta = checked_metadata(meta)?;
-        self.db
-            .write(move |conn| {
-                let model = lock_model(conn, name.as_str())?;
-                let row = insert_version(conn, &model, &meta, None)?;
-                Ok(load_version_view(conn, &model, &row)?)
-            })
-            .await
+        self.write(move |conn| {
+            let model = lock_model(conn, name.as_str())?;
+            let row = insert_version(conn, &model, &meta, None)?;
+            Ok(load_version_view(conn, &model, &row)?)
+        })
+        .await
     }
 
     /// Two-step upload, step two: the bytes of a pending version. Any failure marks the
@@ -186,7 +227,7 @@ impl Registry {
                 ),
             ));
         }
-        let expected = self.expected_digest(&name, number).await?;
+        let (expected, declared_signature) = self.expected_digest(&name, number).await?;
         let staged = match self.stage_artifact(body).await {
             Ok(staged) => staged,
             Err(error) => {
@@ -202,70 +243,87 @@ impl Registry {
                 return Err(error);
             }
         }
+        let signature = match self
+            .inspect_artifact(&pending.format, declared_signature, &staged)
+            .await
+        {
+            Ok(signature) => signature.as_ref().map(to_json).transpose()?,
+            Err(error) => {
+                self.artifacts.discard(staged).await;
+                self.fail_version(&name, number).await?;
+                return Err(error);
+            }
+        };
         let size = staged.size;
         let digest = self.artifacts.commit(staged).await?;
-        self.db
-            .write(move |conn| {
-                let model = lock_model(conn, name.as_str())?;
-                let row = resolve_row(conn, &model, &VersionRef::Number(number))?;
-                let size = i64::try_from(size).unwrap_or(i64::MAX);
-                if !versions::mark_ready(
-                    conn,
-                    row.id,
-                    &digest.to_string(),
-                    size,
-                    row.signature.as_deref(),
-                )? {
-                    return Err(RegistryError::conflict(
-                        "version_not_pending",
-                        format!(
-                            "version {number} is no longer pending (another upload finished first)"
-                        ),
-                    ));
-                }
-                let mut ready = event(EventKind::VersionReady, &model.name, Some(number));
-                ready.digest = Some(digest.to_string());
-                events::append(conn, ready)?;
-                let row = resolve_row(conn, &model, &VersionRef::Number(number))?;
-                Ok(load_version_view(conn, &model, &row)?)
-            })
-            .await
+        self.write(move |conn| {
+            let model = lock_model(conn, name.as_str())?;
+            let row = resolve_row(conn, &model, &VersionRef::Number(number))?;
+            let size = i64::try_from(size).unwrap_or(i64::MAX);
+            if !versions::mark_ready(
+                conn,
+                row.id,
+                &digest.to_string(),
+                size,
+                signature.as_deref(),
+            )? {
+                return Err(RegistryError::conflict(
+                    "version_not_pending",
+                    format!(
+                        "version {number} is no longer pending (another upload finished first)"
+                    ),
+                ));
+            }
+            let mut ready = event(EventKind::VersionReady, &model.name, Some(number));
+            ready.digest = Some(digest.to_string());
+            events::append(conn, ready)?;
+            let row = resolve_row(conn, &model, &VersionRef::Number(number))?;
+            Ok(load_version_view(conn, &model, &row)?)
+        })
+        .await
     }
 
+    /// The digest and signature declared when a pending version was created.
     async fn expected_digest(
         &self,
         name: &ModelName,
         number: i64,
-    ) -> RegistryResult<Option<Digest>> {
+    ) -> RegistryResult<(Option<Digest>, Option<Signature>)> {
         let name = name.clone();
         self.db
             .read(move |conn| {
                 let model = models::find(conn, name.as_str())?
                     .ok_or_else(|| model_not_found(name.as_str()))?;
                 let row = resolve_row(conn, &model, &VersionRef::Number(number))?;
-                Ok(row
+                let digest = row
                     .expected_digest
                     .as_deref()
-                    .and_then(|d| Digest::parse(d).ok()))
+                    .and_then(|d| Digest::parse(d).ok());
+                let signature = row
+                    .signature
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(crate::store::StoreError::from)?;
+                Ok((digest, signature))
             })
             .await
     }
 
     async fn fail_version(&self, name: &ModelName, number: i64) -> RegistryResult<()> {
         let name = name.clone();
-        self.db
-            .write(move |conn| {
-                let model = lock_model(conn, name.as_str())?;
-                let row = resolve_row(conn, &model, &VersionRef::Number(number))?;
-                if versions::mark_failed(conn, row.id)? {
-                    events::append(
-                        conn,
-                        event(EventKind::VersionFailed, &model.name, Some(number)),
-                    )?;
-                }
-                Ok(())
-            })
-            .await
+        self.write(move |conn| {
+            let model = lock_model(conn, name.as_str())?;
+            let row = resolve_row(conn, &model, &VersionRef::Number(number))?;
+            if versions::mark_failed(conn, row.id)? {
+                events::append(
+                    conn,
+                    event(EventKind::VersionFailed, &model.name, Some(number)),
+                )?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     pub async fn list_versions(
@@ -318,30 +376,28 @@ impl Registry {
         name: ModelName,
         reference: VersionRef,
     ) -> RegistryResult<Version> {
-        self.db
-            .write(move |conn| {
-                let model = lock_model(conn, name.as_str())?;
-                let row = resolve_row(conn, &model, &reference)?;
-                let view = load_version_view(conn, &model, &row)?;
-                check_archivable(row.version, &view.stages)?;
-                if row.archived_at.is_some() {
-                    return Ok(view);
-                }
-                for alias in &view.aliases {
-                    aliases::delete(conn, model.id, alias)?;
-                    let mut removed =
-                        event(EventKind::AliasRemoved, &model.name, Some(row.version));
-                    removed.alias = Some(alias.clone());
-                    events::append(conn, removed)?;
-                }
-                versions::mark_archived(conn, row.id, now())?;
-                events::append(
-                    conn,
-                    event(EventKind::VersionArchived, &model.name, Some(row.version)),
-                )?;
-                let row = resolve_row(conn, &model, &VersionRef::Number(row.version))?;
-                Ok(load_version_view(conn, &model, &row)?)
-            })
-            .await
+        self.write(move |conn| {
+            let model = lock_model(conn, name.as_str())?;
+            let row = resolve_row(conn, &model, &reference)?;
+            let view = load_version_view(conn, &model, &row)?;
+            check_archivable(row.version, &view.stages)?;
+            if row.archived_at.is_some() {
+                return Ok(view);
+            }
+            for alias in &view.aliases {
+                aliases::delete(conn, model.id, alias)?;
+                let mut removed = event(EventKind::AliasRemoved, &model.name, Some(row.version));
+                removed.alias = Some(alias.clone());
+                events::append(conn, removed)?;
+            }
+            versions::mark_archived(conn, row.id, now())?;
+            events::append(
+                conn,
+                event(EventKind::VersionArchived, &model.name, Some(row.version)),
+            )?;
+            let row = resolve_row(conn, &model, &VersionRef::Number(row.version))?;
+            Ok(load_version_view(conn, &model, &row)?)
+        })
+        .await
     }
 }

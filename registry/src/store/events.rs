@@ -44,3 +44,11 @@ pub fn list(conn: &mut DbConn, filter: &EventFilter<'_>) -> StoreResult<Vec<Even
     }
     Ok(query.load(conn)?)
 }
+
+/// The newest `seq`, or 0.
+pub fn last_seq(conn: &mut DbConn) -> StoreResult<i64> {
+    Ok(counters::table
+        .find("event_seq")
+        .select(counters::value)
+        .first(conn)?)
+}

@@ -10,5 +10,6 @@ mod migrations;
 mod models;
 mod openapi;
 mod server;
+mod serving;
 mod stages;
 mod versions;

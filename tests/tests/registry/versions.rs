@@ -14,7 +14,7 @@ async fn multipart_upload_creates_a_ready_version_with_its_metadata() {
     app.create_model("bc").await;
     let artifact = b"model bytes".to_vec();
     let metadata = json!({
-        "format": "onnx",
+        "format": "joblib",
         "sha256": digest_of(&artifact).trim_start_matches("sha256:"),
         "signature": {"inputs": [{"name": "x", "dtype": "float32"}]},
         "metrics": {"accuracy": 0.958},
@@ -29,7 +29,7 @@ async fn multipart_upload_creates_a_ready_version_with_its_metadata() {
     assert_eq!(version["status"], "ready");
     assert_eq!(version["digest"], digest_of(&artifact));
     assert_eq!(version["size"], artifact.len());
-    assert_eq!(version["format"], "onnx");
+    assert_eq!(version["format"], "joblib");
     assert_eq!(version["metrics"], json!({"accuracy": 0.958}));
     assert_eq!(version["params"], json!({"l2": 1.0, "solver": "lbfgs"}));
     assert_eq!(version["signature"]["inputs"][0]["name"], "x");

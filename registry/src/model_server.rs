@@ -1,0 +1,125 @@
+//! `capstan-registry model-server`: pattern 2, a prediction server with no database of its
+//! own. It loads the refs it is told to serve over a registry's HTTP API, verifies their
+//! digests, polls the registry for moves and hot-swaps; scale it out independently.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{get, web, App, HttpResponse, HttpServer};
+use anyhow::Context;
+use clap::Args;
+
+use capstan_client::ModelRef;
+
+use crate::api;
+use crate::serving::{self, watch_remote, RemoteSource, ServedRefs, Serving, TableMode};
+use crate::startup::RunningServer;
+
+#[derive(Debug, Clone, Args)]
+pub struct ModelServerArgs {
+    /// Base URL of the registry to load models from.
+    #[arg(
+        long,
+        env = "CAPSTAN_URL",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub registry: String,
+    /// A ref to serve, `NAME@REF` (repeat for more): `bc@production`, `bc@7`, `bc@champion`.
+    #[arg(
+        long = "model",
+        env = "CAPSTAN_MODELS",
+        value_delimiter = ',',
+        required = true,
+        value_name = "NAME@REF"
+    )]
+    pub models: Vec<ModelRef>,
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "CAPSTAN_MODEL_SERVER_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8081"
+    )]
+    pub listen: SocketAddr,
+    /// How often to ask the registry whether a served ref moved, in milliseconds.
+    #[arg(
+        long,
+        env = "CAPSTAN_POLL_INTERVAL_MS",
+        value_name = "MS",
+        default_value_t = 500
+    )]
+    pub poll_interval_ms: u64,
+    /// HTTP worker threads [default: one per core].
+    #[arg(long, env = "CAPSTAN_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
+}
+
+/// Ready once every configured ref is loaded.
+#[get("/readyz")]
+async fn readyz(serving: web::Data<Serving>) -> HttpResponse {
+    let served: Vec<_> = serving
+        .refs
+        .served()
+        .into_iter()
+        .map(|(reference, model)| serde_json::json!({"ref": reference, "version": model.version, "digest": model.digest}))
+        .collect();
+    let body = serde_json::json!({ "served": served, "failures": serving.refs.failures() });
+    if serving.refs.all_configured_loaded() {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+#[get("/healthz")]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Loads the configured refs (failures are retried by the watcher) and starts serving.
+pub async fn start(args: &ModelServerArgs) -> anyhow::Result<RunningServer<Serving>> {
+    let source = RemoteSource::new(&args.registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let refs = Arc::new(ServedRefs::new(
+        Arc::new(source),
+        TableMode::Fixed,
+        args.models.clone(),
+    ));
+    refs.load_configured().await;
+    tokio::spawn(watch_remote(
+        refs.clone(),
+        Duration::from_millis(args.poll_interval_ms.max(50)),
+    ));
+    let serving = Serving::new(refs);
+    let listener = TcpListener::bind(args.listen)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let data = web::Data::new(serving.clone());
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(|cfg| api::app_data(cfg, crate::service::Limits::default()))
+            .configure(|cfg| {
+                let mut utoipa_cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
+                serving::routes(&mut utoipa_cfg);
+            })
+            .service(readyz)
+            .service(healthz)
+            .default_service(web::to(api::not_found))
+    })
+    .listen(listener)?
+    .shutdown_timeout(30);
+    if let Some(workers) = args.workers {
+        server = server.workers(workers);
+    }
+    let server = server.run();
+    let models: Vec<String> = args.models.iter().map(ToString::to_string).collect();
+    tracing::info!(%addr, registry = %args.registry, models = %models.join(","), "capstan model server listening");
+    Ok(RunningServer {
+        addr,
+        handle: server.handle(),
+        server,
+        registry: serving,
+    })
+}
