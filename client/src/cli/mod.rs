@@ -1,0 +1,218 @@
+//! The `capstan` command-line tool as a library (feature `cli`): the argument grammar
+//! (clap), one file per command group, human tables or `--output json`, and the exit
+//! codes. `src/bin/capstan.rs` only calls [`main`]; tests and other tools can call [`run`]
+//! with parsed arguments and their own output.
+//!
+//! Exit codes: 0 ok, 1 other failure, 2 bad input or usage, 3 not found, 4 conflict,
+//! 5 registry unavailable (network, 5xx, or offline without the needed bytes),
+//! 6 digest verification failed.
+
+mod aliases;
+mod events;
+mod models;
+mod output;
+mod progress;
+mod pull;
+mod stages;
+mod train;
+mod versions;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::error::{Error, ErrorKind};
+use crate::http::Client;
+use crate::runtime::train::TrainError;
+
+pub use output::OutputFormat;
+
+/// The process exit codes of `capstan`.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// Anything not covered below (e.g. writing the output failed).
+    pub const FAILURE: u8 = 1;
+    /// Invalid arguments, file or input (also clap's usage errors).
+    pub const BAD_INPUT: u8 = 2;
+    /// The model, version or alias does not exist.
+    pub const NOT_FOUND: u8 = 3;
+    /// The registry's state forbids it: the name exists, the stage moved, the version
+    /// is not ready.
+    pub const CONFLICT: u8 = 4;
+    /// The registry failed or could not be reached, or offline without the bytes.
+    pub const UNAVAILABLE: u8 = 5;
+    /// Bytes did not match their digest.
+    pub const VERIFICATION: u8 = 6;
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  capstan models create bc --description 'breast cancer classifier'
+  capstan versions upload model.json --model bc --format linfa-logistic
+  capstan promote bc@3 --to production --reason 'better recall'
+  capstan pull bc@production -o model.bin
+  capstan events --model bc --follow
+
+The registry is $CAPSTAN_URL (default http://127.0.0.1:8080) unless --url says otherwise.
+Exit codes: 0 ok, 1 failure, 2 bad input, 3 not found, 4 conflict, 5 registry
+unavailable, 6 digest mismatch.";
+
+/// Command-line client of a Capstan model registry.
+#[derive(Debug, Parser)]
+#[command(name = "capstan", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Base URL of the registry.
+    #[arg(
+        long,
+        global = true,
+        env = "CAPSTAN_URL",
+        visible_alias = "registry",
+        value_name = "URL"
+    )]
+    pub url: Option<String>,
+    /// How to print results: human-readable tables or JSON.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// No progress bars (they are only drawn on a terminal, and never when $CI is set).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Register, list, show and delete models.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// List, show, upload and archive versions.
+    #[command(subcommand)]
+    Versions(versions::VersionsCommand),
+    /// Put a version in a stage.
+    Promote(stages::PromoteArgs),
+    /// Return a stage to the version that held it before.
+    Rollback(stages::RollbackArgs),
+    /// Set or delete an alias (a free pointer such as `champion`).
+    #[command(subcommand)]
+    Alias(aliases::AliasCommand),
+    /// Download an artifact into the cache (verified, resumable), optionally to a file.
+    Pull(pull::PullArgs),
+    /// Manage capstan.lock, the models a crate embeds pinned by digest.
+    #[command(subcommand)]
+    Lock(pull::LockCommand),
+    /// Read the event log (the audit trail), optionally following it.
+    Events(events::EventsArgs),
+    /// Train a model from a CSV table, optionally registering it.
+    #[command(subcommand)]
+    Train(train::TrainCommand),
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Client(#[from] Error),
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// Invalid arguments or input files.
+    #[error("{0}")]
+    Input(String),
+    #[error("writing the output failed: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl CliError {
+    /// The process exit code for this error (see [`exit`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Client(error) => match error.kind() {
+                ErrorKind::NotFound => exit::NOT_FOUND,
+                ErrorKind::Conflict => exit::CONFLICT,
+                ErrorKind::BadInput | ErrorKind::Io => exit::BAD_INPUT,
+                ErrorKind::Unavailable => exit::UNAVAILABLE,
+                ErrorKind::Verification => exit::VERIFICATION,
+            },
+            CliError::Train(TrainError::Fit(_)) => exit::FAILURE,
+            CliError::Train(_) | CliError::Input(_) => exit::BAD_INPUT,
+            CliError::Output(_) => exit::FAILURE,
+        }
+    }
+}
+
+/// What every command gets: where to print, how, and (on demand) the registry client.
+pub struct Context<'a> {
+    pub output: OutputFormat,
+    pub quiet: bool,
+    pub out: &'a mut dyn Write,
+    url: Option<String>,
+    client: Option<Client>,
+}
+
+impl Context<'_> {
+    /// The registry client, configured from the environment and `--url`.
+    pub fn client(&mut self) -> Result<Client, CliError> {
+        if let Some(client) = &self.client {
+            return Ok(client.clone());
+        }
+        let mut config = Config::from_env()?;
+        if let Some(url) = &self.url {
+            config = config.with_url(url)?;
+        }
+        let client = Client::new(config)?;
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+}
+
+/// Runs one parsed command, printing results to `out`.
+pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut ctx = Context {
+        output: cli.output,
+        quiet: cli.quiet,
+        out,
+        url: cli.url,
+        client: None,
+    };
+    match cli.command {
+        Command::Models(command) => models::run(command, &mut ctx).await,
+        Command::Versions(command) => versions::run(command, &mut ctx).await,
+        Command::Promote(args) => stages::promote(args, &mut ctx).await,
+        Command::Rollback(args) => stages::rollback(args, &mut ctx).await,
+        Command::Alias(command) => aliases::run(command, &mut ctx).await,
+        Command::Pull(args) => pull::pull(args, &mut ctx).await,
+        Command::Lock(command) => pull::lock(command, &mut ctx).await,
+        Command::Events(args) => events::run(args, &mut ctx).await,
+        Command::Train(command) => train::run(command, &mut ctx).await,
+    }?;
+    ctx.out.flush()?;
+    Ok(())
+}
+
+/// The whole program: parses the process's arguments, runs the command on a tokio
+/// runtime, prints an error to stderr, and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match runtime.block_on(run(cli, &mut out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let _ = out.flush();
+            eprintln!("error: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

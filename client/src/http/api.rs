@@ -1,0 +1,201 @@
+//! The registry's REST API as both clients (async and blocking) address it: endpoint
+//! paths, query types and their query strings, and the artifact headers (`ETag`,
+//! `Content-Range`). Pure functions; no HTTP library here.
+
+use crate::digest::Digest;
+use crate::names::{AliasName, ModelName};
+use crate::reference::{Stage, VersionRef};
+use crate::types::EventKind;
+
+pub const MODELS: &str = "/api/v1/models";
+pub const EVENTS: &str = "/api/v1/events";
+pub const HEALTH: &str = "/healthz";
+/// The response header that says which version an artifact download is.
+pub const VERSION_HEADER: &str = "x-capstan-model-version";
+
+pub fn model(name: &ModelName) -> String {
+    format!("{MODELS}/{name}")
+}
+
+pub fn versions(name: &ModelName) -> String {
+    format!("{MODELS}/{name}/versions")
+}
+
+pub fn version(name: &ModelName, version: &VersionRef) -> String {
+    format!("{MODELS}/{name}/versions/{version}")
+}
+
+pub fn archive(name: &ModelName, version: &VersionRef) -> String {
+    format!("{MODELS}/{name}/versions/{version}/archive")
+}
+
+pub fn artifact(name: &ModelName, version: &VersionRef) -> String {
+    format!("{MODELS}/{name}/versions/{version}/artifact")
+}
+
+pub fn stage(name: &ModelName, stage: Stage) -> String {
+    format!("{MODELS}/{name}/stages/{stage}")
+}
+
+pub fn rollback(name: &ModelName, stage: Stage) -> String {
+    format!("{MODELS}/{name}/stages/{stage}/rollback")
+}
+
+pub fn alias(name: &ModelName, alias: &AliasName) -> String {
+    format!("{MODELS}/{name}/aliases/{alias}")
+}
+
+/// Filters and paging of `GET /api/v1/models`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModelQuery {
+    /// Only models whose name starts with this.
+    pub name_prefix: Option<String>,
+    /// Only models with this tag.
+    pub tag: Option<String>,
+    /// Page size, 1–1000 (server default 100).
+    pub limit: Option<i64>,
+    /// The `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+impl ModelQuery {
+    pub fn path(&self) -> String {
+        with_query(
+            MODELS,
+            &[
+                ("name_prefix", self.name_prefix.clone()),
+                ("tag", self.tag.clone()),
+                ("limit", self.limit.map(|n| n.to_string())),
+                ("page_token", self.page_token.clone()),
+            ],
+        )
+    }
+}
+
+/// Paging of `GET /api/v1/models/{name}/versions`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VersionQuery {
+    pub limit: Option<i64>,
+    pub page_token: Option<String>,
+}
+
+impl VersionQuery {
+    pub fn path(&self, name: &ModelName) -> String {
+        with_query(
+            &versions(name),
+            &[
+                ("limit", self.limit.map(|n| n.to_string())),
+                ("page_token", self.page_token.clone()),
+            ],
+        )
+    }
+}
+
+/// Filters of `GET /api/v1/events`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    pub model: Option<ModelName>,
+    pub kind: Option<EventKind>,
+    /// Only events with a greater `seq`.
+    pub after: Option<i64>,
+    /// Page size, 1–1000 (server default 100).
+    pub limit: Option<i64>,
+}
+
+impl EventQuery {
+    pub fn path(&self) -> String {
+        with_query(
+            EVENTS,
+            &[
+                ("model", self.model.as_ref().map(|m| m.to_string())),
+                ("kind", self.kind.map(|k| k.as_str().to_owned())),
+                ("after", self.after.map(|n| n.to_string())),
+                ("limit", self.limit.map(|n| n.to_string())),
+            ],
+        )
+    }
+}
+
+fn with_query(path: &str, pairs: &[(&str, Option<String>)]) -> String {
+    let query: Vec<String> = pairs
+        .iter()
+        .filter_map(|(key, value)| value.as_ref().map(|v| format!("{key}={}", encode(v))))
+        .collect();
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", query.join("&"))
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The digest an `ETag` header names (`"sha256:<hex>"`, weak or strong).
+pub fn etag_digest(value: &str) -> Option<Digest> {
+    let value = value.trim();
+    let value = value.strip_prefix("W/").unwrap_or(value);
+    Digest::parse(value.trim_matches('"')).ok()
+}
+
+/// The start and total size of a `Content-Range: bytes <start>-<end>/<total>` header.
+pub fn content_range(value: &str) -> Option<(u64, Option<u64>)> {
+    let spec = value.trim().strip_prefix("bytes ")?;
+    let (range, total) = spec.split_once('/')?;
+    let (start, _) = range.split_once('-')?;
+    Some((start.trim().parse().ok()?, total.trim().parse().ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn query_strings_are_encoded() {
+        let query = ModelQuery {
+            name_prefix: Some("fraud v2&x".into()),
+            limit: Some(10),
+            ..ModelQuery::default()
+        };
+        assert_eq!(
+            query.path(),
+            "/api/v1/models?name_prefix=fraud%20v2%26x&limit=10"
+        );
+        assert_eq!(EventQuery::default().path(), "/api/v1/events");
+        let events = EventQuery {
+            model: Some(ModelName::parse("bc").unwrap()),
+            kind: Some(EventKind::StageChanged),
+            after: Some(7),
+            limit: None,
+        };
+        assert_eq!(
+            events.path(),
+            "/api/v1/events?model=bc&kind=stage_changed&after=7"
+        );
+    }
+
+    #[test]
+    fn artifact_headers() {
+        let hex = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        assert_eq!(
+            etag_digest(&format!("\"sha256:{hex}\"")),
+            Some(Digest::parse(hex).unwrap())
+        );
+        assert_eq!(etag_digest("\"abc\""), None);
+        assert_eq!(content_range("bytes 10-99/100"), Some((10, Some(100))));
+        assert_eq!(content_range("bytes 10-99/*"), Some((10, None)));
+        assert_eq!(content_range("items 1-2/3"), None);
+    }
+}

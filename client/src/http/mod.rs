@@ -1,0 +1,29 @@
+//! The registry's HTTP API from the client side.
+//!
+//! [`api`] (endpoint paths, query types, artifact headers) is shared by both clients. With
+//! feature `http`, [`Client`] is the async typed client (reqwest + tokio) for the whole
+//! REST API: one method per endpoint, the crate's wire types in and out, retries with
+//! backoff for idempotent calls, and errors that carry the server's problem `code`. The
+//! blocking twin for `build.rs` is [`crate::blocking::Client`].
+
+pub mod api;
+#[cfg(feature = "http")]
+mod artifacts;
+#[cfg(feature = "http")]
+mod client;
+#[cfg(feature = "http")]
+mod fetch;
+#[cfg(feature = "http")]
+mod models;
+#[cfg(feature = "http")]
+mod stages;
+#[cfg(feature = "http")]
+mod versions;
+
+pub use api::{EventQuery, ModelQuery, VersionQuery};
+#[cfg(feature = "http")]
+pub use artifacts::Download;
+#[cfg(feature = "http")]
+pub use client::Client;
+#[cfg(feature = "http")]
+pub use versions::Upload;
