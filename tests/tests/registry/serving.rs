@@ -515,3 +515,65 @@ async fn v2_errors_carry_an_error_member() {
     assert_eq!(status, 404);
     assert!(answer["error"].is_string());
 }
+
+/// Python's `tritonclient.http`, unchanged, against the model server. Needs
+/// `pip install 'tritonclient[http]' numpy` (`.ci/run` installs them).
+#[tokio::test]
+async fn tritonclient_http_works_unchanged() {
+    let importable = std::process::Command::new("python3")
+        .args(["-c", "import tritonclient.http, numpy"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !importable {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install tritonclient[http] (see .ci/run)"
+        );
+        eprintln!("tritonclient.http is not installed: skipping the V2 client test (pip install 'tritonclient[http]' numpy)");
+        return;
+    }
+    let app = spawn_app().await;
+    app.create_model("bc").await;
+    let trained = train_breast_cancer(1.0);
+    let v = app.upload_trained("bc", &trained).await;
+    app.promote("bc", "production", &json!({"version": v}))
+        .await;
+    let server = spawn_model_server(&app.base, &["bc@production"], 500).await;
+    let rows = breast_cancer_rows(5);
+    let expected = direct_probabilities(&trained.artifact, &rows);
+
+    let host = server.base.trim_start_matches("http://").to_owned();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/v2_client.py");
+    let csv = capstan_tests::breast_cancer_csv();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .args([host.as_str(), "bc", csv.to_str().unwrap(), "5"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["live"], true);
+    assert_eq!(report["ready"], true);
+    assert_eq!(report["model_ready"], true);
+    assert_eq!(report["metadata"]["inputs"][0]["shape"], json!([-1, 30]));
+    for kind in ["binary", "json"] {
+        let outputs = &report["outputs"][kind];
+        assert_eq!(outputs["model_version"], v.to_string(), "{kind}");
+        let got: Vec<Vec<f64>> = serde_json::from_value(outputs["probabilities"].clone()).unwrap();
+        assert_eq!(got, expected, "{kind} input tensors");
+        assert_eq!(outputs["labels"].as_array().unwrap().len(), 5);
+    }
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains("row 0"),
+        "the V2 error message reaches the client: {error}"
+    );
+}
