@@ -2,7 +2,9 @@
 //! precision, recall and ROC AUC (binary), or their macro averages (multiclass, AUC one
 //! class against the rest). Pure arithmetic; training reports them, nothing here trains.
 
-use ndarray::{ArrayView1, ArrayView2, Axis};
+use ndarray::{ArrayView2, Axis};
+
+use super::index_of_max;
 
 /// Metrics of a classifier on labelled rows, in a stable order, named as they are stored
 /// with a version: `accuracy`, `precision`, `recall`, `roc_auc` for two classes (class
@@ -14,7 +16,10 @@ pub fn classification_metrics(
     truth: &[usize],
     probabilities: ArrayView2<f64>,
 ) -> Vec<(String, f64)> {
-    let predicted: Vec<usize> = probabilities.axis_iter(Axis(0)).map(index_of_max).collect();
+    let predicted: Vec<usize> = probabilities
+        .axis_iter(Axis(0))
+        .map(|row| index_of_max(row.iter().copied()))
+        .collect();
     let classes = probabilities.ncols();
     let mut metrics = vec![("accuracy".to_string(), accuracy(truth, &predicted))];
     if classes == 2 {
@@ -25,19 +30,16 @@ pub fn classification_metrics(
             metrics.push(("roc_auc".into(), auc));
         }
     } else {
-        let per_class: Vec<(f64, f64)> = (0..classes)
+        let (precisions, recalls): (Vec<f64>, Vec<f64>) = (0..classes)
             .map(|class| precision_recall(truth, &predicted, class))
-            .collect();
-        metrics.push((
-            "precision_macro".into(),
-            mean(per_class.iter().map(|pr| pr.0)),
-        ));
-        metrics.push(("recall_macro".into(), mean(per_class.iter().map(|pr| pr.1))));
+            .unzip();
+        metrics.push(("precision_macro".into(), mean(&precisions)));
+        metrics.push(("recall_macro".into(), mean(&recalls)));
         let aucs: Vec<f64> = (0..classes)
             .filter_map(|class| roc_auc_of_class(truth, probabilities, class))
             .collect();
         if !aucs.is_empty() {
-            metrics.push(("roc_auc_ovr_macro".into(), mean(aucs.into_iter())));
+            metrics.push(("roc_auc_ovr_macro".into(), mean(&aucs)));
         }
     }
     metrics
@@ -108,16 +110,6 @@ fn average_ranks(values: &[f64]) -> Vec<f64> {
     ranks
 }
 
-fn index_of_max(row: ArrayView1<f64>) -> usize {
-    let mut best = 0;
-    for (index, value) in row.iter().enumerate() {
-        if *value > row[best] {
-            best = index;
-        }
-    }
-    best
-}
-
 fn ratio(numerator: usize, denominator: usize) -> f64 {
     if denominator == 0 {
         0.0
@@ -126,16 +118,11 @@ fn ratio(numerator: usize, denominator: usize) -> f64 {
     }
 }
 
-fn mean(values: impl Iterator<Item = f64>) -> f64 {
-    let (sum, count) = values.fold((0.0, 0usize), |(sum, count), x| (sum + x, count + 1));
-    ratio_f64(sum, count)
-}
-
-fn ratio_f64(sum: f64, count: usize) -> f64 {
-    if count == 0 {
+fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() {
         0.0
     } else {
-        sum / count as f64
+        values.iter().sum::<f64>() / values.len() as f64
     }
 }
 

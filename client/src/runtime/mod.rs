@@ -85,7 +85,8 @@ impl Prediction {
     }
 }
 
-fn index_of_max(values: impl Iterator<Item = f64>) -> usize {
+/// Index of the largest value (the first on a tie; 0 for an empty or all-NaN input).
+pub(crate) fn index_of_max(values: impl Iterator<Item = f64>) -> usize {
     let mut best = (0, f64::NEG_INFINITY);
     for (index, value) in values.enumerate() {
         if value > best.1 {

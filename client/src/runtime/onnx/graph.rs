@@ -69,8 +69,9 @@ pub(crate) fn inspect(model: &ModelProto) -> Result<GraphInterface, RuntimeError
     check_outputs_are_produced(graph)?;
     let input = single_input(graph)?;
     let (input_type, feature_count) = input_type_and_width(input)?;
-    let probability_output = probability_output(graph)?;
-    let classes = class_labels_upstream_of(graph, &probability_output)?;
+    let producers = producers(graph);
+    let probability_output = probability_output(graph, &producers)?;
+    let classes = class_labels_upstream_of(&producers, &probability_output)?;
     Ok(GraphInterface {
         input_name: input.name.clone(),
         input_type,
@@ -153,7 +154,10 @@ fn input_type_and_width(input: &ValueInfoProto) -> Result<(DataType, Option<usiz
     Ok((dtype, width))
 }
 
-fn producers(graph: &GraphProto) -> HashMap<&str, &NodeProto> {
+/// The node that computes each tensor, by tensor name.
+type Producers<'g> = HashMap<&'g str, &'g NodeProto>;
+
+fn producers(graph: &GraphProto) -> Producers<'_> {
     graph
         .node
         .iter()
@@ -165,8 +169,7 @@ fn producers(graph: &GraphProto) -> HashMap<&str, &NodeProto> {
         .collect()
 }
 
-fn probability_output(graph: &GraphProto) -> Result<String, RuntimeError> {
-    let producers = producers(graph);
+fn probability_output(graph: &GraphProto, producers: &Producers) -> Result<String, RuntimeError> {
     let from_zip_map = graph.output.iter().find(|output| {
         producers
             .get(output.name.as_str())
@@ -201,10 +204,9 @@ fn is_float_matrix(value: &ValueInfoProto) -> bool {
 
 /// Walks upstream from `output` (breadth first) to the nearest node with class labels.
 fn class_labels_upstream_of(
-    graph: &GraphProto,
+    producers: &Producers,
     output: &str,
 ) -> Result<Option<Vec<ClassLabel>>, RuntimeError> {
-    let producers = producers(graph);
     let mut queue = VecDeque::from([output]);
     let mut seen = HashSet::new();
     while let Some(tensor) = queue.pop_front() {

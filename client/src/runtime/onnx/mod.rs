@@ -138,12 +138,16 @@ impl Predictor for OnnxPredictor {
 /// The signature an ONNX graph implies (see `graph::GraphInterface::signature`).
 pub fn derive_signature(bytes: &[u8]) -> Result<Signature, RuntimeError> {
     let interface = inspect(&decode(bytes)?)?;
-    interface.signature().ok_or_else(|| {
-        invalid(format!(
-            "input {:?} does not fix its number of features; declare a signature",
-            interface.input_name
-        ))
-    })
+    interface
+        .signature()
+        .ok_or_else(|| width_not_fixed(&interface))
+}
+
+fn width_not_fixed(interface: &GraphInterface) -> RuntimeError {
+    invalid(format!(
+        "input {:?} does not fix its number of features; declare a signature",
+        interface.input_name
+    ))
 }
 
 fn decode(bytes: &[u8]) -> Result<tract_onnx::pb::ModelProto, RuntimeError> {
@@ -169,10 +173,7 @@ fn signature_to_serve(
             derived.classes.clone_from(&interface.classes);
             reconcile_signature(derived, Some(declared), NamePolicy::DeclaredNames)
         }
-        (None, None) => Err(invalid(format!(
-            "input {:?} does not fix its number of features; declare a signature",
-            interface.input_name
-        ))),
+        (None, None) => Err(width_not_fixed(interface)),
     }
 }
 
