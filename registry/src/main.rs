@@ -34,12 +34,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logging();
     let result = match cli.command {
         Some(Command::Openapi) => print_openapi(),
         Some(Command::Serve(args)) => serve(*args),
@@ -78,4 +73,19 @@ fn model_server(args: ModelServerArgs) -> anyhow::Result<()> {
         tracing::info!("capstan model server stopped");
         Ok(())
     })
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`); `CAPSTAN_LOG_FORMAT=json` writes
+/// one JSON object per line for log collectors.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("CAPSTAN_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }
