@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-15}"
 CONNECTIONS="${2:-32}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/capstan/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/capstan-target}"
 cargo build --quiet --release -p capstan-registry
 cargo build --quiet --release -p capstan-client --features cli --bin capstan
 BIN="$CARGO_TARGET_DIR/release"

@@ -23,6 +23,9 @@ pub mod error;
 #[cfg(any(feature = "http", feature = "build"))]
 pub mod http;
 pub mod inference;
+/// Following a ref live: the model hot-swapped as the registry's events arrive (pattern 3).
+#[cfg(feature = "live")]
+pub mod live;
 /// `capstan.lock`: models pinned by digest, and the fetch logic around it.
 #[cfg(feature = "fetch")]
 pub mod lock;

@@ -190,7 +190,15 @@ mod tests {
 
     #[test]
     fn aliases_cannot_shadow_other_refs() {
-        for bad in ["7", "007", "latest", "staging", "production", "archived", ""] {
+        for bad in [
+            "7",
+            "007",
+            "latest",
+            "staging",
+            "production",
+            "archived",
+            "",
+        ] {
             assert!(AliasName::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(AliasName::parse("champion").is_ok());

@@ -305,4 +305,57 @@ pub struct Readiness {
     pub status: String,
     pub database: String,
     pub object_store: String,
+    /// Where each configured event relay (NATS, Kafka) stands; absent when none is
+    /// configured. A lagging relay does not make the registry unready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relays: Option<Vec<RelayStatus>>,
+}
+
+/// How far a relay has published the event log to its broker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RelayStatus {
+    /// `nats/<stream>` or `kafka/<topic>`.
+    pub publisher: String,
+    /// Every event with `seq <= cursor` has been acknowledged by the broker.
+    pub cursor: i64,
+    /// The newest event's `seq` minus `cursor`: events waiting to be published.
+    pub lag: i64,
+    /// Whether this replica holds the lease and publishes (exactly one replica does).
+    pub publishing: bool,
+    /// The last publish or connection error of this replica's relay, until it succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// An event as the registry publishes it to subscribers (server-sent events, NATS,
+/// Kafka): the event itself, the refs it moved and a pointer to the artifact they now
+/// name — never the artifact's bytes. `seq` is the idempotency key: a subscriber may see
+/// an event twice, always with the same `seq`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventMessage {
+    #[serde(flatten)]
+    pub event: Event,
+    /// Refs of `event.model` whose target this event changed (`production` for a
+    /// promotion, the alias for `alias_set` / `alias_removed`, `latest` when a version
+    /// became ready or was archived and that moved `latest`), followed by the number of
+    /// the version they now name (`"7"`). Empty for events that move no ref.
+    pub refs: Vec<String>,
+    /// The artifact the refs now name; `null` when they name none (an alias removed, no
+    /// version left for `latest`) or the event moves no ref.
+    pub artifact: Option<ArtifactPointer>,
+}
+
+/// Where to fetch a version's artifact, and how to check it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ArtifactPointer {
+    pub version: i64,
+    pub digest: Digest,
+    pub size: i64,
+    pub format: String,
+    /// The download URL: absolute when the registry knows its public URL
+    /// (`--public-url`), else the path `/api/v1/models/{name}/versions/{n}/artifact`.
+    pub url: String,
 }

@@ -9,6 +9,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::artifacts::ObjectStoreConfig;
+use crate::events::{EventsConfig, KafkaConfig, NatsConfig};
 use crate::service::Limits;
 
 /// Flags of `capstan-registry serve`. Unset flags fall back to the config file, then to
@@ -50,6 +51,42 @@ pub struct ServeArgs {
     /// Database connections in the pool [default: 16].
     #[arg(long, env = "CAPSTAN_DB_POOL_SIZE", value_name = "N")]
     pub db_pool_size: Option<u32>,
+    #[command(flatten)]
+    pub events: EventArgs,
+}
+
+/// Flags of event delivery: SSE, the relay, NATS and Kafka.
+#[derive(Debug, Default, Clone, Args)]
+pub struct EventArgs {
+    /// The registry's public base URL, e.g. https://models.example.com: published events
+    /// point at artifacts with absolute URLs under it [default: paths only].
+    #[arg(long, env = "CAPSTAN_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Publish events to NATS JetStream at this URL, e.g. nats://127.0.0.1:4222.
+    #[arg(long, env = "CAPSTAN_NATS_URL", value_name = "URL")]
+    pub nats_url: Option<String>,
+    /// JetStream stream to publish to; created if missing [default: CAPSTAN].
+    #[arg(long, env = "CAPSTAN_NATS_STREAM", value_name = "NAME")]
+    pub nats_stream: Option<String>,
+    /// Subjects are PREFIX.<model>.<kind> [default: capstan.models].
+    #[arg(long, env = "CAPSTAN_NATS_SUBJECT_PREFIX", value_name = "PREFIX")]
+    pub nats_subject_prefix: Option<String>,
+    /// Publish events to Kafka: comma-separated bootstrap brokers, e.g. 127.0.0.1:9092.
+    #[arg(long, env = "CAPSTAN_KAFKA_BROKERS", value_name = "HOST:PORT,…")]
+    pub kafka_brokers: Option<String>,
+    /// Kafka topic to publish to; created if missing [default: capstan.events].
+    #[arg(long, env = "CAPSTAN_KAFKA_TOPIC", value_name = "TOPIC")]
+    pub kafka_topic: Option<String>,
+    /// Keep-alive comment interval of idle event streams, in ms [default: 15000].
+    #[arg(long, env = "CAPSTAN_SSE_HEARTBEAT_MS", value_name = "MS")]
+    pub sse_heartbeat_ms: Option<u64>,
+    /// How often the event log is read for other replicas' writes, in ms [default: 250].
+    #[arg(long, env = "CAPSTAN_EVENTS_POLL_MS", value_name = "MS")]
+    pub events_poll_ms: Option<u64>,
+    /// Lease of the replica that publishes to brokers, in ms; renewed at a third of it
+    /// [default: 10000].
+    #[arg(long, env = "CAPSTAN_RELAY_LEASE_MS", value_name = "MS")]
+    pub relay_lease_ms: Option<u64>,
 }
 
 /// The config file: the same settings as the flags.
@@ -66,6 +103,15 @@ struct FileConfig {
     max_json_bytes: Option<usize>,
     workers: Option<usize>,
     db_pool_size: Option<u32>,
+    public_url: Option<String>,
+    nats_url: Option<String>,
+    nats_stream: Option<String>,
+    nats_subject_prefix: Option<String>,
+    kafka_brokers: Option<String>,
+    kafka_topic: Option<String>,
+    sse_heartbeat_ms: Option<u64>,
+    events_poll_ms: Option<u64>,
+    relay_lease_ms: Option<u64>,
 }
 
 /// The settings the server runs with.
@@ -78,6 +124,7 @@ pub struct Config {
     pub limits: Limits,
     pub workers: Option<usize>,
     pub db_pool_size: u32,
+    pub events: EventsConfig,
 }
 
 impl Config {
@@ -88,6 +135,7 @@ impl Config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
+        let events = resolve_events(args.events, &file)?;
         let data_dir = args
             .data_dir
             .or(file.data_dir)
@@ -130,8 +178,100 @@ impl Config {
             },
             workers: args.workers.or(file.workers),
             db_pool_size: args.db_pool_size.or(file.db_pool_size).unwrap_or(16),
+            events,
         })
     }
+}
+
+/// The event-delivery settings, checked (a bad stream name or subject prefix fails at
+/// start, not at the first publish).
+fn resolve_events(args: EventArgs, file: &FileConfig) -> anyhow::Result<EventsConfig> {
+    let defaults = EventsConfig::default();
+    let millis = |flag: Option<u64>, key: Option<u64>, default: std::time::Duration| {
+        flag.or(key)
+            .map_or(default, |ms| std::time::Duration::from_millis(ms.max(1)))
+    };
+    let public_url = args.public_url.or(file.public_url.clone());
+    if let Some(url) = &public_url {
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "--public-url must start with http:// or https://, got {url:?}"
+        );
+    }
+    let nats = match args.nats_url.or(file.nats_url.clone()) {
+        Some(url) => {
+            let stream = args
+                .nats_stream
+                .or(file.nats_stream.clone())
+                .unwrap_or_else(|| NatsConfig::DEFAULT_STREAM.to_owned());
+            anyhow::ensure!(
+                !stream.is_empty() && !stream.contains(['.', '*', '>', ' ', '\t', '/', '\\']),
+                "--nats-stream {stream:?} is not a valid JetStream stream name"
+            );
+            let subject_prefix = args
+                .nats_subject_prefix
+                .or(file.nats_subject_prefix.clone())
+                .unwrap_or_else(|| NatsConfig::DEFAULT_SUBJECT_PREFIX.to_owned());
+            anyhow::ensure!(
+                subject_prefix
+                    .split('.')
+                    .all(|token| !token.is_empty() && !token.contains(['*', '>', ' ', '\t'])),
+                "--nats-subject-prefix {subject_prefix:?} is not a valid subject prefix"
+            );
+            Some(NatsConfig {
+                url,
+                stream,
+                subject_prefix,
+            })
+        }
+        None => None,
+    };
+    let kafka = match args.kafka_brokers.or(file.kafka_brokers.clone()) {
+        Some(brokers) => {
+            let brokers: Vec<String> = brokers
+                .split(',')
+                .map(str::trim)
+                .filter(|b| !b.is_empty())
+                .map(str::to_owned)
+                .collect();
+            anyhow::ensure!(!brokers.is_empty(), "--kafka-brokers names no broker");
+            let topic = args
+                .kafka_topic
+                .or(file.kafka_topic.clone())
+                .unwrap_or_else(|| KafkaConfig::DEFAULT_TOPIC.to_owned());
+            anyhow::ensure!(
+                !topic.is_empty()
+                    && topic.len() <= 249
+                    && topic
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')),
+                "--kafka-topic {topic:?} is not a valid Kafka topic name"
+            );
+            Some(KafkaConfig { brokers, topic })
+        }
+        None => None,
+    };
+    Ok(EventsConfig {
+        public_url,
+        heartbeat: millis(
+            args.sse_heartbeat_ms,
+            file.sse_heartbeat_ms,
+            defaults.heartbeat,
+        ),
+        poll_interval: millis(
+            args.events_poll_ms,
+            file.events_poll_ms,
+            defaults.poll_interval,
+        ),
+        relay_lease: millis(
+            args.relay_lease_ms,
+            file.relay_lease_ms,
+            defaults.relay_lease,
+        ),
+        broadcast_capacity: defaults.broadcast_capacity,
+        nats,
+        kafka,
+    })
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {

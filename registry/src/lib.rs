@@ -6,6 +6,7 @@ pub mod artifacts;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod model_server;
 pub mod service;
 pub mod serving;

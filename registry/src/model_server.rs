@@ -1,6 +1,7 @@
 //! `capstan-registry model-server`: pattern 2, a prediction server with no database of its
 //! own. It loads the refs it is told to serve over a registry's HTTP API, verifies their
-//! digests, polls the registry for moves and hot-swaps; scale it out independently.
+//! digests, follows the registry's event stream for moves (with a slow poll as a safety
+//! net) and hot-swaps; scale it out independently.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -43,12 +44,13 @@ pub struct ModelServerArgs {
         default_value = "127.0.0.1:8081"
     )]
     pub listen: SocketAddr,
-    /// How often to ask the registry whether a served ref moved, in milliseconds.
+    /// How often to ask the registry whether a served ref moved even though no event
+    /// said so, in milliseconds: a safety net, since moves arrive as server-sent events.
     #[arg(
         long,
         env = "CAPSTAN_POLL_INTERVAL_MS",
         value_name = "MS",
-        default_value_t = 500
+        default_value_t = 30_000
     )]
     pub poll_interval_ms: u64,
     /// HTTP worker threads [default: one per core].
@@ -87,8 +89,13 @@ pub async fn start(args: &ModelServerArgs) -> anyhow::Result<RunningServer<Servi
         args.models.clone(),
     ));
     refs.load_configured().await;
+    let client = capstan_client::http::Client::new(capstan_client::Config::new(&args.registry)?)?;
+    // Loading happened before the subscription: the first connection re-resolves every
+    // ref, so a move in between is not missed.
     tokio::spawn(watch_remote(
         refs.clone(),
+        client,
+        args.models.iter().map(|r| r.model.clone()).collect(),
         Duration::from_millis(args.poll_interval_ms.max(50)),
     ));
     let serving = Serving::new(refs);

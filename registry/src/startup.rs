@@ -1,5 +1,6 @@
 //! Building and running the server: connect the database (running migrations), open the
-//! object store, and serve the API on a listener, so tests can bind port 0.
+//! object store, start event delivery, and serve the API on a listener, so tests can bind
+//! port 0.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -9,11 +10,13 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Compress, Logger};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use tokio_util::sync::CancellationToken;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api;
 use crate::artifacts::open_store;
 use crate::config::Config;
+use crate::events;
 use crate::service::Registry;
 use crate::serving::{watch_events, LocalSource, ServedRefs, Serving, TableMode};
 use crate::store::Db;
@@ -56,8 +59,22 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
 }
 
 /// Binds `config.listen` and starts serving; the returned server runs until stopped
-/// (SIGTERM/SIGINT stop it gracefully, finishing in-flight requests).
+/// (SIGTERM/SIGINT stop it gracefully, finishing in-flight requests; event streams end
+/// and relays give their lease up at once).
 pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
+    let shutdown = CancellationToken::new();
+    cancel_on_termination_signal(shutdown.clone());
+    start_with_shutdown(config, shutdown).await
+}
+
+/// Like [`start`], but long-lived work — event streams, the event tail, relays — stops
+/// when `shutdown` is cancelled rather than on a signal. Cancel it before stopping the
+/// server gracefully: actix waits for open responses, and an event stream never ends
+/// by itself.
+pub async fn start_with_shutdown(
+    config: &Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunningServer> {
     let registry = open_registry(config).await?;
     let refs = Arc::new(ServedRefs::new(
         Arc::new(LocalSource::new(registry.clone())),
@@ -66,6 +83,10 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     ));
     tokio::spawn(watch_events(registry.clone(), refs.clone(), EVENT_POLL));
     let serving = web::Data::new(Serving::new(refs));
+    let events = events::start(&registry, &config.events, shutdown.clone());
+    let hub = web::Data::new(events.hub);
+    let relays = web::Data::from(events.relays);
+    let shutdown = web::Data::new(shutdown);
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -78,6 +99,9 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             .wrap(Logger::new("%r %s %b %Dms").exclude("/healthz"))
             .app_data(data.clone())
             .app_data(serving.clone())
+            .app_data(hub.clone())
+            .app_data(relays.clone())
+            .app_data(shutdown.clone())
             .configure(|cfg| api::app_data(cfg, limits))
             .configure(|cfg| {
                 let mut utoipa_cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
@@ -99,6 +123,30 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         server,
         registry,
     })
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT (actix stops the server on the same signals).
+fn cancel_on_termination_signal(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+                tracing::warn!(
+                    "cannot listen for SIGTERM; event streams end only with the process"
+                );
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("stopping: closing event streams and relays");
+        shutdown.cancel();
+    });
 }
 
 /// Hides a password in a database URL before it is logged.

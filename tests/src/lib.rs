@@ -7,9 +7,14 @@
 //! - `CAPSTAN_TEST_S3_ENDPOINT=http://…` (+ `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //!   `CAPSTAN_TEST_S3_BUCKET`, default `capstan-test`): each test gets its own prefix in
 //!   that bucket; otherwise a fresh local directory.
+//!
+//! [`spawn_with_events`] configures event delivery (SSE heartbeat, NATS, Kafka);
+//! [`TestApp::restart`] and [`TestApp::spawn_replica`] start another server on the same
+//! database and object store.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+pub mod example;
 mod raw;
 
 use std::net::SocketAddr;
@@ -22,7 +27,9 @@ use serde_json::{json, Value};
 
 use capstan_registry::artifacts::ObjectStoreConfig;
 use capstan_registry::config::Config;
+use capstan_registry::events::EventsConfig;
 use capstan_registry::service::{Limits, Registry};
+use tokio_util::sync::CancellationToken;
 
 pub use raw::{cut_off_upload, raw_request};
 
@@ -42,6 +49,10 @@ pub struct TestApp {
     pub db_backend: DbBackend,
     pub s3: bool,
     handle: ServerHandle,
+    /// Ends the server's event streams and relays (cancelled before a graceful stop).
+    shutdown: CancellationToken,
+    /// What the server was started with, for [`TestApp::restart`] and replicas.
+    config: Config,
     pg_database: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
@@ -57,6 +68,15 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(options: TestOptions) -> TestApp {
+    spawn_configured(options, EventsConfig::default()).await
+}
+
+/// A server with these event-delivery settings (heartbeat, NATS, Kafka, …).
+pub async fn spawn_with_events(events: EventsConfig) -> TestApp {
+    spawn_configured(TestOptions::default(), events).await
+}
+
+async fn spawn_configured(options: TestOptions, events: EventsConfig) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (database_url, pg_database, db_backend) = match std::env::var("CAPSTAN_TEST_DATABASE_URL") {
@@ -101,9 +121,9 @@ pub async fn spawn_with(options: TestOptions) -> TestApp {
         limits: options.limits.unwrap_or_default(),
         workers: Some(2),
         db_pool_size: 8,
+        events,
     };
-    let running = capstan_registry::startup::start(&config).await.unwrap();
-    tokio::spawn(running.server);
+    let (running, shutdown) = start_server(&config).await;
     let base = format!("http://{}", running.addr);
     TestApp {
         addr: running.addr,
@@ -117,9 +137,32 @@ pub async fn spawn_with(options: TestOptions) -> TestApp {
         db_backend,
         s3,
         handle: running.handle,
+        shutdown,
+        config,
         pg_database,
         _dir: dir,
     }
+}
+
+/// A server started by [`start_server`], running on its own task.
+struct StartedServer {
+    addr: SocketAddr,
+    handle: ServerHandle,
+    registry: Registry,
+}
+
+async fn start_server(config: &Config) -> (StartedServer, CancellationToken) {
+    let shutdown = CancellationToken::new();
+    let running = capstan_registry::startup::start_with_shutdown(config, shutdown.clone())
+        .await
+        .unwrap();
+    tokio::spawn(running.server);
+    let started = StartedServer {
+        addr: running.addr,
+        handle: running.handle,
+        registry: running.registry,
+    };
+    (started, shutdown)
 }
 
 /// Creates database `name` next to the one `admin_url` names; returns its URL.
@@ -143,6 +186,7 @@ pub fn drop_pg_database(admin_url: &str, name: &str) {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.shutdown.cancel();
         drop(self.handle.stop(false));
         if let Some((admin_url, name)) = &self.pg_database {
             drop_pg_database(admin_url, name);
@@ -267,9 +311,66 @@ impl TestApp {
     }
 
     /// Starts a graceful stop (as SIGTERM does): no new connections, in-flight requests
-    /// finish. Resolves when the server has stopped.
+    /// finish, event streams end and relays give their lease up. Resolves when the server
+    /// has stopped.
     pub fn stop_gracefully(&self) -> impl std::future::Future<Output = ()> + use<> {
+        self.shutdown.cancel();
         self.handle.stop(true)
+    }
+
+    /// Stops this server gracefully and starts a new one (on a new port) on the same
+    /// database and object store, with the same settings.
+    pub async fn restart(&mut self) {
+        self.stop_gracefully().await;
+        self.start_again().await;
+    }
+
+    /// Starts a new server (on a new port) on this app's database and object store, with
+    /// the same settings, after [`TestApp::stop_gracefully`]. Meanwhile `registry` still
+    /// writes to the database, as another replica would.
+    pub async fn start_again(&mut self) {
+        let (running, shutdown) = start_server(&self.config).await;
+        self.addr = running.addr;
+        self.base = format!("http://{}", running.addr);
+        self.registry = running.registry;
+        self.handle = running.handle;
+        self.shutdown = shutdown;
+    }
+
+    /// Like [`TestApp::start_again`], but on the address the app had, so clients that
+    /// follow the registry at its URL reconnect to the new server.
+    pub async fn start_again_in_place(&mut self) {
+        let mut config = self.config.clone();
+        config.listen = self.addr;
+        let (running, shutdown) = start_server(&config).await;
+        self.registry = running.registry;
+        self.handle = running.handle;
+        self.shutdown = shutdown;
+    }
+
+    /// The local object store's directory (`None` on S3): where blobs can be tampered with.
+    pub fn objects_dir(&self) -> Option<std::path::PathBuf> {
+        (!self.s3).then(|| self._dir.path().join("objects"))
+    }
+
+    /// Another registry server on the same database and object store (a replica, for
+    /// PostgreSQL), with the same settings. Drop it before this app.
+    pub async fn spawn_replica(&self) -> TestApp {
+        let (running, shutdown) = start_server(&self.config).await;
+        TestApp {
+            addr: running.addr,
+            base: format!("http://{}", running.addr),
+            http: self.http.clone(),
+            registry: running.registry,
+            database_url: self.database_url.clone(),
+            db_backend: self.db_backend,
+            s3: self.s3,
+            handle: running.handle,
+            shutdown,
+            config: self.config.clone(),
+            pg_database: None,
+            _dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     /// How many staged uploads are lying around (deleting them).

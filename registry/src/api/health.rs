@@ -4,6 +4,7 @@ use actix_web::{get, web, HttpResponse};
 
 use capstan_client::types::Readiness;
 
+use crate::events::RelayMonitor;
 use crate::service::Registry;
 
 /// The process is up.
@@ -14,6 +15,9 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// The database and the object store both answer.
+///
+/// `relays` (when brokers are configured) shows how far each event relay has published;
+/// a lagging relay does not make the registry unready.
 #[utoipa::path(
     tag = "health",
     responses(
@@ -22,8 +26,14 @@ pub async fn healthz() -> HttpResponse {
     )
 )]
 #[get("/readyz")]
-pub async fn readyz(registry: web::Data<Registry>) -> HttpResponse {
-    let readiness = registry.readiness().await;
+pub async fn readyz(
+    registry: web::Data<Registry>,
+    relays: Option<web::Data<RelayMonitor>>,
+) -> HttpResponse {
+    let mut readiness = registry.readiness().await;
+    if let Some(relays) = relays {
+        readiness.relays = relays.readiness().await;
+    }
     if readiness.status == "ready" {
         HttpResponse::Ok().json(readiness)
     } else {

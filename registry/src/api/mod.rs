@@ -43,7 +43,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(stages::rollback)
                 .service(aliases::set_alias)
                 .service(aliases::delete_alias)
-                .service(events::list_events),
+                .service(events::list_events)
+                .service(crate::events::stream::stream_events),
         );
 }
 

@@ -1,13 +1,19 @@
-//! Reading the event log.
+//! Reading the event log: pages for the API, published messages (with the refs each event
+//! moved and the artifact they now name) for subscribers, and the relays' bookkeeping.
 
-use capstan_client::types::{EventKind, EventPage};
-use capstan_client::ModelName;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use capstan_client::types::{ArtifactPointer, Event, EventKind, EventMessage, EventPage};
+use capstan_client::{Digest, ModelName};
 
 use super::convert::event_view;
-use super::Registry;
+use super::{now, Registry};
 use crate::domain::paging::page_limit;
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::events::{self, EventFilter};
+use crate::store::relay::{self, RelayPosition};
+use crate::store::{models, versions, DbConn, StoreResult};
 
 #[derive(Debug, Default)]
 pub struct EventQuery {
@@ -17,6 +23,16 @@ pub struct EventQuery {
     pub limit: Option<i64>,
 }
 
+/// Which events to read as published messages: `after < seq <= until`, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct MessageQuery {
+    pub model: Option<ModelName>,
+    pub kind: Option<EventKind>,
+    pub after: i64,
+    pub until: Option<i64>,
+    pub limit: i64,
+}
+
 impl Registry {
     /// The newest event's `seq` (0 when the log is empty).
     pub async fn last_event_seq(&self) -> RegistryResult<i64> {
@@ -24,11 +40,7 @@ impl Registry {
     }
 
     /// Up to `limit` events after `after`, oldest first.
-    pub async fn events_after(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> RegistryResult<Vec<capstan_client::types::Event>> {
+    pub async fn events_after(&self, after: i64, limit: i64) -> RegistryResult<Vec<Event>> {
         Ok(self
             .list_events(EventQuery {
                 after: Some(after),
@@ -57,6 +69,7 @@ impl Registry {
                         model: query.model.as_ref().map(ModelName::as_str),
                         kind: query.kind.map(EventKind::as_str),
                         after,
+                        until: None,
                         limit,
                     },
                 )?;
@@ -66,6 +79,240 @@ impl Registry {
                     .collect::<Result<Vec<_>, _>>()?;
                 let last_seq = events.last().map(|e| e.seq);
                 Ok(EventPage { events, last_seq })
+            })
+            .await
+    }
+
+    /// The events `query` selects as the messages subscribers receive. Artifact URLs are
+    /// absolute under `public_url` when given, else paths.
+    pub async fn event_messages(
+        &self,
+        query: MessageQuery,
+        public_url: Option<Arc<str>>,
+    ) -> RegistryResult<Vec<EventMessage>> {
+        self.db
+            .read(move |conn| {
+                let rows = events::list(
+                    conn,
+                    &EventFilter {
+                        model: query.model.as_ref().map(ModelName::as_str),
+                        kind: query.kind.map(EventKind::as_str),
+                        after: query.after,
+                        until: query.until,
+                        limit: query.limit.clamp(1, 1000),
+                    },
+                )?;
+                let mut messages = Vec::with_capacity(rows.len());
+                for row in rows {
+                    messages.push(message_of(conn, event_view(row)?, public_url.as_deref())?);
+                }
+                Ok(messages)
+            })
+            .await
+    }
+}
+
+/// `latest` before and after an event that may have moved it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LatestMove {
+    before: Option<i64>,
+    after: Option<i64>,
+}
+
+fn message_of(
+    conn: &mut DbConn,
+    event: Event,
+    public_url: Option<&str>,
+) -> StoreResult<EventMessage> {
+    let latest = match event.kind {
+        EventKind::VersionReady | EventKind::VersionArchived => Some(latest_move(conn, &event)?),
+        _ => None,
+    };
+    let (refs, target) = moved_refs(&event, latest);
+    let artifact = match target {
+        Some(version) => artifact_pointer(conn, &event, version, public_url)?,
+        None => None,
+    };
+    Ok(EventMessage {
+        event,
+        refs,
+        artifact,
+    })
+}
+
+/// Replays the model's readiness events up to `event` to find `latest` on both sides of
+/// it (the tables only know the present; a relay may be publishing the past).
+fn latest_move(conn: &mut DbConn, event: &Event) -> StoreResult<LatestMove> {
+    let mut ready = BTreeSet::new();
+    for (kind, version) in events::readiness_history(conn, event.model.as_str(), event.seq)? {
+        match (kind.as_str(), version) {
+            ("version_ready", Some(v)) => ready.insert(v),
+            ("version_archived", Some(v)) => ready.remove(&v),
+            _ => false,
+        };
+    }
+    let before = ready.last().copied();
+    match (event.kind, event.version) {
+        (EventKind::VersionReady, Some(v)) => ready.insert(v),
+        (EventKind::VersionArchived, Some(v)) => ready.remove(&v),
+        _ => false,
+    };
+    Ok(LatestMove {
+        before,
+        after: ready.last().copied(),
+    })
+}
+
+/// The refs `event` moved, then the number of the version they now name; and that
+/// version.
+fn moved_refs(event: &Event, latest: Option<LatestMove>) -> (Vec<String>, Option<i64>) {
+    let moved_latest = latest.filter(|l| l.before != l.after);
+    let (mut refs, target) = match event.kind {
+        EventKind::VersionReady => (
+            moved_latest
+                .map(|_| "latest".to_owned())
+                .into_iter()
+                .collect(),
+            event.version,
+        ),
+        EventKind::VersionArchived => match moved_latest {
+            Some(latest) => (vec!["latest".to_owned()], latest.after),
+            None => (Vec::new(), None),
+        },
+        EventKind::StageChanged => (
+            event
+                .stage
+                .map(|s| s.as_str().to_owned())
+                .into_iter()
+                .collect(),
+            event.to_version.or(event.version),
+        ),
+        EventKind::AliasSet => (
+            event.alias.clone().into_iter().collect(),
+            event.to_version.or(event.version),
+        ),
+        EventKind::AliasRemoved => (event.alias.clone().into_iter().collect(), None),
+        _ => (Vec::new(), None),
+    };
+    if let Some(version) = target {
+        refs.push(version.to_string());
+    }
+    (refs, target)
+}
+
+/// The stored artifact of `version`, if the model that `event` belongs to still exists
+/// (not deleted and created again since) and the version is ready.
+fn artifact_pointer(
+    conn: &mut DbConn,
+    event: &Event,
+    version: i64,
+    public_url: Option<&str>,
+) -> StoreResult<Option<ArtifactPointer>> {
+    let name = event.model.as_str();
+    if events::deleted_after(conn, name, event.seq)? {
+        return Ok(None);
+    }
+    let Some(model) = models::find(conn, name)? else {
+        return Ok(None);
+    };
+    let Some(row) = versions::find(conn, model.id, version)? else {
+        return Ok(None);
+    };
+    let digest = row.digest.as_deref().and_then(|d| Digest::parse(d).ok());
+    Ok(match (row.status.as_str(), digest, row.size) {
+        ("ready", Some(digest), Some(size)) => Some(ArtifactPointer {
+            version,
+            digest,
+            size,
+            format: row.format,
+            url: format!(
+                "{}/api/v1/models/{name}/versions/{version}/artifact",
+                public_url.unwrap_or("").trim_end_matches('/')
+            ),
+        }),
+        _ => None,
+    })
+}
+
+/// The relays' cursors and leases (see [`crate::store::relay`]). These bypass
+/// [`Registry::write`]: they record no event and must not wake the log's watchers.
+impl Registry {
+    /// Creates `publisher`'s cursor at `start` and its lease if they do not exist.
+    pub async fn register_relay(&self, publisher: &str, start: i64) -> RegistryResult<()> {
+        let publisher = publisher.to_owned();
+        self.db
+            .read(move |conn| Ok(relay::register(conn, &publisher, start, now())?))
+            .await
+    }
+
+    /// Takes or renews `publisher`'s lease for `holder` until `ttl` from now.
+    pub async fn acquire_relay_lease(
+        &self,
+        publisher: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> RegistryResult<bool> {
+        let (publisher, holder) = (publisher.to_owned(), holder.to_owned());
+        let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(10));
+        self.db
+            .write(move |conn| {
+                let now = now();
+                Ok(relay::acquire_lease(
+                    conn,
+                    &publisher,
+                    &holder,
+                    now,
+                    now + ttl,
+                )?)
+            })
+            .await
+    }
+
+    pub async fn release_relay_lease(&self, publisher: &str, holder: &str) -> RegistryResult<()> {
+        let (publisher, holder) = (publisher.to_owned(), holder.to_owned());
+        self.db
+            .write(move |conn| Ok(relay::release_lease(conn, &publisher, &holder, now())?))
+            .await
+    }
+
+    /// The cursor of `publisher` (0 if it has none).
+    pub async fn relay_cursor(&self, publisher: &str) -> RegistryResult<i64> {
+        let publisher = publisher.to_owned();
+        self.db
+            .read(move |conn| Ok(relay::cursor(conn, &publisher)?.unwrap_or(0)))
+            .await
+    }
+
+    /// Moves `publisher`'s cursor to `seq` if `holder` still holds the lease; `false`
+    /// (and no change) when the lease was lost to another replica.
+    pub async fn advance_relay_cursor(
+        &self,
+        publisher: &str,
+        holder: &str,
+        seq: i64,
+    ) -> RegistryResult<bool> {
+        let (publisher, holder) = (publisher.to_owned(), holder.to_owned());
+        self.db
+            .write(move |conn| {
+                let now = now();
+                if !relay::holds_lease(conn, &publisher, &holder, now)? {
+                    return Ok(false);
+                }
+                relay::advance_cursor(conn, &publisher, seq, now)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    /// The stored cursors and leases of `publishers`, with the newest `seq`.
+    pub async fn relay_positions(
+        &self,
+        publishers: Vec<String>,
+    ) -> RegistryResult<(Vec<RelayPosition>, i64)> {
+        self.db
+            .read(move |conn| {
+                let positions = relay::positions(conn, &publishers)?;
+                Ok((positions, events::last_seq(conn)?))
             })
             .await
     }

@@ -74,6 +74,9 @@ impl Registry {
     {
         let result = self.db.write(f).await;
         if result.is_ok() {
+            // Several watchers wait (serving, the event tail): wake them all, and leave a
+            // permit for one that is busy reading right now.
+            self.changes.notify_waiters();
             self.changes.notify_one();
         }
         result
@@ -131,6 +134,7 @@ impl Registry {
             status: if ready { "ready" } else { "unavailable" }.to_owned(),
             database: describe(database.map_err(|e| e.to_string())),
             object_store: describe(object_store.map_err(|e| e.to_string())),
+            relays: None,
         }
     }
 }

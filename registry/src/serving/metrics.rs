@@ -108,11 +108,20 @@ impl Metrics {
 }
 
 /// Prometheus metrics.
+///
+/// On the registry, also the event relays' lag and cursor per publisher.
 #[utoipa::path(tag = "serving", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 #[get("/metrics")]
-pub async fn metrics(serving: web::Data<Serving>) -> HttpResponse {
+pub async fn metrics(
+    serving: web::Data<Serving>,
+    relays: Option<web::Data<crate::events::RelayMonitor>>,
+) -> HttpResponse {
     let served = serving.refs.served();
+    let mut body = serving.metrics.render(&served);
+    if let Some(relays) = relays {
+        body.push_str(&relays.render_prometheus().await);
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(serving.metrics.render(&served))
+        .body(body)
 }

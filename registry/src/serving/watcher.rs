@@ -1,11 +1,15 @@
 //! Keeping served refs current. In the registry, new rows of the event log name the
 //! models whose refs may have moved (a local write wakes the watcher at once; the periodic
-//! read also catches other replicas' writes). The model server polls its registry.
+//! read also catches other replicas' writes). The model server follows its registry's
+//! event stream (server-sent events, through the client crate's `live` feed) and keeps a
+//! slow poll as a safety net.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use capstan_client::http::Client;
+use capstan_client::live::{moves_refs, Backoff, Checkpoint, EventFeed, FeedItem, SseSource};
 use capstan_client::ModelName;
 
 use super::table::ServedRefs;
@@ -44,10 +48,62 @@ pub async fn watch_events(registry: Registry, refs: Arc<ServedRefs>, interval: D
     }
 }
 
-/// Re-resolves every served ref against the remote registry every `interval`.
-pub async fn watch_remote(refs: Arc<ServedRefs>, interval: Duration) {
+/// Follows the remote registry's events for each of `models` and refreshes that model's
+/// served refs on every event that may have moved one, and on every (re)connection (the
+/// stream may have missed something meanwhile). Without events a model is re-resolved
+/// every `safety_poll`, and sooner — with backoff — while one of its refs fails to load.
+pub async fn watch_remote(
+    refs: Arc<ServedRefs>,
+    client: Client,
+    models: Vec<ModelName>,
+    safety_poll: Duration,
+) {
+    let source = Arc::new(SseSource::new(client));
+    let mut tasks = tokio::task::JoinSet::new();
+    for model in models.into_iter().collect::<BTreeSet<_>>() {
+        let feed = EventFeed::new(source.clone(), model.clone(), Checkpoint::default());
+        tasks.spawn(follow_model(refs.clone(), feed, model, safety_poll));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn follow_model(
+    refs: Arc<ServedRefs>,
+    mut feed: EventFeed,
+    model: ModelName,
+    safety_poll: Duration,
+) {
+    let mut retry = Backoff::new(Duration::from_millis(500), safety_poll);
+    let mut next_check = safety_poll;
     loop {
-        tokio::time::sleep(interval).await;
-        refs.refresh_all().await;
+        let item = tokio::select! {
+            item = feed.next() => Some(item),
+            () = tokio::time::sleep(next_check) => None,
+        };
+        let refresh = match item {
+            None => true,
+            Some(FeedItem::Event(delivery)) => delivery
+                .message
+                .as_ref()
+                .is_none_or(|m| moves_refs(m.event.kind)),
+            Some(FeedItem::Connected { resumed_after }) => {
+                tracing::info!(%model, source = %feed.source().describe(), ?resumed_after, "following the registry's events");
+                true
+            }
+            Some(FeedItem::Disconnected { error, retry_in }) => {
+                tracing::warn!(%model, %error, ?retry_in, "the registry's event stream broke; reconnecting");
+                false
+            }
+        };
+        if refresh {
+            refs.refresh_model(&model).await;
+            let prefix = format!("{model}@");
+            next_check = if refs.failures().keys().any(|r| r.starts_with(&prefix)) {
+                retry.next_delay()
+            } else {
+                retry.reset();
+                safety_poll
+            };
+        }
     }
 }

@@ -26,6 +26,8 @@ pub struct EventFilter<'a> {
     pub model: Option<&'a str>,
     pub kind: Option<&'a str>,
     pub after: i64,
+    /// Only events with `seq <= until`.
+    pub until: Option<i64>,
     pub limit: i64,
 }
 
@@ -36,6 +38,9 @@ pub fn list(conn: &mut DbConn, filter: &EventFilter<'_>) -> StoreResult<Vec<Even
         .order(events::seq.asc())
         .limit(filter.limit)
         .into_boxed();
+    if let Some(until) = filter.until {
+        query = query.filter(events::seq.le(until));
+    }
     if let Some(model) = filter.model {
         query = query.filter(events::model.eq(model.to_owned()));
     }
@@ -51,4 +56,40 @@ pub fn last_seq(conn: &mut DbConn) -> StoreResult<i64> {
         .find("event_seq")
         .select(counters::value)
         .first(conn)?)
+}
+
+/// The `(kind, version)` of `model`'s `version_ready` and `version_archived` events before
+/// `seq`, oldest first, since the model (by that name) was last created: enough to tell
+/// which versions were ready and not archived at that point of the log.
+pub fn readiness_history(
+    conn: &mut DbConn,
+    model: &str,
+    seq: i64,
+) -> StoreResult<Vec<(String, Option<i64>)>> {
+    let created: Option<i64> = events::table
+        .filter(events::model.eq(model))
+        .filter(events::kind.eq("model_created"))
+        .filter(events::seq.le(seq))
+        .select(diesel::dsl::max(events::seq))
+        .first(conn)?;
+    Ok(events::table
+        .filter(events::model.eq(model))
+        .filter(events::seq.gt(created.unwrap_or(0)))
+        .filter(events::seq.lt(seq))
+        .filter(events::kind.eq_any(["version_ready", "version_archived"]))
+        .select((events::kind, events::version))
+        .order(events::seq.asc())
+        .load(conn)?)
+}
+
+/// Whether `model` was deleted after `seq` (so its current rows, if any, belong to a
+/// model created again under the same name).
+pub fn deleted_after(conn: &mut DbConn, model: &str, seq: i64) -> StoreResult<bool> {
+    let deletions: i64 = events::table
+        .filter(events::model.eq(model))
+        .filter(events::kind.eq("model_deleted"))
+        .filter(events::seq.gt(seq))
+        .count()
+        .get_result(conn)?;
+    Ok(deletions > 0)
 }

@@ -91,6 +91,9 @@ struct ResolveArgs {
     /// promoted first.
     #[arg(long = "ref", default_value = "production")]
     reference: String,
+    /// GET this path instead (e.g. `/healthz`), to measure a baseline without the database.
+    #[arg(long, value_name = "PATH")]
+    path: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -540,23 +543,16 @@ async fn resolve(
     per_thread: bool,
     args: &ResolveArgs,
 ) -> anyhow::Result<Value> {
-    bench.ensure_model().await?;
-    let first = bench.get_version(&args.reference).await?;
-    if first.status().as_u16() == 404 && matches!(args.reference.as_str(), "production" | "staging")
-    {
-        let version = bench.upload_small(unique_bytes(1024, 0)).await?;
-        bench.promote(&args.reference, version).await?;
-        println!(
-            "set up: uploaded version {version} and promoted it to {}",
-            args.reference
-        );
-    } else {
-        expect(first, 200, "resolve").await?;
-    }
-    let path = bench.url(&format!(
-        "/models/{}/versions/{}",
-        bench.model, args.reference
-    ));
+    let path = match &args.path {
+        Some(path) => format!("{}{path}", bench.base),
+        None => {
+            ensure_ref(bench, &args.reference).await?;
+            bench.url(&format!(
+                "/models/{}/versions/{}",
+                bench.model, args.reference
+            ))
+        }
+    };
     for _ in 0..args.warmup {
         let response = bench.http.get(&path).send().await?;
         ensure!(
@@ -587,6 +583,20 @@ async fn resolve(
     Ok(
         json!({ "bench": "resolve", "url": path, "wall_s": wall.as_secs_f64(), "latency": summary, "server_cpu": cpu }),
     )
+}
+
+/// Makes sure `reference` resolves: an empty stage gets a small version promoted to it.
+async fn ensure_ref(bench: &Bench, reference: &str) -> anyhow::Result<()> {
+    bench.ensure_model().await?;
+    let first = bench.get_version(reference).await?;
+    if first.status().as_u16() == 404 && matches!(reference, "production" | "staging") {
+        let version = bench.upload_small(unique_bytes(1024, 0)).await?;
+        bench.promote(reference, version).await?;
+        println!("set up: uploaded version {version} and promoted it to {reference}");
+    } else {
+        expect(first, 200, "resolve").await?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

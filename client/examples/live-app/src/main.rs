@@ -1,0 +1,127 @@
+//! An application that follows a ref and predicts with whatever it names now (Capstan
+//! pattern 3, model as data).
+//!
+//! Usage: `CAPSTAN_URL=http://registry:8080 live-app bc@production`
+//!
+//! It loads the version the ref names, prints `serving <model> version <n> (<digest>)`,
+//! and prints that line again each time a promotion swaps a new version in — without
+//! restarting. Each line typed on stdin (comma-separated feature values) is answered with
+//! `class <c> probability <p> version <n>`. When stdin closes it keeps following until it
+//! is stopped. Failures (a version that cannot be loaded, a lost connection) go to stderr;
+//! the last good model keeps serving.
+//!
+//! Events come over server-sent events from the registry; build with `--features nats`
+//! or `--features kafka` and set `CAPSTAN_LIVE_SOURCE` to use a broker instead.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use capstan_client::live::{LiveModel, LiveUpdate, Loaded};
+use capstan_client::runtime::ndarray::Array2;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::broadcast::error::RecvError;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let Some(reference) = std::env::args().nth(1) else {
+        eprintln!("usage: live-app <model@ref>   (the registry is $CAPSTAN_URL)");
+        return ExitCode::from(2);
+    };
+    let model = match LiveModel::follow(&reference).await {
+        Ok(model) => model,
+        Err(error) => {
+            eprintln!("error: cannot follow {reference}: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    tokio::spawn(announce_swaps(model.clone()));
+    tokio::spawn(report_problems(model.clone()));
+
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match predict(&model, &line) {
+            Ok(answer) => println!("{answer}"),
+            Err(message) => eprintln!("error: {message}"),
+        }
+    }
+    eprintln!("stdin closed; still following {reference} (stop with Ctrl-C)");
+    let _ = tokio::signal::ctrl_c().await;
+    ExitCode::SUCCESS
+}
+
+/// Prints the model serving now, then the new one at every swap.
+async fn announce_swaps(model: LiveModel) {
+    let mut current = model.watch();
+    loop {
+        let loaded: Arc<Loaded> = current.borrow_and_update().clone();
+        println!(
+            "serving {} version {} ({})",
+            loaded.model, loaded.version, loaded.digest
+        );
+        if current.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Versions that were skipped and connections that broke, on stderr.
+async fn report_problems(model: LiveModel) {
+    let mut updates = model.updates();
+    loop {
+        match updates.recv().await {
+            Ok(LiveUpdate::Failed {
+                version,
+                error,
+                retry_in,
+                ..
+            }) => {
+                let version = version.map_or_else(|| "?".to_owned(), |v| v.to_string());
+                match retry_in {
+                    Some(delay) => eprintln!(
+                        "warning: version {version} not loaded yet ({error}); retrying in {delay:?}"
+                    ),
+                    None => eprintln!(
+                        "warning: skipping version {version}: {error}; still serving version {}",
+                        model.current().version
+                    ),
+                }
+            }
+            Ok(LiveUpdate::Disconnected {
+                source,
+                error,
+                retry_in,
+            }) => eprintln!("warning: {source}: {error}; reconnecting in {retry_in:?}"),
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// One row of comma-separated feature values, answered by the current model.
+fn predict(model: &LiveModel, line: &str) -> Result<String, String> {
+    let values = line
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("{:?} is not a number", v.trim()))
+        })
+        .collect::<Result<Vec<f64>, String>>()?;
+    let rows = Array2::from_shape_vec((1, values.len()), values).map_err(|e| e.to_string())?;
+    let answer = model.predict(rows.view()).map_err(|e| e.to_string())?;
+    let class = &answer.prediction.predictions[0];
+    let index = answer
+        .model
+        .predictor
+        .classes()
+        .iter()
+        .position(|c| c == class)
+        .unwrap_or_default();
+    Ok(format!(
+        "class {class} probability {:.6} version {}",
+        answer.prediction.probabilities[0][index], answer.model.version
+    ))
+}

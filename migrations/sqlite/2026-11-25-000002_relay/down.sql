@@ -1,0 +1,2 @@
+DROP TABLE relay_leases;
+DROP TABLE relay_cursors;

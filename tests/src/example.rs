@@ -1,0 +1,124 @@
+//! Copies of the example applications in `client/examples/<name>`: each is a crate of its
+//! own outside the workspace, so a test copies it to a temporary directory, points its
+//! `capstan-client` path dependency at this checkout, copies the workspace's `Cargo.lock`
+//! in, and builds it offline into the target directory the tests were built in, so
+//! nothing is compiled twice.
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace's root directory.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// The profile folder (`target/debug`) the running test binary was built in.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap();
+    // Test binaries live in target/<profile>/deps, other binaries in target/<profile>.
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().unwrap().to_owned()
+    } else {
+        dir.to_owned()
+    }
+}
+
+/// The target directory the tests were built in.
+pub fn target_dir() -> PathBuf {
+    profile_dir().parent().unwrap().to_owned()
+}
+
+pub fn is_release() -> bool {
+    profile_dir().file_name().is_some_and(|n| n == "release")
+}
+
+fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// A buildable copy of one example application.
+pub struct ExampleCrate {
+    dir: tempfile::TempDir,
+}
+
+impl ExampleCrate {
+    /// Copies `client/examples/<name>` (without `target`, `Cargo.lock`, `capstan.lock`).
+    pub fn copy(name: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(
+            &workspace_root().join("client/examples").join(name),
+            dir.path(),
+        );
+        let manifest = dir.path().join("Cargo.toml");
+        let text = fs::read_to_string(&manifest).unwrap();
+        assert!(text.contains("path = \"../..\""), "{text}");
+        let client = workspace_root().join("client").display().to_string();
+        fs::write(
+            &manifest,
+            text.replace("path = \"../..\"", &format!("path = {client:?}")),
+        )
+        .unwrap();
+        fs::copy(
+            workspace_root().join("Cargo.lock"),
+            dir.path().join("Cargo.lock"),
+        )
+        .unwrap();
+        ExampleCrate { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `cargo build --offline` of the copy (release when the tests are), into the shared
+    /// target directory; panics with cargo's output when it fails.
+    pub fn build(&self, extra_args: &[&str]) {
+        let mut command = Command::new(cargo());
+        command
+            .current_dir(self.path())
+            .env("CARGO_TARGET_DIR", target_dir())
+            .args(["build", "--offline", "--quiet"])
+            .args(extra_args);
+        if is_release() {
+            command.arg("--release");
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "building {} failed:\n{}",
+            self.path().display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// The built binary `name`.
+    pub fn binary(&self, name: &str) -> PathBuf {
+        profile_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if ["target", "Cargo.lock", "capstan.lock"]
+            .iter()
+            .any(|skip| name == *skip)
+        {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(&name));
+        } else {
+            fs::copy(&path, to.join(&name)).unwrap();
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Pattern 1, end to end: a copy of `client/examples/embedded-app` built with cargo
+//! against a live registry embeds the production model, stays pinned to it by
+//! `capstan.lock` when production moves, follows it after `capstan lock update`, refuses a
+//! tampered cache, and builds offline from a warm cache but not a cold one.
+
+use std::path::Path;
+
+use capstan_tests::{spawn_app, TestApp};
+
+use crate::support::{
+    breast_cancer_csv, capstan, capstan_with, first_row_features, ExampleApp, Run,
+};
+
+/// Trains on the breast-cancer table, registers the model as a new version of `bc` and
+/// promotes it to production; returns its digest.
+async fn train_and_promote(app: &TestApp, cache: &Path, l2: &str) -> String {
+    let csv = breast_cancer_csv().display().to_string();
+    let trained = capstan(
+        app,
+        cache,
+        &[
+            "train",
+            "logistic",
+            "--csv",
+            &csv,
+            "--target",
+            "target",
+            "--l2",
+            l2,
+            "--register",
+            "bc",
+        ],
+    )
+    .await
+    .ok();
+    let registered = trained.field("registered");
+    capstan(app, cache, &["promote", &registered, "--to", "production"])
+        .await
+        .ok();
+    trained.field("digest")
+}
+
+fn assert_embeds(run: &Run, version: &str, digest: &str) {
+    assert_eq!(run.field("class"), "0", "{run:#?}");
+    let probability: f64 = run.field("probability").parse().unwrap();
+    assert!(probability > 0.5 && probability <= 1.0, "{run:#?}");
+    assert_eq!(run.field("model"), "bc@production");
+    assert_eq!(run.field("version"), version, "{run:#?}");
+    assert_eq!(run.field("digest"), digest, "{run:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_app_is_pinned_by_digest_until_lock_update() {
+    let app = spawn_app().await;
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir.path().display().to_string();
+    let features = first_row_features();
+    let example = ExampleApp::copy();
+    let online = [
+        ("CAPSTAN_URL", app.base.as_str()),
+        ("CAPSTAN_CACHE_DIR", cache.as_str()),
+    ];
+    let run_args = ["run", "--quiet", "--", features.as_str()];
+
+    // Version 1 in production: the first build pins it and embeds it.
+    let v1 = train_and_promote(&app, cache_dir.path(), "1.0").await;
+    let first = example.cargo(&run_args, &online).await.ok();
+    assert_embeds(&first, "1", &v1);
+    let lock = std::fs::read_to_string(example.lockfile()).unwrap();
+    assert!(lock.contains("ref = \"bc@production\""), "{lock}");
+    assert!(lock.contains(&format!("digest = \"{v1}\"")), "{lock}");
+
+    // Version 2 in production: rebuilding without `lock update` still embeds version 1.
+    let v2 = train_and_promote(&app, cache_dir.path(), "0.1").await;
+    assert_ne!(v1, v2);
+    let pinned = example.cargo(&run_args, &online).await.ok();
+    assert_embeds(&pinned, "1", &v1);
+    // Pinned and cached, a build needs no registry at all.
+    let unreachable = [
+        ("CAPSTAN_URL", "http://127.0.0.1:1"),
+        ("CAPSTAN_CACHE_DIR", cache.as_str()),
+    ];
+    let no_network = example.cargo(&run_args, &unreachable).await.ok();
+    assert_embeds(&no_network, "1", &v1);
+
+    // `capstan lock update` in the crate's directory moves the pin; the next build follows.
+    let updated = capstan_with(
+        &app,
+        cache_dir.path(),
+        &["lock", "update"],
+        &[],
+        Some(example.path()),
+    )
+    .await
+    .ok();
+    assert!(
+        updated.stdout.contains("1 of 1 entries changed"),
+        "{updated:#?}"
+    );
+    let followed = example.cargo(&run_args, &online).await.ok();
+    assert_embeds(&followed, "2", &v2);
+
+    // A tampered cache entry is a digest error, not a silently different model.
+    let blob = cache_dir
+        .path()
+        .join("blobs/sha256")
+        .join(v2.trim_start_matches("sha256:"));
+    let good = std::fs::read(&blob).unwrap();
+    std::fs::write(&blob, b"not the model").unwrap();
+    let tampered = example.cargo(&["build"], &online).await;
+    assert_ne!(tampered.code, 0, "{tampered:#?}");
+    assert!(tampered.stderr.contains("digest mismatch"), "{tampered:#?}");
+    assert!(
+        tampered.stderr.contains(&blob.display().to_string()),
+        "{tampered:#?}"
+    );
+    std::fs::write(&blob, good).unwrap();
+
+    // Offline with a warm cache builds; with a cold one it fails, naming what is missing.
+    let offline_warm = [
+        ("CAPSTAN_URL", "http://127.0.0.1:1"),
+        ("CAPSTAN_CACHE_DIR", cache.as_str()),
+        ("CAPSTAN_OFFLINE", "1"),
+    ];
+    let warm = example.cargo(&run_args, &offline_warm).await.ok();
+    assert_embeds(&warm, "2", &v2);
+    let cold_dir = tempfile::tempdir().unwrap();
+    let cold_cache = cold_dir.path().display().to_string();
+    let offline_cold = [
+        ("CAPSTAN_URL", app.base.as_str()),
+        ("CAPSTAN_CACHE_DIR", cold_cache.as_str()),
+        ("CAPSTAN_OFFLINE", "1"),
+    ];
+    let cold = example.cargo(&["build"], &offline_cold).await;
+    assert_ne!(cold.code, 0, "{cold:#?}");
+    assert!(
+        cold.stderr.contains("offline (CAPSTAN_OFFLINE=1)"),
+        "{cold:#?}"
+    );
+    assert!(cold.stderr.contains(&v2), "{cold:#?}");
+    assert!(cold.stderr.contains("is not in the cache"), "{cold:#?}");
+
+    // CAPSTAN_UPDATE=1 re-resolves at build time; CAPSTAN_LOCKFILE puts the lock elsewhere.
+    capstan(
+        &app,
+        cache_dir.path(),
+        &["rollback", "bc", "--stage", "production"],
+    )
+    .await
+    .ok();
+    let elsewhere = example.path().join("elsewhere.lock");
+    let elsewhere_text = elsewhere.display().to_string();
+    let update = [
+        ("CAPSTAN_URL", app.base.as_str()),
+        ("CAPSTAN_CACHE_DIR", cache.as_str()),
+        ("CAPSTAN_UPDATE", "1"),
+        ("CAPSTAN_LOCKFILE", elsewhere_text.as_str()),
+    ];
+    let rolled_back = example.cargo(&run_args, &update).await.ok();
+    assert_embeds(&rolled_back, "1", &v1);
+    let moved = std::fs::read_to_string(&elsewhere).unwrap();
+    assert!(moved.contains(&format!("digest = \"{v1}\"")), "{moved}");
+    let untouched = std::fs::read_to_string(example.lockfile()).unwrap();
+    assert!(
+        untouched.contains(&format!("digest = \"{v2}\"")),
+        "{untouched}"
+    );
+}

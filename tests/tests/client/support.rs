@@ -1,0 +1,280 @@
+//! What the client tests share: the real `capstan` binary (built once, into the target
+//! directory these tests were built in), a copy of `client/examples/embedded-app` built
+//! with cargo against the same target directory and lockfile, and helpers to run both
+//! with a clean environment.
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use capstan_tests::TestApp;
+
+/// Variables of the client that must not leak in from the environment running the tests.
+const CLIENT_VARS: [&str; 9] = [
+    "CAPSTAN_URL",
+    "CAPSTAN_TOKEN",
+    "CAPSTAN_TIMEOUT",
+    "CAPSTAN_RETRIES",
+    "CAPSTAN_CACHE_DIR",
+    "CAPSTAN_OFFLINE",
+    "CAPSTAN_UPDATE",
+    "CAPSTAN_LOCKFILE",
+    "CI",
+];
+
+/// What a process printed and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with the output unless the process exited 0.
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "failed: {self:#?}");
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:#?}"))
+    }
+
+    /// The value of a `name: value` line of stdout.
+    pub fn field(&self, name: &str) -> String {
+        self.stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}:")))
+            .map(|value| value.trim().to_owned())
+            .unwrap_or_else(|| panic!("no `{name}:` line: {self:#?}"))
+    }
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// The target directory's profile folder this test binary lives in (`target/debug`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/client-<hash>
+    exe.parent().and_then(Path::parent).unwrap().to_owned()
+}
+
+/// The target directory these tests were built in, shared by every nested build.
+pub fn target_dir() -> PathBuf {
+    profile_dir().parent().unwrap().to_owned()
+}
+
+fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+fn is_release() -> bool {
+    profile_dir()
+        .file_name()
+        .is_some_and(|name| name == "release")
+}
+
+/// The `capstan` binary. `cargo test --workspace` builds it beside the tests; when it is
+/// missing or older than the client's sources (e.g. after `cargo test -p capstan-tests`),
+/// it is built here, with the features this test crate compiled `capstan-client` with, so
+/// cargo reuses what it built.
+pub fn capstan_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let bin = profile_dir().join(format!("capstan{}", std::env::consts::EXE_SUFFIX));
+        let built = fs::metadata(&bin).and_then(|m| m.modified()).ok();
+        let sources = [
+            workspace_root().join("client"),
+            workspace_root().join("Cargo.lock"),
+        ];
+        if built.is_some_and(|built| sources.iter().all(|s| newest_change(s) <= built)) {
+            return bin;
+        }
+        let mut command = Command::new(cargo());
+        command
+            .current_dir(workspace_root())
+            .env("CARGO_TARGET_DIR", target_dir())
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "capstan-tests",
+                "-p",
+                "capstan-client",
+            ])
+            .args(["--bin", "capstan"]);
+        if is_release() {
+            command.arg("--release");
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "building capstan failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        bin
+    })
+}
+
+/// The latest modification time of `path` or anything below it (skipping `examples/`).
+fn newest_change(path: &Path) -> SystemTime {
+    let own = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    if !path.is_dir() {
+        return own;
+    }
+    fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_name() != "examples")
+        .map(|entry| newest_change(&entry.path()))
+        .fold(own, SystemTime::max)
+}
+
+/// A command with the client's variables cleared, then `env` set.
+pub fn clean_command(program: impl AsRef<std::ffi::OsStr>, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(program);
+    for name in CLIENT_VARS {
+        command.env_remove(name);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.stdin(Stdio::null());
+    command
+}
+
+/// Runs `command` on the blocking pool (the registry keeps serving meanwhile).
+pub async fn output(mut command: Command) -> Run {
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs `capstan <args>` against `app` with the cache in `cache`.
+pub async fn capstan(app: &TestApp, cache: &Path, args: &[&str]) -> Run {
+    capstan_with(app, cache, args, &[], None).await
+}
+
+pub async fn capstan_with(
+    app: &TestApp,
+    cache: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    cwd: Option<&Path>,
+) -> Run {
+    let cache = cache.display().to_string();
+    let mut all_env = vec![
+        ("CAPSTAN_URL", app.base.as_str()),
+        ("CAPSTAN_CACHE_DIR", &cache),
+    ];
+    all_env.extend_from_slice(env);
+    let mut command = clean_command(capstan_bin(), &all_env);
+    command.args(args);
+    if let Some(dir) = cwd {
+        command.current_dir(dir);
+    }
+    output(command).await
+}
+
+/// The features of the first row of the breast-cancer table, comma-separated.
+pub fn first_row_features() -> String {
+    let csv = fs::read_to_string(breast_cancer_csv()).unwrap();
+    let row = csv.lines().nth(1).unwrap();
+    let values: Vec<&str> = row.split(',').collect();
+    values[..values.len() - 1].join(",")
+}
+
+pub fn breast_cancer_csv() -> PathBuf {
+    workspace_root().join("tests/data/breast_cancer.csv")
+}
+
+/// A copy of `client/examples/embedded-app` in a temporary directory, depending on this
+/// checkout's `capstan-client` by absolute path, with the workspace's `Cargo.lock`, built
+/// into the shared target directory: nothing is compiled twice.
+pub struct ExampleApp {
+    dir: tempfile::TempDir,
+}
+
+impl ExampleApp {
+    pub fn copy() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let source = workspace_root().join("client/examples/embedded-app");
+        copy_tree(&source, dir.path());
+        let manifest = dir.path().join("Cargo.toml");
+        let client = workspace_root().join("client");
+        let text = fs::read_to_string(&manifest).unwrap();
+        assert!(text.contains("path = \"../..\""), "{text}");
+        let text = text.replace(
+            "path = \"../..\"",
+            &format!("path = {:?}", client.display().to_string()),
+        );
+        fs::write(&manifest, text).unwrap();
+        fs::copy(
+            workspace_root().join("Cargo.lock"),
+            dir.path().join("Cargo.lock"),
+        )
+        .unwrap();
+        ExampleApp { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn lockfile(&self) -> PathBuf {
+        self.path().join("capstan.lock")
+    }
+
+    /// `cargo <args>` in the copy, with the client's variables from `env` only.
+    pub async fn cargo(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let target = target_dir().display().to_string();
+        let mut all_env = vec![("CARGO_TARGET_DIR", target.as_str())];
+        all_env.extend_from_slice(env);
+        let mut command = clean_command(cargo(), &all_env);
+        let (subcommand, rest) = args.split_first().unwrap();
+        command.current_dir(self.path()).arg(subcommand);
+        if is_release() {
+            command.arg("--release");
+        }
+        command.args(rest);
+        output(command).await
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if ["target", "Cargo.lock", "capstan.lock"]
+            .iter()
+            .any(|skip| name == *skip)
+        {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(&name));
+        } else {
+            fs::copy(&path, to.join(&name)).unwrap();
+        }
+    }
+}

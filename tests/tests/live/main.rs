@@ -1,0 +1,19 @@
+//! Pattern 3 from the subscriber's side: `capstan_client::live::LiveModel` following a
+//! real registry over server-sent events, NATS JetStream and Kafka; the `live-app`
+//! example built and run; and the model server following events instead of polling.
+//! NATS tests use `CAPSTAN_TEST_NATS_URL` (default `nats://127.0.0.1:4222`) and a private
+//! `nats-server`; Kafka tests need `CAPSTAN_TEST_KAFKA_BROKERS`. Outside CI a missing
+//! broker skips its test with a message; under `CI=true` it fails.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod app;
+// The broker helpers of the relay tests (`tests/streams`), shared rather than copied.
+#[path = "../streams/brokers.rs"]
+#[allow(dead_code)]
+mod brokers;
+mod kafka;
+mod model_server;
+mod nats;
+mod sse;
+mod support;

@@ -1,0 +1,184 @@
+//! `LiveModel` over NATS JetStream (the machine's server, and a private one that is
+//! stopped for a while): promotions swap, bad versions are skipped, and neither a
+//! registry restart nor a broker outage loses or repeats an event.
+
+use std::time::Duration;
+
+use capstan_client::live::{Backoff, LiveModel, LiveUpdate, NatsSource};
+use capstan_client::types::PromoteRequest;
+use capstan_client::Stage;
+use capstan_registry::events::{EventsConfig, NatsConfig};
+use capstan_tests::{spawn_with_events, TestApp};
+
+use crate::brokers::{delete_stream, machine_nats, own_stream, PrivateNats};
+use crate::support::{
+    bc_with_versions, follow, logged_seqs, promote, upload_unloadable, wait_rejected, wait_serving,
+    wait_until_relayed, Recorder, WAIT,
+};
+
+fn source(nats: &NatsConfig) -> NatsSource {
+    NatsSource::new(nats.url.clone())
+        .with_stream(nats.stream.clone())
+        .with_subject_prefix(nats.subject_prefix.clone())
+}
+
+/// Waits until the subscription is in place (the relay creates the stream on its first
+/// publish; until then subscribing is retried).
+pub async fn wait_connected(app: &TestApp, live: &LiveModel) {
+    let connected = app
+        .eventually(WAIT, || async { live.status().connected })
+        .await;
+    assert!(connected, "never subscribed: {:?}", live.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotions_arrive_over_nats_across_a_registry_restart() {
+    let Some(url) = machine_nats("live_nats_promotion").await else {
+        return;
+    };
+    let nats = own_stream(&url);
+    let mut app = spawn_with_events(EventsConfig {
+        nats: Some(nats.clone()),
+        ..EventsConfig::default()
+    })
+    .await;
+    let versions = bc_with_versions(&app, &[1.0, 100.0, 10.0]).await;
+    let (v1, v2, v3) = (&versions[0], &versions[1], &versions[2]);
+    wait_until_relayed(&app).await;
+    let cache = tempfile::tempdir().unwrap();
+    let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+    let live = follow(&app, cache.path(), source(&nats), backoff).await;
+    assert_eq!(live.current().version, v1.version);
+    wait_connected(&app, &live).await;
+    let mut recorder = Recorder::new(&live);
+    let start = app.registry.last_event_seq().await.unwrap();
+
+    promote(&app, v2.version).await;
+    wait_serving(&live, v2.version).await;
+    let swap = recorder
+        .wait_for("swapping to v2", |u| {
+            matches!(u, LiveUpdate::Swapped { .. })
+        })
+        .await;
+    let promotion = app.registry.last_event_seq().await.unwrap();
+    assert!(
+        matches!(swap, LiveUpdate::Swapped { seq: Some(seq), .. } if seq == promotion),
+        "swapped on the promotion's message: {swap:?}"
+    );
+
+    let unloadable = upload_unloadable(&app).await;
+    promote(&app, unloadable).await;
+    wait_rejected(&mut recorder, unloadable).await;
+    assert_eq!(live.current().version, v2.version);
+
+    // The registry stops; another replica promotes; the registry comes back and its relay
+    // publishes what it had not.
+    app.stop_gracefully().await;
+    app.registry
+        .promote(
+            "bc".parse().unwrap(),
+            Stage::Production,
+            PromoteRequest {
+                version: v3.version,
+                ..PromoteRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    app.start_again_in_place().await;
+    wait_serving(&live, v3.version).await;
+    let last = app.registry.last_event_seq().await.unwrap();
+    recorder
+        .wait_for(
+            "the promotion made while the registry was down",
+            |u| matches!(u, LiveUpdate::Event { seq, .. } if *seq == last),
+        )
+        .await;
+    promote(&app, v1.version).await;
+    wait_serving(&live, v1.version).await;
+    let last = app.registry.last_event_seq().await.unwrap();
+    recorder
+        .wait_for(
+            "the last promotion",
+            |u| matches!(u, LiveUpdate::Event { seq, .. } if *seq == last),
+        )
+        .await;
+    recorder.drain();
+    assert_eq!(
+        recorder.event_seqs(),
+        logged_seqs(&app, start).await,
+        "every event once, in order: {:#?}",
+        recorder.seen
+    );
+    assert_eq!(
+        recorder.swaps(),
+        [v2.version, v3.version, v1.version],
+        "{:#?}",
+        recorder.seen
+    );
+    drop(live);
+    drop(app);
+    delete_stream(&nats).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_lost_while_the_broker_is_down() {
+    let Some(mut server) = PrivateNats::start("live_nats_broker_down") else {
+        return;
+    };
+    let nats = own_stream(&server.url());
+    let app = spawn_with_events(EventsConfig {
+        nats: Some(nats.clone()),
+        ..EventsConfig::default()
+    })
+    .await;
+    let versions = bc_with_versions(&app, &[1.0, 100.0, 10.0]).await;
+    let (v2, v3) = (&versions[1], &versions[2]);
+    wait_until_relayed(&app).await;
+    let cache = tempfile::tempdir().unwrap();
+    let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+    let live = follow(&app, cache.path(), source(&nats), backoff).await;
+    wait_connected(&app, &live).await;
+    let mut recorder = Recorder::new(&live);
+    let start = app.registry.last_event_seq().await.unwrap();
+
+    promote(&app, v2.version).await;
+    wait_serving(&live, v2.version).await;
+
+    server.stop();
+    recorder
+        .wait_for("losing the broker", |u| {
+            matches!(u, LiveUpdate::Disconnected { .. })
+        })
+        .await;
+    promote(&app, v3.version).await;
+    let promotion = app.registry.last_event_seq().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        live.current().version,
+        v2.version,
+        "without the broker the subscriber hears of nothing"
+    );
+
+    server.resume();
+    wait_serving(&live, v3.version).await;
+    recorder
+        .wait_for(
+            "the promotion made while the broker was down",
+            |u| matches!(u, LiveUpdate::Event { seq, .. } if *seq == promotion),
+        )
+        .await;
+    recorder.drain();
+    assert_eq!(
+        recorder.event_seqs(),
+        logged_seqs(&app, start).await,
+        "every event once, in order: {:#?}",
+        recorder.seen
+    );
+    assert_eq!(
+        recorder.swaps(),
+        [v2.version, v3.version],
+        "{:#?}",
+        recorder.seen
+    );
+}

@@ -1,0 +1,251 @@
+//! The brokers the relay tests read from: the machine's NATS (`CAPSTAN_TEST_NATS_URL`,
+//! default `nats://127.0.0.1:4222`), a private `nats-server` the test can stop and start,
+//! and Kafka (`CAPSTAN_TEST_KAFKA_BROKERS`).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use serde_json::Value;
+
+use capstan_registry::events::{KafkaConfig, NatsConfig};
+
+use crate::support::{skip_or_fail, unique_id};
+
+/// One message as a subscriber of the stream sees it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub subject: String,
+    /// `Nats-Msg-Id` for NATS, the `seq` header for Kafka.
+    pub id: String,
+    pub key: Option<String>,
+    pub message: Value,
+}
+
+impl Received {
+    pub fn seq(&self) -> i64 {
+        self.message["seq"].as_i64().unwrap()
+    }
+}
+
+/// Every seq in first-seen order: a subscriber de-duplicates by seq.
+pub fn distinct_seqs(received: &[Received]) -> Vec<i64> {
+    let mut seen = std::collections::BTreeSet::new();
+    received
+        .iter()
+        .map(Received::seq)
+        .filter(|seq| seen.insert(*seq))
+        .collect()
+}
+
+/// The machine's NATS URL, or `None` (after a skip notice) when it is not reachable.
+pub async fn machine_nats(test: &str) -> Option<String> {
+    let url = std::env::var("CAPSTAN_TEST_NATS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned());
+    match async_nats::connect(url.as_str()).await {
+        Ok(_) => Some(url),
+        Err(error) => {
+            skip_or_fail(test, &format!("NATS at {url} is unreachable: {error}"));
+            None
+        }
+    }
+}
+
+/// A stream name and subject prefix of this test's own.
+pub fn own_stream(url: &str) -> NatsConfig {
+    let id = unique_id();
+    NatsConfig {
+        url: url.to_owned(),
+        stream: format!("CAPSTAN_T_{id}"),
+        subject_prefix: format!("capstan.t{id}.models"),
+    }
+}
+
+/// Every message in the stream, in stream order.
+pub async fn stream_contents(config: &NatsConfig) -> Vec<Received> {
+    let client = async_nats::connect(config.url.as_str()).await.unwrap();
+    let context = jetstream::new(client);
+    let stream = context.get_stream(&config.stream).await.unwrap();
+    let state = stream.get_info().await.unwrap().state;
+    let mut received = Vec::new();
+    for sequence in state.first_sequence.max(1)..=state.last_sequence {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        received.push(Received {
+            subject: message.subject.to_string(),
+            id: message
+                .headers
+                .get("Nats-Msg-Id")
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            key: None,
+            message: serde_json::from_slice(&message.payload).unwrap(),
+        });
+    }
+    received
+}
+
+pub async fn delete_stream(config: &NatsConfig) {
+    if let Ok(client) = async_nats::connect(config.url.as_str()).await {
+        let _ = jetstream::new(client).delete_stream(&config.stream).await;
+    }
+}
+
+/// A `nats-server` of this test's own, on a free port with its own store directory, that
+/// can be stopped and started again on the same port and store.
+pub struct PrivateNats {
+    binary: String,
+    pub port: u16,
+    store: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl PrivateNats {
+    /// Starts one, or `None` (after a skip notice) without a `nats-server` binary.
+    pub fn start(test: &str) -> Option<PrivateNats> {
+        let binary = std::env::var("CAPSTAN_TEST_NATS_SERVER")
+            .ok()
+            .or_else(|| {
+                ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+                    .into_iter()
+                    .find(|p| std::path::Path::new(p).exists())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| "nats-server".to_owned());
+        if Command::new(&binary).arg("--version").output().is_err() {
+            skip_or_fail(test, &format!("no nats-server binary ({binary})"));
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut nats = PrivateNats {
+            binary,
+            port,
+            store: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        nats.resume();
+        Some(nats)
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server again (same port, same store) and waits until it accepts.
+    pub fn resume(&mut self) {
+        let child = Command::new(&self.binary)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server (SIGTERM, so it flushes its store) and waits until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The Kafka brokers under test, or `None` (after a skip notice) when not configured.
+pub fn kafka_brokers(test: &str) -> Option<Vec<String>> {
+    match std::env::var("CAPSTAN_TEST_KAFKA_BROKERS") {
+        Ok(brokers) if !brokers.trim().is_empty() => {
+            Some(brokers.split(',').map(|b| b.trim().to_owned()).collect())
+        }
+        _ => {
+            skip_or_fail(test, "CAPSTAN_TEST_KAFKA_BROKERS is not set");
+            None
+        }
+    }
+}
+
+pub fn own_topic(brokers: &[String]) -> KafkaConfig {
+    KafkaConfig {
+        brokers: brokers.to_vec(),
+        topic: format!("capstan.t{}", unique_id()),
+    }
+}
+
+/// Every record of the topic's partition 0, in offset order.
+pub async fn topic_contents(config: &KafkaConfig) -> Vec<Received> {
+    use rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
+    let client = rskafka::client::ClientBuilder::new(config.brokers.clone())
+        .build()
+        .await
+        .unwrap();
+    let partition = client
+        .partition_client(config.topic.clone(), 0, UnknownTopicHandling::Retry)
+        .await
+        .unwrap();
+    let end = partition.get_offset(OffsetAt::Latest).await.unwrap();
+    let mut offset = partition.get_offset(OffsetAt::Earliest).await.unwrap();
+    let mut received = Vec::new();
+    while offset < end {
+        let (records, _) = partition
+            .fetch_records(offset, 1..1_000_000, 1_000)
+            .await
+            .unwrap();
+        for record in records {
+            offset = record.offset + 1;
+            let header = |name: &str| {
+                record
+                    .record
+                    .headers
+                    .get(name)
+                    .map(|v| String::from_utf8(v.clone()).unwrap())
+            };
+            received.push(Received {
+                subject: header("kind").unwrap_or_default(),
+                id: header("seq").unwrap_or_default(),
+                key: record
+                    .record
+                    .key
+                    .as_ref()
+                    .map(|k| String::from_utf8(k.clone()).unwrap()),
+                message: serde_json::from_slice(record.record.value.as_ref().unwrap()).unwrap(),
+            });
+        }
+    }
+    received
+}
