@@ -10,13 +10,12 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Compress, Logger};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
-use tokio_util::sync::CancellationToken;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api;
 use crate::artifacts::open_store;
 use crate::config::Config;
-use crate::events;
+use crate::events::{self, Shutdown};
 use crate::service::Registry;
 use crate::serving::{watch_events, LocalSource, ServedRefs, Serving, TableMode};
 use crate::store::Db;
@@ -62,18 +61,18 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
 /// (SIGTERM/SIGINT stop it gracefully, finishing in-flight requests; event streams end
 /// and relays give their lease up at once).
 pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
-    let shutdown = CancellationToken::new();
-    cancel_on_termination_signal(shutdown.clone());
+    let shutdown = Shutdown::new();
+    shutdown_on_termination_signal(shutdown.clone());
     start_with_shutdown(config, shutdown).await
 }
 
 /// Like [`start`], but long-lived work — event streams, the event tail, relays — stops
-/// when `shutdown` is cancelled rather than on a signal. Cancel it before stopping the
-/// server gracefully: actix waits for open responses, and an event stream never ends
-/// by itself.
+/// when `shutdown` begins rather than on a signal. Begin it before stopping the server
+/// gracefully (actix waits for open responses, and an event stream never ends by
+/// itself); [`Shutdown::finished`] tells when relays have given their lease up.
 pub async fn start_with_shutdown(
     config: &Config,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
 ) -> anyhow::Result<RunningServer> {
     let registry = open_registry(config).await?;
     let refs = Arc::new(ServedRefs::new(
@@ -83,10 +82,10 @@ pub async fn start_with_shutdown(
     ));
     tokio::spawn(watch_events(registry.clone(), refs.clone(), EVENT_POLL));
     let serving = web::Data::new(Serving::new(refs));
-    let events = events::start(&registry, &config.events, shutdown.clone());
+    let events = events::start(&registry, &config.events, &shutdown);
     let hub = web::Data::new(events.hub);
     let relays = web::Data::from(events.relays);
-    let shutdown = web::Data::new(shutdown);
+    let shutdown = web::Data::new(shutdown.token());
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -125,8 +124,8 @@ pub async fn start_with_shutdown(
     })
 }
 
-/// Cancels `shutdown` on SIGTERM or SIGINT (actix stops the server on the same signals).
-fn cancel_on_termination_signal(shutdown: CancellationToken) {
+/// Begins `shutdown` on SIGTERM or SIGINT (actix stops the server on the same signals).
+fn shutdown_on_termination_signal(shutdown: Shutdown) {
     tokio::spawn(async move {
         #[cfg(unix)]
         {
@@ -145,7 +144,7 @@ fn cancel_on_termination_signal(shutdown: CancellationToken) {
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("stopping: closing event streams and relays");
-        shutdown.cancel();
+        shutdown.begin();
     });
 }
 

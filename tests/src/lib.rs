@@ -27,9 +27,8 @@ use serde_json::{json, Value};
 
 use capstan_registry::artifacts::ObjectStoreConfig;
 use capstan_registry::config::Config;
-use capstan_registry::events::EventsConfig;
+use capstan_registry::events::{EventsConfig, Shutdown};
 use capstan_registry::service::{Limits, Registry};
-use tokio_util::sync::CancellationToken;
 
 pub use raw::{cut_off_upload, raw_request};
 
@@ -49,8 +48,8 @@ pub struct TestApp {
     pub db_backend: DbBackend,
     pub s3: bool,
     handle: ServerHandle,
-    /// Ends the server's event streams and relays (cancelled before a graceful stop).
-    shutdown: CancellationToken,
+    /// Ends the server's event streams and relays (begun before a graceful stop).
+    shutdown: Shutdown,
     /// What the server was started with, for [`TestApp::restart`] and replicas.
     config: Config,
     pg_database: Option<(String, String)>,
@@ -151,8 +150,8 @@ struct StartedServer {
     registry: Registry,
 }
 
-async fn start_server(config: &Config) -> (StartedServer, CancellationToken) {
-    let shutdown = CancellationToken::new();
+async fn start_server(config: &Config) -> (StartedServer, Shutdown) {
+    let shutdown = Shutdown::new();
     let running = capstan_registry::startup::start_with_shutdown(config, shutdown.clone())
         .await
         .unwrap();
@@ -186,7 +185,7 @@ pub fn drop_pg_database(admin_url: &str, name: &str) {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.shutdown.cancel();
+        self.shutdown.begin();
         drop(self.handle.stop(false));
         if let Some((admin_url, name)) = &self.pg_database {
             drop_pg_database(admin_url, name);
@@ -312,10 +311,19 @@ impl TestApp {
 
     /// Starts a graceful stop (as SIGTERM does): no new connections, in-flight requests
     /// finish, event streams end and relays give their lease up. Resolves when the server
-    /// has stopped.
+    /// has stopped and the relays are done.
+    ///
+    /// On PostgreSQL, await this before a test with relays ends: dropping the app drops
+    /// its database, and a relay still giving its lease up would wait for the pool's
+    /// connection timeout.
     pub fn stop_gracefully(&self) -> impl std::future::Future<Output = ()> + use<> {
-        self.shutdown.cancel();
-        self.handle.stop(true)
+        self.shutdown.begin();
+        let stopped = self.handle.stop(true);
+        let shutdown = self.shutdown.clone();
+        async move {
+            stopped.await;
+            shutdown.finished().await;
+        }
     }
 
     /// Stops this server gracefully and starts a new one (on a new port) on the same

@@ -18,18 +18,18 @@ pub mod message;
 pub mod monitor;
 pub mod nats;
 pub mod relay;
+pub mod shutdown;
 pub mod stream;
 pub mod tail;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::service::Registry;
 
 pub use message::OutboundEvent;
 pub use monitor::RelayMonitor;
+pub use shutdown::Shutdown;
 pub use tail::EventHub;
 
 /// Settings of event delivery (see `docs/patterns/model-as-data.md`).
@@ -103,19 +103,15 @@ pub struct EventServices {
 }
 
 /// Starts the tail and one relay per configured broker on the current runtime; all of
-/// them stop when `shutdown` is cancelled (relays give their lease up first).
-pub fn start(
-    registry: &Registry,
-    config: &EventsConfig,
-    shutdown: CancellationToken,
-) -> EventServices {
+/// them stop when `shutdown` begins (relays give their lease up first).
+pub fn start(registry: &Registry, config: &EventsConfig, shutdown: &Shutdown) -> EventServices {
     let hub = EventHub::new(
         registry.clone(),
         config.public_url.as_deref(),
         config.heartbeat,
         config.broadcast_capacity,
     );
-    tokio::spawn(hub.clone().run_tail(config.poll_interval, shutdown.clone()));
+    shutdown.spawn(hub.clone().run_tail(config.poll_interval, shutdown.token()));
     let mut publishers: Vec<Box<dyn relay::Publisher>> = Vec::new();
     if let Some(nats) = &config.nats {
         publishers.push(Box::new(nats::NatsPublisher::new(nats.clone())));
@@ -127,7 +123,7 @@ pub fn start(
     let monitor = Arc::new(RelayMonitor::new(registry.clone(), names));
     for publisher in publishers {
         let relay = relay::Relay::new(hub.clone(), publisher, monitor.clone(), config.relay_lease);
-        tokio::spawn(relay.run(shutdown.clone()));
+        shutdown.spawn(relay.run(shutdown.token()));
     }
     EventServices {
         hub,

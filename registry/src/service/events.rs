@@ -240,6 +240,7 @@ impl Registry {
     /// Creates `publisher`'s cursor at `start` and its lease if they do not exist.
     pub async fn register_relay(&self, publisher: &str, start: i64) -> RegistryResult<()> {
         let publisher = publisher.to_owned();
+        // Single autocommit statements, not a transaction (see `relay::register`).
         self.db
             .read(move |conn| Ok(relay::register(conn, &publisher, start, now())?))
             .await

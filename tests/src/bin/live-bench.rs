@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used)] // a benchmark tool: a failed unwrap is a failed run
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use tokio::sync::Barrier;
 
 use capstan_client::cache::BlobCache;
 use capstan_client::http::Client;
-use capstan_client::live::{Backoff, EventSource, LiveModel, NatsSource, SseSource};
+use capstan_client::live::{Backoff, EventSource, LiveModel, LiveUpdate, NatsSource, SseSource};
 use capstan_client::Config;
 use capstan_registry::events::{EventsConfig, NatsConfig};
 use capstan_tests::{spawn_with_events, train_breast_cancer, TestApp};
@@ -47,6 +48,37 @@ struct Group {
     models: Vec<LiveModel>,
     /// Per round: every subscriber's delay, sorted.
     rounds: Vec<Vec<Duration>>,
+    /// Reconnections and failed versions reported during the run.
+    troubles: Arc<Troubles>,
+}
+
+#[derive(Default)]
+struct Troubles {
+    disconnects: AtomicUsize,
+    failures: AtomicUsize,
+}
+
+impl Troubles {
+    /// Counts the troubles `model` reports from now on.
+    fn watch(self: &Arc<Self>, name: &'static str, index: usize, model: &LiveModel) {
+        let mut updates = model.updates();
+        let troubles = self.clone();
+        tokio::spawn(async move {
+            while let Ok(update) = updates.recv().await {
+                match update {
+                    LiveUpdate::Disconnected { error, .. } => {
+                        eprintln!("{name} #{index}: disconnected: {error}");
+                        troubles.disconnects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    LiveUpdate::Failed { error, .. } => {
+                        eprintln!("{name} #{index}: failed: {error}");
+                        troubles.failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+            }
+        });
+    }
 }
 
 fn main() {
@@ -144,6 +176,17 @@ async fn run(args: Args) {
             let mut delays = done[offset..offset + group.models.len()].to_vec();
             offset += group.models.len();
             delays.sort();
+            let slowest = delays[delays.len() - 1];
+            if slowest > Duration::from_secs(1) {
+                let late = delays
+                    .iter()
+                    .filter(|d| **d > Duration::from_secs(1))
+                    .count();
+                eprintln!(
+                    "round {round}: {late} {} subscribers took over 1 s (slowest {slowest:?})",
+                    group.name
+                );
+            }
             group.rounds.push(delays);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -189,6 +232,7 @@ async fn start_group(
     source: impl Fn(&TestApp) -> Arc<dyn EventSource>,
 ) -> Group {
     let mut models = Vec::with_capacity(count);
+    let troubles = Arc::new(Troubles::default());
     for index in 0..count {
         let model = LiveModel::builder("bc@production".parse().unwrap())
             .client(client(app))
@@ -198,12 +242,14 @@ async fn start_group(
                 Duration::from_secs(2),
             ));
         let model = model.shared_source(source(app)).start().await.unwrap();
+        troubles.watch(name, index, &model);
         models.push(model);
     }
     Group {
         name,
         models,
         rounds: Vec::new(),
+        troubles,
     }
 }
 
@@ -229,15 +275,15 @@ fn millis(d: Duration) -> String {
 }
 
 fn report(groups: &[Group], rounds: usize) {
-    println!("| transport | subscribers | promotions | all swapped p50 | all swapped p99 | all swapped max | one subscriber p50 | one subscriber p99 |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| transport | subscribers | promotions | all swapped p50 | all swapped p99 | all swapped max | one subscriber p50 | one subscriber p99 | reconnections | failed loads |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for group in groups {
         let mut last: Vec<Duration> = group.rounds.iter().map(|r| r[r.len() - 1]).collect();
         last.sort();
         let mut each: Vec<Duration> = group.rounds.iter().flatten().copied().collect();
         each.sort();
         println!(
-            "| {} | {} | {rounds} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {rounds} | {} | {} | {} | {} | {} | {} | {} |",
             group.name,
             group.models.len(),
             millis(percentile(&last, 0.5)),
@@ -245,6 +291,8 @@ fn report(groups: &[Group], rounds: usize) {
             millis(last[last.len() - 1]),
             millis(percentile(&each, 0.5)),
             millis(percentile(&each, 0.99)),
+            group.troubles.disconnects.load(Ordering::Relaxed),
+            group.troubles.failures.load(Ordering::Relaxed),
         );
     }
 }

@@ -49,4 +49,5 @@ async fn events_are_published_to_kafka_keyed_by_model_with_a_seq_header() {
         promotion["artifact"]["url"],
         "/api/v1/models/bc/versions/1/artifact"
     );
+    app.stop_gracefully().await;
 }

@@ -84,7 +84,7 @@ async fn a_promotion_is_published_on_the_models_subject_with_its_seq_as_msg_id()
         relay_metric(&app, "capstan_relay_published_total", &publisher).await,
         4.0
     );
-    drop(app);
+    app.stop_gracefully().await;
     delete_stream(&nats).await;
 }
 
@@ -139,4 +139,5 @@ async fn events_wait_while_the_broker_is_down_and_all_arrive_once_it_is_back() {
     // Left running, the relay publishes nothing more.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(stream_contents(&nats).await.len(), received.len());
+    app.stop_gracefully().await;
 }
