@@ -1,14 +1,16 @@
 //! [`NatsSource`]: the registry's events from NATS JetStream. The registry publishes each
 //! event to `<prefix>.<model token>.<kind>` (the token is the model name with `.` written
-//! `%2E`) in one stream; a subscription is an ordered pull consumer on the model's
-//! subjects, starting after the last stream sequence seen (`ByStartSequence`) or at new
-//! messages. The stream sequence is JetStream's and differs from the registry's `seq`,
-//! so both are tracked. When the connection to the server drops, the subscription ends,
-//! so the feed resubscribes from its checkpoint and the follower re-reads the state.
+//! `%2E`) in one stream; a subscription is an ordered push consumer on the model's
+//! subjects (the server pushes each message as it is stored; with a pull consumer, one
+//! delivery in a few thousand waited ~5 s for the next pull request under load), starting
+//! after the last stream sequence seen (`ByStartSequence`) or at new messages. The stream
+//! sequence is JetStream's and differs from the registry's `seq`, so both are tracked.
+//! When the connection to the server drops, the subscription ends, so the feed
+//! resubscribes from its checkpoint and the follower re-reads the state.
 
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::pull::OrderedConfig;
+use async_nats::jetstream::consumer::push::OrderedConfig;
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::{Event, ServerAddr};
 use futures::future::BoxFuture;
@@ -122,22 +124,26 @@ impl NatsSource {
     async fn open(&self, model: &ModelName, from: &Checkpoint) -> Result<EventStream, LiveError> {
         let Connection { client, mut drops } = self.connection().await?;
         drops.mark_unchanged();
+        let deliver_subject = client.new_inbox();
         let jetstream = async_nats::jetstream::new(client);
         let stream = jetstream
             .get_stream(&self.stream)
             .await
             .map_err(|e| self.error(format!("stream {}: {e}", self.stream)))?;
         let last = stream.cached_info().state.last_sequence;
-        // A stream sequence beyond the stream's end means the stream was recreated: its
-        // old positions mean nothing, so start at new messages (the state is re-read).
-        let deliver_policy = match from.nats_sequence() {
-            Some(seen) if seen <= last => DeliverPolicy::ByStartSequence {
-                start_sequence: seen + 1,
-            },
-            _ => DeliverPolicy::New,
+        // After the last message seen, else after the stream's end (new messages only). A
+        // position beyond the end means the stream was recreated: its old positions mean
+        // nothing (the state is re-read on every subscription).
+        let after = from
+            .nats_sequence()
+            .filter(|seen| *seen <= last)
+            .unwrap_or(last);
+        let deliver_policy = DeliverPolicy::ByStartSequence {
+            start_sequence: after + 1,
         };
         let consumer = stream
             .create_consumer(OrderedConfig {
+                deliver_subject,
                 filter_subject: format!("{}.{}.*", self.subject_prefix, subject_token(model)),
                 deliver_policy,
                 ..OrderedConfig::default()
@@ -152,16 +158,18 @@ impl NatsSource {
         let state = (messages, drops, name, false);
         Ok(Box::pin(futures::stream::unfold(
             state,
-            |(mut messages, mut drops, name, done)| async move {
+            move |(mut messages, mut drops, name, done)| async move {
                 if done {
                     return None;
                 }
                 loop {
                     let item = tokio::select! {
                         message = messages.next() => match message {
+                            // An ordered consumer that recreates itself before its first
+                            // message starts over at the stream's beginning: drop that.
                             Some(Ok(message)) => match delivery(&message) {
-                                Some(delivery) => Ok(delivery),
-                                None => continue,
+                                Some(delivery) if stream_sequence(&delivery) > after => Ok(delivery),
+                                _ => continue,
                             },
                             Some(Err(e)) => Err(e.to_string()),
                             None => Err("the consumer ended".to_owned()),
@@ -188,6 +196,13 @@ impl EventSource for NatsSource {
         from: &'a Checkpoint,
     ) -> BoxFuture<'a, Result<EventStream, LiveError>> {
         Box::pin(self.open(model, from))
+    }
+}
+
+fn stream_sequence(delivery: &Delivery) -> u64 {
+    match delivery.position {
+        Some(Position::Nats { stream_sequence }) => stream_sequence,
+        _ => 0,
     }
 }
 

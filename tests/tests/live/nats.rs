@@ -13,7 +13,7 @@ use capstan_tests::{spawn_with_events, TestApp};
 use crate::brokers::{delete_stream, machine_nats, own_stream, PrivateNats};
 use crate::support::{
     bc_with_versions, follow, logged_seqs, promote, upload_unloadable, wait_rejected, wait_serving,
-    wait_until_relayed, Recorder, WAIT,
+    wait_swapped, wait_until_relayed, Recorder, WAIT,
 };
 
 fn source(nats: &NatsConfig) -> NatsSource {
@@ -103,9 +103,10 @@ async fn promotions_arrive_over_nats_across_a_registry_restart() {
             |u| matches!(u, LiveUpdate::Event { seq, .. } if *seq == last),
         )
         .await;
+    wait_swapped(&mut recorder, v1.version).await;
     recorder.drain();
     assert_eq!(
-        recorder.event_seqs(),
+        recorder.event_seqs_after(start),
         logged_seqs(&app, start).await,
         "every event once, in order: {:#?}",
         recorder.seen
@@ -168,9 +169,10 @@ async fn nothing_is_lost_while_the_broker_is_down() {
             |u| matches!(u, LiveUpdate::Event { seq, .. } if *seq == promotion),
         )
         .await;
+    wait_swapped(&mut recorder, v3.version).await;
     recorder.drain();
     assert_eq!(
-        recorder.event_seqs(),
+        recorder.event_seqs_after(start),
         logged_seqs(&app, start).await,
         "every event once, in order: {:#?}",
         recorder.seen

@@ -13,7 +13,7 @@ use capstan_tests::spawn_app;
 
 use crate::support::{
     bc_with_versions, client, follow, logged_seqs, predict_until, promote, tamper_blob,
-    upload_unloadable, wait_rejected, wait_serving, Recorder,
+    upload_unloadable, wait_rejected, wait_serving, wait_swapped, Recorder,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,6 +88,7 @@ async fn promotions_swap_the_model_and_bad_versions_are_skipped() {
     // Still following: the next good version swaps in.
     promote(&app, v1.version).await;
     wait_serving(&live, v1.version).await;
+    wait_swapped(&mut recorder, v1.version).await;
     let _ = stop.send(());
     let answers = predictions.await.unwrap();
     assert!(
@@ -178,9 +179,10 @@ async fn a_registry_restart_is_bridged_without_a_gap_or_a_duplicate() {
             |u| matches!(u, LiveUpdate::Event { seq, .. } if *seq == last),
         )
         .await;
+    wait_swapped(&mut recorder, v1.version).await;
     recorder.drain();
     assert_eq!(
-        recorder.event_seqs(),
+        recorder.event_seqs_after(start),
         logged_seqs(&app, start).await,
         "every event of bc exactly once, in order: {:#?}",
         recorder.seen

@@ -173,15 +173,23 @@ impl Recorder {
             .collect()
     }
 
-    /// The `seq` of every event delivered, in order.
-    pub fn event_seqs(&self) -> Vec<i64> {
-        self.seen
+    /// The `seq` of every event delivered after `start`, in order, after checking that no
+    /// `seq` was delivered twice or out of order. (A broker may also hand a new subscriber
+    /// a few events from just before it subscribed; those are not counted.)
+    pub fn event_seqs_after(&self, start: i64) -> Vec<i64> {
+        let all: Vec<i64> = self
+            .seen
             .iter()
             .filter_map(|u| match u {
                 LiveUpdate::Event { seq, .. } => Some(*seq),
                 _ => None,
             })
-            .collect()
+            .collect();
+        assert!(
+            all.windows(2).all(|w| w[0] < w[1]),
+            "events repeated or out of order: {all:?}"
+        );
+        all.into_iter().filter(|seq| *seq > start).collect()
     }
 }
 
@@ -277,4 +285,16 @@ pub async fn wait_until_relayed(app: &TestApp) {
         })
         .await;
     assert!(caught_up, "the relays did not publish up to seq {latest}");
+}
+
+/// Waits until `recorder` has seen the swap to `version` (reported right after the
+/// pointer moved, so [`wait_serving`] alone may return a moment before it).
+pub async fn wait_swapped(recorder: &mut Recorder, version: i64) {
+    let swapped =
+        |u: &LiveUpdate| matches!(u, LiveUpdate::Swapped { to, .. } if to.version == version);
+    if !recorder.seen.iter().any(swapped) {
+        recorder
+            .wait_for(&format!("swapping to version {version}"), swapped)
+            .await;
+    }
 }
