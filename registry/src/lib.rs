@@ -1,5 +1,5 @@
 //! Capstan's registry server as a library: `main.rs` only parses flags and calls
-//! [`startup::run`]; tests and benchmarks start the same server on port 0.
+//! [`startup::start`]; tests and benchmarks start the same server on port 0.
 
 pub mod api;
 pub mod artifacts;

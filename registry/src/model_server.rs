@@ -116,6 +116,7 @@ pub async fn start(args: &ModelServerArgs) -> anyhow::Result<RunningServer<Servi
             .default_service(web::to(api::not_found))
     })
     .listen(listener)?
+    .keep_alive(crate::startup::KEEP_ALIVE)
     .shutdown_timeout(30);
     if let Some(workers) = args.workers {
         server = server.workers(workers);

@@ -35,6 +35,12 @@ pub struct RunningServer<S = Registry> {
     pub registry: S,
 }
 
+/// How long an idle keep-alive connection stays open. Longer than the idle timeout of
+/// common client pools (capstan's own: 60 s), so a client never sends a request on a
+/// connection the server is closing at that moment — actix's 5 s default makes that race
+/// routine for clients that pause a few seconds between requests.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(75);
+
 /// Connects to the database and object store named by `config`.
 pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
     let url = config.database_url.clone();
@@ -110,6 +116,7 @@ pub async fn start_with_shutdown(
             .default_service(web::to(api::not_found))
     })
     .listen(listener)?
+    .keep_alive(KEEP_ALIVE)
     .shutdown_timeout(30);
     if let Some(workers) = config.workers {
         server = server.workers(workers);

@@ -38,7 +38,8 @@ pub fn is_release() -> bool {
     profile_dir().file_name().is_some_and(|n| n == "release")
 }
 
-fn cargo() -> OsString {
+/// The cargo running the tests (`$CARGO`), or `cargo`.
+pub fn cargo() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 

@@ -14,6 +14,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+pub mod brokers;
 pub mod example;
 mod raw;
 

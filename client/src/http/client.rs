@@ -2,6 +2,8 @@
 //! the mapping of answers to wire types or [`Error`]. The endpoint methods live beside
 //! this file, one file per resource.
 
+use std::time::Duration;
+
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -24,6 +26,9 @@ impl Client {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.timeout)
+            // Below the registry's 75 s keep-alive, so the pool never reuses a connection
+            // the server is just closing.
+            .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("capstan-client/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Invalid(format!("cannot set up the HTTP client: {e}")))?;

@@ -18,7 +18,7 @@ pub fn find(conn: &mut DbConn, model_id: i64, alias: &str) -> StoreResult<Option
     Ok(aliases::table
         .find((model_id, alias))
         .select(aliases::version)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

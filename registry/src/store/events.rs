@@ -15,7 +15,7 @@ pub fn append(conn: &mut DbConn, mut event: EventRow) -> StoreResult<EventRow> {
     event.seq = counters::table
         .find("event_seq")
         .select(counters::value)
-        .first(conn)?;
+        .get_result(conn)?;
     diesel::insert_into(events::table)
         .values(&event)
         .execute(conn)?;
@@ -55,7 +55,7 @@ pub fn last_seq(conn: &mut DbConn) -> StoreResult<i64> {
     Ok(counters::table
         .find("event_seq")
         .select(counters::value)
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// The `(kind, version)` of `model`'s `version_ready` and `version_archived` events before
@@ -71,7 +71,7 @@ pub fn readiness_history(
         .filter(events::kind.eq("model_created"))
         .filter(events::seq.le(seq))
         .select(diesel::dsl::max(events::seq))
-        .first(conn)?;
+        .get_result(conn)?;
     Ok(events::table
         .filter(events::model.eq(model))
         .filter(events::seq.gt(created.unwrap_or(0)))

@@ -11,7 +11,7 @@ pub fn find(conn: &mut DbConn, name: &str) -> StoreResult<Option<ModelRow>> {
     Ok(models::table
         .filter(models::name.eq(name))
         .select(ModelRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -56,7 +56,7 @@ pub fn allocate_version(conn: &mut DbConn, id: i64) -> StoreResult<i64> {
     let next: i64 = models::table
         .find(id)
         .select(models::next_version)
-        .first(conn)?;
+        .get_result(conn)?;
     Ok(next - 1)
 }
 

@@ -153,7 +153,7 @@ pub fn cursor(conn: &mut DbConn, publisher: &str) -> StoreResult<Option<i64>> {
     Ok(relay_cursors::table
         .find(publisher)
         .select(relay_cursors::seq)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

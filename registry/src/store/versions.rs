@@ -19,7 +19,7 @@ pub fn find(conn: &mut DbConn, model_id: i64, version: i64) -> StoreResult<Optio
         .filter(versions::model_id.eq(model_id))
         .filter(versions::version.eq(version))
         .select(VersionRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -23,6 +23,7 @@ use capstan_client::http::Client;
 use capstan_client::live::{Backoff, EventSource, LiveModel, LiveUpdate, NatsSource, SseSource};
 use capstan_client::Config;
 use capstan_registry::events::{EventsConfig, NatsConfig};
+use capstan_tests::brokers::delete_stream;
 use capstan_tests::{spawn_with_events, train_breast_cancer, TestApp};
 
 #[derive(Parser)]
@@ -294,14 +295,5 @@ fn report(groups: &[Group], rounds: usize) {
             group.troubles.disconnects.load(Ordering::Relaxed),
             group.troubles.failures.load(Ordering::Relaxed),
         );
-    }
-}
-
-/// Removes the benchmark's stream from the NATS server.
-async fn delete_stream(nats: &NatsConfig) {
-    if let Ok(client) = async_nats::connect(nats.url.as_str()).await {
-        let _ = async_nats::jetstream::new(client)
-            .delete_stream(&nats.stream)
-            .await;
     }
 }

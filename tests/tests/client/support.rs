@@ -3,13 +3,15 @@
 //! with cargo against the same target directory and lockfile, and helpers to run both
 //! with a clean environment.
 
-use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
+use capstan_tests::example::{
+    cargo, is_release, profile_dir, target_dir, workspace_root, ExampleCrate,
+};
 use capstan_tests::TestApp;
 
 /// Variables of the client that must not leak in from the environment running the tests.
@@ -52,35 +54,6 @@ impl Run {
             .map(|value| value.trim().to_owned())
             .unwrap_or_else(|| panic!("no `{name}:` line: {self:#?}"))
     }
-}
-
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-/// The target directory's profile folder this test binary lives in (`target/debug`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/client-<hash>
-    exe.parent().and_then(Path::parent).unwrap().to_owned()
-}
-
-/// The target directory these tests were built in, shared by every nested build.
-pub fn target_dir() -> PathBuf {
-    profile_dir().parent().unwrap().to_owned()
-}
-
-fn cargo() -> OsString {
-    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
-}
-
-fn is_release() -> bool {
-    profile_dir()
-        .file_name()
-        .is_some_and(|name| name == "release")
 }
 
 /// The `capstan` binary. `cargo test --workspace` builds it beside the tests; when it is
@@ -210,33 +183,18 @@ pub fn breast_cancer_csv() -> PathBuf {
 /// checkout's `capstan-client` by absolute path, with the workspace's `Cargo.lock`, built
 /// into the shared target directory: nothing is compiled twice.
 pub struct ExampleApp {
-    dir: tempfile::TempDir,
+    example: ExampleCrate,
 }
 
 impl ExampleApp {
     pub fn copy() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let source = workspace_root().join("client/examples/embedded-app");
-        copy_tree(&source, dir.path());
-        let manifest = dir.path().join("Cargo.toml");
-        let client = workspace_root().join("client");
-        let text = fs::read_to_string(&manifest).unwrap();
-        assert!(text.contains("path = \"../..\""), "{text}");
-        let text = text.replace(
-            "path = \"../..\"",
-            &format!("path = {:?}", client.display().to_string()),
-        );
-        fs::write(&manifest, text).unwrap();
-        fs::copy(
-            workspace_root().join("Cargo.lock"),
-            dir.path().join("Cargo.lock"),
-        )
-        .unwrap();
-        ExampleApp { dir }
+        ExampleApp {
+            example: ExampleCrate::copy("embedded-app"),
+        }
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        self.example.path()
     }
 
     pub fn lockfile(&self) -> PathBuf {
@@ -256,25 +214,5 @@ impl ExampleApp {
         }
         command.args(rest);
         output(command).await
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if ["target", "Cargo.lock", "capstan.lock"]
-            .iter()
-            .any(|skip| name == *skip)
-        {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            copy_tree(&path, &to.join(&name));
-        } else {
-            fs::copy(&path, to.join(&name)).unwrap();
-        }
     }
 }

@@ -10,12 +10,12 @@ use capstan_client::Stage;
 use capstan_registry::events::EventsConfig;
 use capstan_tests::spawn_with_events;
 
-use crate::brokers::{kafka_brokers, own_topic};
 use crate::nats::wait_connected;
 use crate::support::{
     bc_with_versions, follow, logged_seqs, promote, upload_unloadable, wait_rejected, wait_serving,
     wait_swapped, wait_until_relayed, Recorder,
 };
+use capstan_tests::brokers::{kafka_brokers, own_topic};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promotions_arrive_over_kafka_across_a_registry_restart() {

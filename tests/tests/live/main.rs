@@ -8,10 +8,6 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod app;
-// The broker helpers of the relay tests (`tests/streams`), shared rather than copied.
-#[path = "../streams/brokers.rs"]
-#[allow(dead_code)]
-mod brokers;
 mod kafka;
 mod model_server;
 mod nats;

@@ -10,11 +10,11 @@ use capstan_client::Stage;
 use capstan_registry::events::{EventsConfig, NatsConfig};
 use capstan_tests::{spawn_with_events, TestApp};
 
-use crate::brokers::{delete_stream, machine_nats, own_stream, PrivateNats};
 use crate::support::{
     bc_with_versions, follow, logged_seqs, promote, upload_unloadable, wait_rejected, wait_serving,
     wait_swapped, wait_until_relayed, Recorder, WAIT,
 };
+use capstan_tests::brokers::{delete_stream, machine_nats, own_stream, PrivateBroker};
 
 fn source(nats: &NatsConfig) -> NatsSource {
     NatsSource::new(nats.url.clone())
@@ -124,7 +124,7 @@ async fn promotions_arrive_over_nats_across_a_registry_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_while_the_broker_is_down() {
-    let Some(mut server) = PrivateNats::start("live_nats_broker_down") else {
+    let Some(mut server) = PrivateBroker::nats("live_nats_broker_down") else {
         return;
     };
     let nats = own_stream(&server.url());

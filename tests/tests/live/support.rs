@@ -21,22 +21,6 @@ use capstan_tests::{breast_cancer_rows, train_breast_cancer, TestApp};
 /// How long any single wait in these tests may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// Whether the run is CI (where a configured backend that is missing fails the test).
-pub fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// Fails under CI, otherwise prints that `test` was skipped and why.
-pub fn skip_or_fail(test: &str, why: &str) {
-    assert!(!under_ci(), "{test}: {why} (required under CI=true)");
-    eprintln!("skipped {test}: {why}");
-}
-
-/// A unique lowercase id for stream names, subjects and topics.
-pub fn unique_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
-}
-
 /// A version of `bc` and the probabilities it gives the test rows.
 pub struct Trained {
     pub version: i64,

@@ -34,6 +34,10 @@ fn document_covers_the_whole_api() {
         "/api/v1/models/{name}/stages/{stage}/rollback",
         "/api/v1/models/{name}/aliases/{alias}",
         "/api/v1/events",
+        "/api/v1/events/stream",
+        "/api/v1/models/{name}/versions/{ref}/predict",
+        "/v2/models/{name}/infer",
+        "/metrics",
     ] {
         assert!(
             paths.contains_key(path),

@@ -1,12 +1,13 @@
-//! Publishing to Kafka (a tansu broker in CI): one record per event, keyed by model.
+//! Publishing to Kafka (a tansu broker in CI): one record per event, keyed by model, and
+//! a broker that is stopped for a while.
 
 use serde_json::json;
 
 use capstan_registry::events::EventsConfig;
 use capstan_tests::spawn_with_events;
 
-use crate::brokers::{kafka_brokers, own_topic, topic_contents};
-use crate::support::{model_with_version, wait_until_relayed};
+use crate::support::{model_with_version, relay_metric, relay_status, wait_until_relayed, WAIT};
+use capstan_tests::brokers::{kafka_brokers, own_topic, topic_contents, PrivateBroker};
 
 #[tokio::test]
 async fn events_are_published_to_kafka_keyed_by_model_with_a_seq_header() {
@@ -49,5 +50,69 @@ async fn events_are_published_to_kafka_keyed_by_model_with_a_seq_header() {
         promotion["artifact"]["url"],
         "/api/v1/models/bc/versions/1/artifact"
     );
+    app.stop_gracefully().await;
+}
+
+/// tansu's in-memory storage forgets everything when it stops, so the resumed broker is
+/// empty: what it must hold afterwards is exactly the events committed while it was down,
+/// each once (the cursor keeps the relay from re-sending what the old broker acknowledged).
+#[tokio::test]
+async fn events_wait_while_kafka_is_down_and_go_out_when_it_is_back() {
+    let Some(mut broker) = PrivateBroker::tansu("kafka_broker_down") else {
+        return;
+    };
+    let kafka = own_topic(&[broker.address()]);
+    let publisher = format!("kafka/{}", kafka.topic);
+    let app = spawn_with_events(EventsConfig {
+        kafka: Some(kafka.clone()),
+        ..EventsConfig::default()
+    })
+    .await;
+    model_with_version(&app, "bc", b"one").await; // 1-3
+    wait_until_relayed(&app, &publisher).await;
+    assert_eq!(topic_contents(&kafka).await.len(), 3);
+
+    broker.stop();
+    app.promote("bc", "production", &json!({"version": 1}))
+        .await; // 4
+    app.upload("bc", b"two").await; // 5, 6
+    app.promote("bc", "production", &json!({"version": 2}))
+        .await; // 7
+    let waiting = app
+        .eventually(WAIT, || async {
+            let status = relay_status(&app, &publisher).await;
+            status["lag"] == 4 && status["last_error"].is_string()
+        })
+        .await;
+    assert!(
+        waiting,
+        "a down broker must show as lag and an error: {}",
+        relay_status(&app, &publisher).await
+    );
+    assert_eq!(
+        relay_metric(&app, "capstan_relay_lag_events", &publisher).await,
+        4.0
+    );
+
+    broker.resume();
+    wait_until_relayed(&app, &publisher).await;
+    let seqs: Vec<i64> = topic_contents(&kafka)
+        .await
+        .iter()
+        .map(|r| r.seq())
+        .collect();
+    assert_eq!(
+        seqs,
+        [4, 5, 6, 7],
+        "the outage's events, each once, in order"
+    );
+    assert_eq!(
+        relay_metric(&app, "capstan_relay_lag_events", &publisher).await,
+        0.0
+    );
+    assert!(relay_status(&app, &publisher)
+        .await
+        .get("last_error")
+        .is_none());
     app.stop_gracefully().await;
 }

@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod brokers;
 mod kafka;
 mod nats;
 mod relay;

@@ -8,10 +8,10 @@ use serde_json::json;
 use capstan_registry::events::EventsConfig;
 use capstan_tests::{digest_of, spawn_with_events};
 
-use crate::brokers::{
-    delete_stream, distinct_seqs, machine_nats, own_stream, stream_contents, PrivateNats,
-};
 use crate::support::{model_with_version, relay_metric, relay_status, wait_until_relayed, WAIT};
+use capstan_tests::brokers::{
+    delete_stream, distinct_seqs, machine_nats, own_stream, stream_contents, PrivateBroker,
+};
 
 #[tokio::test]
 async fn a_promotion_is_published_on_the_models_subject_with_its_seq_as_msg_id() {
@@ -90,7 +90,7 @@ async fn a_promotion_is_published_on_the_models_subject_with_its_seq_as_msg_id()
 
 #[tokio::test]
 async fn events_wait_while_the_broker_is_down_and_all_arrive_once_it_is_back() {
-    let Some(mut server) = PrivateNats::start("nats_broker_down") else {
+    let Some(mut server) = PrivateBroker::nats("nats_broker_down") else {
         return;
     };
     let nats = own_stream(&server.url());

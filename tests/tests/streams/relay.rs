@@ -10,8 +10,10 @@ use capstan_client::{ModelName, Stage};
 use capstan_registry::events::EventsConfig;
 use capstan_tests::{spawn_with_events, DbBackend, TestApp};
 
-use crate::brokers::{delete_stream, distinct_seqs, machine_nats, own_stream, stream_contents};
 use crate::support::{model_with_version, relay_metric, relay_status, wait_until_relayed};
+use capstan_tests::brokers::{
+    delete_stream, distinct_seqs, machine_nats, own_stream, stream_contents,
+};
 
 #[tokio::test]
 async fn a_restarted_registry_resumes_from_its_cursor_without_gap_or_flood() {

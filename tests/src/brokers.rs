@@ -1,6 +1,7 @@
 //! The brokers the relay tests read from: the machine's NATS (`CAPSTAN_TEST_NATS_URL`,
-//! default `nats://127.0.0.1:4222`), a private `nats-server` the test can stop and start,
-//! and Kafka (`CAPSTAN_TEST_KAFKA_BROKERS`).
+//! default `nats://127.0.0.1:4222`), Kafka (`CAPSTAN_TEST_KAFKA_BROKERS`), and private
+//! `nats-server` and `tansu` brokers a test can stop and start. Outside CI a broker that
+//! is not there skips its test with a notice; under `CI=true` it fails the test.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -11,7 +12,21 @@ use serde_json::Value;
 
 use capstan_registry::events::{KafkaConfig, NatsConfig};
 
-use crate::support::{skip_or_fail, unique_id};
+/// Whether the run is CI (where a configured backend that is missing fails the test).
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Fails under CI, otherwise prints that `test` was skipped and why.
+pub fn skip_or_fail(test: &str, why: &str) {
+    assert!(!under_ci(), "{test}: {why} (required under CI=true)");
+    eprintln!("skipped {test}: {why}");
+}
+
+/// A unique lowercase id for stream names, subjects and topics.
+pub fn unique_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
 
 /// One message as a subscriber of the stream sees it.
 #[derive(Debug, Clone)]
@@ -93,18 +108,21 @@ pub async fn delete_stream(config: &NatsConfig) {
     }
 }
 
-/// A `nats-server` of this test's own, on a free port with its own store directory, that
-/// can be stopped and started again on the same port and store.
-pub struct PrivateNats {
+/// A broker of this test's own (`nats-server` or `tansu`), on a free port with its own
+/// store directory, that can be stopped and started again on the same port and store.
+pub struct PrivateBroker {
+    name: &'static str,
     binary: String,
+    args: Vec<String>,
     pub port: u16,
-    store: tempfile::TempDir,
+    _store: tempfile::TempDir,
     child: Option<Child>,
 }
 
-impl PrivateNats {
-    /// Starts one, or `None` (after a skip notice) without a `nats-server` binary.
-    pub fn start(test: &str) -> Option<PrivateNats> {
+impl PrivateBroker {
+    /// A `nats-server` with JetStream on a file store, or `None` (after a skip notice)
+    /// without a `nats-server` binary (`CAPSTAN_TEST_NATS_SERVER` names one).
+    pub fn nats(test: &str) -> Option<PrivateBroker> {
         let binary = std::env::var("CAPSTAN_TEST_NATS_SERVER")
             .ok()
             .or_else(|| {
@@ -114,41 +132,81 @@ impl PrivateNats {
                     .map(str::to_owned)
             })
             .unwrap_or_else(|| "nats-server".to_owned());
+        let store = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let args = ["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain([store.path().display().to_string()])
+            .collect();
+        Self::launch(test, "nats-server", binary, args, port, store)
+    }
+
+    /// A `tansu` Kafka-protocol broker (the binary `CAPSTAN_TEST_TANSU` names, which
+    /// `.ci/run` sets) with in-memory storage, or `None` (after a skip notice) without
+    /// one. Its storage does not survive `stop`: a resumed broker starts empty.
+    pub fn tansu(test: &str) -> Option<PrivateBroker> {
+        let binary = std::env::var("CAPSTAN_TEST_TANSU").unwrap_or_else(|_| "tansu".to_owned());
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let args = [
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        Self::launch(
+            test,
+            "tansu",
+            binary,
+            args,
+            port,
+            tempfile::tempdir().unwrap(),
+        )
+    }
+
+    fn launch(
+        test: &str,
+        name: &'static str,
+        binary: String,
+        args: Vec<String>,
+        port: u16,
+        store: tempfile::TempDir,
+    ) -> Option<PrivateBroker> {
         if Command::new(&binary).arg("--version").output().is_err() {
-            skip_or_fail(test, &format!("no nats-server binary ({binary})"));
+            skip_or_fail(test, &format!("no {name} binary ({binary})"));
             return None;
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut nats = PrivateNats {
+        let mut broker = PrivateBroker {
+            name,
             binary,
+            args,
             port,
-            store: tempfile::tempdir().unwrap(),
+            _store: store,
             child: None,
         };
-        nats.resume();
-        Some(nats)
+        broker.resume();
+        Some(broker)
     }
 
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    /// Starts the server again (same port, same store) and waits until it accepts.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the broker again (same port, same store) and waits until it accepts.
     pub fn resume(&mut self) {
         let child = Command::new(&self.binary)
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(self.store.path())
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -156,12 +214,12 @@ impl PrivateNats {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
+            assert!(Instant::now() < deadline, "{} did not start", self.name);
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// Stops the server (SIGTERM, so it flushes its store) and waits until it is gone.
+    /// Stops the broker (SIGTERM, so it flushes its store) and waits until it is gone.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill")
@@ -178,13 +236,21 @@ impl PrivateNats {
     }
 }
 
-impl Drop for PrivateNats {
+impl Drop for PrivateBroker {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The Kafka brokers under test, or `None` (after a skip notice) when not configured.
