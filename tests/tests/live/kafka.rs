@@ -5,15 +5,13 @@
 use std::time::Duration;
 
 use capstan_client::live::{Backoff, KafkaSource, LiveUpdate};
-use capstan_client::types::PromoteRequest;
-use capstan_client::Stage;
 use capstan_registry::events::EventsConfig;
 use capstan_tests::spawn_with_events;
 
 use crate::nats::wait_connected;
 use crate::support::{
-    bc_with_versions, follow, logged_seqs, promote, upload_unloadable, wait_rejected, wait_serving,
-    wait_swapped, wait_until_relayed, Recorder,
+    bc_with_versions, follow, promote, promote_as_another_replica, promote_last_and_check,
+    upload_unloadable, wait_rejected, wait_serving, wait_until_relayed, Recorder,
 };
 use capstan_tests::brokers::{kafka_brokers, own_topic};
 
@@ -60,40 +58,9 @@ async fn promotions_arrive_over_kafka_across_a_registry_restart() {
     assert_eq!(live.current().version, v2.version);
 
     app.stop_gracefully().await;
-    app.registry
-        .promote(
-            "bc".parse().unwrap(),
-            Stage::Production,
-            PromoteRequest {
-                version: v3.version,
-                ..PromoteRequest::default()
-            },
-        )
-        .await
-        .unwrap();
+    promote_as_another_replica(&app, v3.version).await;
     app.start_again_in_place().await;
     wait_serving(&live, v3.version).await;
-    promote(&app, v1.version).await;
-    wait_serving(&live, v1.version).await;
-    let last = app.registry.last_event_seq().await.unwrap();
-    recorder
-        .wait_for(
-            "the last promotion",
-            |u| matches!(u, LiveUpdate::Event { seq, .. } if *seq == last),
-        )
-        .await;
-    wait_swapped(&mut recorder, v1.version).await;
-    recorder.drain();
-    assert_eq!(
-        recorder.event_seqs_after(start),
-        logged_seqs(&app, start).await,
-        "every event once, in order: {:#?}",
-        recorder.seen
-    );
-    assert_eq!(
-        recorder.swaps(),
-        [v2.version, v3.version, v1.version],
-        "{:#?}",
-        recorder.seen
-    );
+    let swaps = [v2.version, v3.version, v1.version];
+    promote_last_and_check(&app, &live, &mut recorder, start, &swaps).await;
 }

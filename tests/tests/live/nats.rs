@@ -5,13 +5,12 @@
 use std::time::Duration;
 
 use capstan_client::live::{Backoff, LiveModel, LiveUpdate, NatsSource};
-use capstan_client::types::PromoteRequest;
-use capstan_client::Stage;
 use capstan_registry::events::{EventsConfig, NatsConfig};
 use capstan_tests::{spawn_with_events, TestApp};
 
 use crate::support::{
-    bc_with_versions, follow, logged_seqs, promote, upload_unloadable, wait_rejected, wait_serving,
+    bc_with_versions, follow, logged_seqs, promote, promote_as_another_replica,
+    promote_last_and_check, upload_unloadable, wait_event, wait_rejected, wait_serving,
     wait_swapped, wait_until_relayed, Recorder, WAIT,
 };
 use capstan_tests::brokers::{delete_stream, machine_nats, own_stream, PrivateBroker};
@@ -74,49 +73,18 @@ async fn promotions_arrive_over_nats_across_a_registry_restart() {
     // The registry stops; another replica promotes; the registry comes back and its relay
     // publishes what it had not.
     app.stop_gracefully().await;
-    app.registry
-        .promote(
-            "bc".parse().unwrap(),
-            Stage::Production,
-            PromoteRequest {
-                version: v3.version,
-                ..PromoteRequest::default()
-            },
-        )
-        .await
-        .unwrap();
+    promote_as_another_replica(&app, v3.version).await;
     app.start_again_in_place().await;
     wait_serving(&live, v3.version).await;
     let last = app.registry.last_event_seq().await.unwrap();
-    recorder
-        .wait_for(
-            "the promotion made while the registry was down",
-            |u| matches!(u, LiveUpdate::Event { seq, .. } if *seq == last),
-        )
-        .await;
-    promote(&app, v1.version).await;
-    wait_serving(&live, v1.version).await;
-    let last = app.registry.last_event_seq().await.unwrap();
-    recorder
-        .wait_for(
-            "the last promotion",
-            |u| matches!(u, LiveUpdate::Event { seq, .. } if *seq == last),
-        )
-        .await;
-    wait_swapped(&mut recorder, v1.version).await;
-    recorder.drain();
-    assert_eq!(
-        recorder.event_seqs_after(start),
-        logged_seqs(&app, start).await,
-        "every event once, in order: {:#?}",
-        recorder.seen
-    );
-    assert_eq!(
-        recorder.swaps(),
-        [v2.version, v3.version, v1.version],
-        "{:#?}",
-        recorder.seen
-    );
+    wait_event(
+        &mut recorder,
+        "the promotion made while the registry was down",
+        last,
+    )
+    .await;
+    let swaps = [v2.version, v3.version, v1.version];
+    promote_last_and_check(&app, &live, &mut recorder, start, &swaps).await;
     drop(live);
     drop(app);
     delete_stream(&nats).await;
@@ -163,12 +131,12 @@ async fn nothing_is_lost_while_the_broker_is_down() {
 
     server.resume();
     wait_serving(&live, v3.version).await;
-    recorder
-        .wait_for(
-            "the promotion made while the broker was down",
-            |u| matches!(u, LiveUpdate::Event { seq, .. } if *seq == promotion),
-        )
-        .await;
+    wait_event(
+        &mut recorder,
+        "the promotion made while the broker was down",
+        promotion,
+    )
+    .await;
     wait_swapped(&mut recorder, v3.version).await;
     recorder.drain();
     assert_eq!(

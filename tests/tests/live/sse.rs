@@ -7,13 +7,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use capstan_client::live::{Backoff, LiveUpdate, SseSource};
-use capstan_client::types::PromoteRequest;
-use capstan_client::Stage;
 use capstan_tests::spawn_app;
 
 use crate::support::{
-    bc_with_versions, client, follow, logged_seqs, predict_until, promote, tamper_blob,
-    upload_unloadable, wait_rejected, wait_serving, wait_swapped, Recorder,
+    bc_with_versions, client, follow, logged_seqs, predict_until, promote,
+    promote_as_another_replica, promote_last_and_check, tamper_blob, upload_unloadable, wait_event,
+    wait_rejected, wait_serving, wait_swapped, Recorder,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,17 +131,7 @@ async fn a_registry_restart_is_bridged_without_a_gap_or_a_duplicate() {
         })
         .await;
     // Another replica promotes while this one is down.
-    app.registry
-        .promote(
-            "bc".parse().unwrap(),
-            Stage::Production,
-            PromoteRequest {
-                version: v3.version,
-                ..PromoteRequest::default()
-            },
-        )
-        .await
-        .unwrap();
+    promote_as_another_replica(&app, v3.version).await;
     let during_gap = app.registry.last_event_seq().await.unwrap();
     app.start_again_in_place().await;
 
@@ -162,35 +151,14 @@ async fn a_registry_restart_is_bridged_without_a_gap_or_a_duplicate() {
         "resumed after the last seq seen ({before}): {resumed:?}"
     );
     wait_serving(&live, v3.version).await;
-    recorder
-        .wait_for(
-            "the promotion made during the gap",
-            |u| matches!(u, LiveUpdate::Event { seq, .. } if *seq == during_gap),
-        )
-        .await;
+    wait_event(
+        &mut recorder,
+        "the promotion made during the gap",
+        during_gap,
+    )
+    .await;
 
     // After the restart, events keep coming.
-    promote(&app, v1.version).await;
-    wait_serving(&live, v1.version).await;
-    let last = app.registry.last_event_seq().await.unwrap();
-    recorder
-        .wait_for(
-            "the last promotion",
-            |u| matches!(u, LiveUpdate::Event { seq, .. } if *seq == last),
-        )
-        .await;
-    wait_swapped(&mut recorder, v1.version).await;
-    recorder.drain();
-    assert_eq!(
-        recorder.event_seqs_after(start),
-        logged_seqs(&app, start).await,
-        "every event of bc exactly once, in order: {:#?}",
-        recorder.seen
-    );
-    assert_eq!(
-        recorder.swaps(),
-        [v2.version, v3.version, v1.version],
-        "each promotion applied once: {:#?}",
-        recorder.seen
-    );
+    let swaps = [v2.version, v3.version, v1.version];
+    promote_last_and_check(&app, &live, &mut recorder, start, &swaps).await;
 }

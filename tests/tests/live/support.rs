@@ -15,7 +15,8 @@ use capstan_client::http::Client;
 use capstan_client::live::{Backoff, EventSource, LiveModel, LiveUpdate};
 use capstan_client::runtime::ndarray::Array2;
 use capstan_client::runtime::train::TrainedModel;
-use capstan_client::Config;
+use capstan_client::types::PromoteRequest;
+use capstan_client::{Config, Stage};
 use capstan_tests::{breast_cancer_rows, train_breast_cancer, TestApp};
 
 /// How long any single wait in these tests may take before it fails.
@@ -281,4 +282,61 @@ pub async fn wait_swapped(recorder: &mut Recorder, version: i64) {
             .wait_for(&format!("swapping to version {version}"), swapped)
             .await;
     }
+}
+
+/// Promotes `version` of `bc` to production through the registry's service, as another
+/// replica would while `app`'s server is stopped.
+pub async fn promote_as_another_replica(app: &TestApp, version: i64) {
+    app.registry
+        .promote(
+            "bc".parse().unwrap(),
+            Stage::Production,
+            PromoteRequest {
+                version,
+                ..PromoteRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
+/// Waits until `recorder` has seen the event with `seq`.
+pub async fn wait_event(recorder: &mut Recorder, what: &str, seq: i64) {
+    recorder
+        .wait_for(
+            what,
+            |u| matches!(u, LiveUpdate::Event { seq: s, .. } if *s == seq),
+        )
+        .await;
+}
+
+/// The end of every restart test: promotes the last of `swaps` through the API and waits
+/// until `live` serves it and its event arrived; then checks that every event of `bc`
+/// after `start` was seen exactly once, in order, and that the swaps were exactly `swaps`.
+pub async fn promote_last_and_check(
+    app: &TestApp,
+    live: &LiveModel,
+    recorder: &mut Recorder,
+    start: i64,
+    swaps: &[i64],
+) {
+    let last = *swaps.last().unwrap();
+    promote(app, last).await;
+    wait_serving(live, last).await;
+    let seq = app.registry.last_event_seq().await.unwrap();
+    wait_event(recorder, "the last promotion", seq).await;
+    wait_swapped(recorder, last).await;
+    recorder.drain();
+    assert_eq!(
+        recorder.event_seqs_after(start),
+        logged_seqs(app, start).await,
+        "every event of bc exactly once, in order: {:#?}",
+        recorder.seen
+    );
+    assert_eq!(
+        recorder.swaps(),
+        swaps,
+        "each promotion applied once: {:#?}",
+        recorder.seen
+    );
 }
