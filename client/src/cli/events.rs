@@ -1,15 +1,19 @@
-//! `capstan events [--follow]`: the event log, as a table or JSON; with `--follow`, new
-//! events as they are recorded (polling the log, one line or JSON document each).
+//! `capstan events [--follow]`: the event log, as a table or JSON; with `--follow`, the
+//! log from `--after` on and then new events as they are recorded, from the registry's
+//! server-sent event stream (one line or JSON document each), reconnecting after the last
+//! `seq` printed when the connection breaks.
 
-use std::time::Duration;
+use futures::StreamExt;
 
 use clap::Args;
 
 use super::output::{or_dash, time, write_json, write_json_line, OutputFormat, Table};
 use super::{CliError, Context};
-use crate::http::EventQuery;
+use crate::error::ErrorKind;
+use crate::http::{Client, EventQuery};
+use crate::live::{Backoff, LiveError, SseSource};
 use crate::names::ModelName;
-use crate::types::{Event, EventKind};
+use crate::types::{Event, EventKind, EventMessage};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -27,15 +31,14 @@ pub struct EventsArgs {
     /// Only events after this sequence number.
     #[arg(long, default_value_t = 0)]
     pub after: i64,
-    /// At most this many events (per poll with --follow).
+    /// At most this many events (without --follow).
     #[arg(long, default_value_t = 100)]
     pub limit: i64,
-    /// Keep printing new events as they are recorded (until interrupted).
+    /// Print the log after --after, then every new event as it is recorded, until
+    /// interrupted (the registry's server-sent event stream; with --output json, each
+    /// line is the published message: the event plus `refs` and `artifact`).
     #[arg(long)]
     pub follow: bool,
-    /// Seconds between polls with --follow.
-    #[arg(long, default_value_t = 1.0)]
-    pub interval: f64,
 }
 
 fn parse_kind(text: &str) -> Result<EventKind, String> {
@@ -47,46 +50,78 @@ fn parse_kind(text: &str) -> Result<EventKind, String> {
 
 pub async fn run(args: EventsArgs, ctx: &mut Context<'_>) -> Result<(), CliError> {
     let client = ctx.client()?;
-    let mut query = EventQuery {
+    if args.follow {
+        return follow(client, &args, ctx).await;
+    }
+    let query = EventQuery {
         model: args.model,
         kind: args.kind,
         after: Some(args.after),
         limit: Some(args.limit),
     };
-    if !args.follow {
-        let page = client.list_events(&query).await?;
-        if ctx.output == OutputFormat::Json {
-            return Ok(write_json(ctx.out, &page.events)?);
-        }
-        let mut table = Table::new(&["SEQ", "TIME", "KIND", "MODEL", "VERSION", "DETAIL"]);
-        for event in &page.events {
-            table.row(row(event));
-        }
-        return Ok(table.write(ctx.out)?);
+    let page = client.list_events(&query).await?;
+    if ctx.output == OutputFormat::Json {
+        return Ok(write_json(ctx.out, &page.events)?);
     }
-    if !(args.interval.is_finite() && args.interval > 0.0) {
-        return Err(CliError::Input(
-            "--interval must be a positive number".into(),
-        ));
+    let mut table = Table::new(&["SEQ", "TIME", "KIND", "MODEL", "VERSION", "DETAIL"]);
+    for event in &page.events {
+        table.row(row(event));
     }
-    let interval = Duration::from_secs_f64(args.interval);
+    Ok(table.write(ctx.out)?)
+}
+
+/// Prints events from the stream until interrupted. A refusal (a bad filter) ends it
+/// with that error; a broken or unreachable stream is reopened after the last `seq`
+/// printed, with backoff, saying so on stderr.
+async fn follow(client: Client, args: &EventsArgs, ctx: &mut Context<'_>) -> Result<(), CliError> {
+    let mut filters = Vec::new();
+    if let Some(model) = &args.model {
+        filters.push(format!("model={model}"));
+    }
+    if let Some(kind) = args.kind {
+        filters.push(format!("kind={}", kind.as_str()));
+    }
+    let filters = filters.join("&");
+    let source = SseSource::new(client);
+    let mut after = args.after;
+    let mut backoff = Backoff::default();
     loop {
-        let page = client.list_events(&query).await?;
-        for event in &page.events {
-            if ctx.output == OutputFormat::Json {
-                write_json_line(ctx.out, event)?;
-            } else {
-                writeln!(ctx.out, "{}", row(event).join("  "))?;
-                ctx.out.flush()?;
+        let failure = match source.open_filtered(&filters, Some(after)).await {
+            Ok(mut stream) => {
+                backoff.reset();
+                loop {
+                    match stream.next().await {
+                        Some(Ok(delivery)) if delivery.seq > after => {
+                            after = delivery.seq;
+                            if let Some(message) = &delivery.message {
+                                print_message(ctx, message)?;
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(error)) => break error.to_string(),
+                        None => break "the registry ended the stream".to_owned(),
+                    }
+                }
             }
-        }
-        if let Some(last) = page.last_seq.or(page.events.last().map(|e| e.seq)) {
-            query.after = Some(last.max(query.after.unwrap_or(0)));
-        }
-        if page.events.is_empty() {
-            tokio::time::sleep(interval).await;
-        }
+            Err(LiveError::Registry(error)) if error.kind() != ErrorKind::Unavailable => {
+                return Err(error.into());
+            }
+            Err(error) => error.to_string(),
+        };
+        let delay = backoff.next_delay();
+        eprintln!("capstan: {failure}; reconnecting in {delay:.1?} (after seq {after})");
+        tokio::time::sleep(delay).await;
     }
+}
+
+fn print_message(ctx: &mut Context<'_>, message: &EventMessage) -> Result<(), CliError> {
+    if ctx.output == OutputFormat::Json {
+        write_json_line(ctx.out, message)?;
+    } else {
+        writeln!(ctx.out, "{}", row(&message.event).join("  "))?;
+        ctx.out.flush()?;
+    }
+    Ok(())
 }
 
 fn row(event: &Event) -> Vec<String> {

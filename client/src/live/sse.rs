@@ -47,12 +47,29 @@ impl SseSource {
     }
 
     async fn open(&self, model: &ModelName, from: &Checkpoint) -> Result<EventStream, LiveError> {
-        let path = format!("{EVENTS}/stream?model={model}");
+        self.open_filtered(&format!("model={model}"), from.seq())
+            .await
+    }
+
+    /// The stream of every event `filters` selects (`model=…&kind=…`, URL-encoded, or
+    /// empty for all), replayed from after `after` when given, else new events only.
+    /// One connection: when it breaks the stream ends with an error, and the caller
+    /// reconnects after the last `seq` it saw.
+    pub async fn open_filtered(
+        &self,
+        filters: &str,
+        after: Option<i64>,
+    ) -> Result<EventStream, LiveError> {
+        let path = if filters.is_empty() {
+            format!("{EVENTS}/stream")
+        } else {
+            format!("{EVENTS}/stream?{filters}")
+        };
         let mut request = self
             .client
             .request(Method::GET, &path)
             .header("accept", "text/event-stream");
-        if let Some(seq) = from.seq() {
+        if let Some(seq) = after {
             request = request.header("last-event-id", seq.to_string());
         }
         let response = request

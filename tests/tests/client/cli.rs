@@ -4,8 +4,10 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
+use capstan_client::types::PromoteRequest;
 use capstan_client::Digest;
 use capstan_tests::spawn_app;
+use serde_json::json;
 
 use crate::support::{capstan, capstan_bin, capstan_with, clean_command, output};
 
@@ -270,43 +272,68 @@ async fn pull_is_verified_cached_and_resumable() {
     assert!(tampered.stderr.contains("digest mismatch"), "{tampered:#?}");
 }
 
+/// `events --follow` prints the log, then new events, and bridges a registry restart
+/// (with a promotion made meanwhile by another replica) without a gap or a repeat.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_follow_prints_new_events_as_they_happen() {
-    let app = spawn_app().await;
+async fn events_follow_prints_new_events_and_bridges_a_restart() {
+    let mut app = spawn_app().await;
+    app.create_model("bc").await; // 1, before the command starts: replayed
     let mut command = clean_command(capstan_bin(), &[("CAPSTAN_URL", app.base.as_str())]);
     command
-        .args([
-            "events",
-            "--follow",
-            "--interval",
-            "0.05",
-            "--output",
-            "json",
-        ])
-        .stdout(Stdio::piped());
+        .args(["events", "--follow", "--output", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = command.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
-    let reader = tokio::task::spawn_blocking(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().unwrap().unwrap();
-        let second = lines.next().unwrap().unwrap();
-        (first, second)
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
     });
-    app.create_model("bc").await;
-    app.upload("bc", b"bytes").await;
-    let (first, second) = tokio::time::timeout(std::time::Duration::from_secs(60), reader)
+    let next = |what: &str| -> serde_json::Value {
+        let line = received
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no line for {what} within 60 s"));
+        serde_json::from_str(&line).unwrap()
+    };
+    assert_eq!(next("the replay")["kind"], "model_created");
+    app.upload("bc", b"bytes").await; // 2 version_created, 3 version_ready
+    assert_eq!(next("the upload")["kind"], "version_created");
+    assert_eq!(next("the upload")["seq"], 3);
+
+    app.stop_gracefully().await;
+    app.registry
+        .promote(
+            "bc".parse().unwrap(),
+            capstan_client::Stage::Production,
+            PromoteRequest {
+                version: 1,
+                ..PromoteRequest::default()
+            },
+        )
         .await
-        .expect("no events within 60 s")
-        .unwrap();
+        .unwrap(); // 4, while no server runs
+    app.start_again_in_place().await;
+    let promotion = next("the promotion made during the restart");
+    assert_eq!(
+        (&promotion["seq"], &promotion["kind"], &promotion["refs"]),
+        (
+            &4.into(),
+            &"stage_changed".into(),
+            &json!(["production", "1"])
+        )
+    );
+    app.put_json("/api/v1/models/bc/aliases/champion", &json!({"version": 1}))
+        .await; // 5
+    assert_eq!(next("the alias")["seq"], 5, "no repeat after reconnecting");
     child.kill().unwrap();
     child.wait().unwrap();
-    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
-    let second: serde_json::Value = serde_json::from_str(&second).unwrap();
-    assert_eq!(
-        (&first["kind"], &first["seq"]),
-        (&"model_created".into(), &1.into())
-    );
-    assert_eq!(second["kind"], "version_created");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("reconnecting"), "{stderr}");
 }
 
 #[tokio::test]
