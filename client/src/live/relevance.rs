@@ -67,6 +67,7 @@ mod tests {
             },
             refs: refs.iter().map(|r| r.to_string()).collect(),
             artifact: None,
+            state: Default::default(),
         }
     }
 

@@ -1,7 +1,9 @@
 //! The rules of the registry, with no I/O: what makes input acceptable, which versions
-//! may hold a stage or an alias, how pages are addressed. The service layer applies these
-//! inside its transactions; the newtypes themselves come from `capstan_client`.
+//! may hold a stage or an alias, how pages are addressed, where refs point at a point of
+//! the log. The service layer applies these inside its transactions; the newtypes
+//! themselves come from `capstan_client`.
 
 pub mod paging;
 pub mod policy;
+pub mod refs;
 pub mod text;

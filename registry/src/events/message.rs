@@ -75,6 +75,7 @@ mod tests {
             },
             refs: vec!["production".into(), "3".into()],
             artifact: None,
+            state: Default::default(),
         };
         let frame = OutboundEvent::encode(&message).unwrap().sse_frame();
         let text = std::str::from_utf8(&frame).unwrap();

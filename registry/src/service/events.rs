@@ -1,7 +1,8 @@
 //! Reading the event log: pages for the API, published messages (with the refs each event
 //! moved and the artifact they now name) for subscribers, and the relays' bookkeeping.
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use capstan_client::types::{ArtifactPointer, Event, EventKind, EventMessage, EventPage};
@@ -10,6 +11,7 @@ use capstan_client::{Digest, ModelName};
 use super::convert::event_view;
 use super::{now, Registry};
 use crate::domain::paging::page_limit;
+use crate::domain::refs::RefReplay;
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::events::{self, EventFilter};
 use crate::store::relay::{self, RelayPosition};
@@ -102,9 +104,21 @@ impl Registry {
                         limit: query.limit.clamp(1, 1000),
                     },
                 )?;
+                let until = rows.last().map_or(0, |row| row.seq);
+                let mut replays: HashMap<String, ModelReplay> = HashMap::new();
                 let mut messages = Vec::with_capacity(rows.len());
                 for row in rows {
-                    messages.push(message_of(conn, event_view(row)?, public_url.as_deref())?);
+                    let event = event_view(row)?;
+                    let replay = match replays.entry(event.model.to_string()) {
+                        Entry::Occupied(entry) => entry.into_mut(),
+                        Entry::Vacant(entry) => entry.insert(ModelReplay::load(
+                            conn,
+                            event.model.as_str(),
+                            event.seq,
+                            until,
+                        )?),
+                    };
+                    messages.push(message_of(conn, event, replay, public_url.as_deref())?);
                 }
                 Ok(messages)
             })
@@ -119,15 +133,60 @@ struct LatestMove {
     after: Option<i64>,
 }
 
+/// One model's refs replayed from its log: loaded once per batch of messages (its
+/// history up to the batch's last event), then advanced event by event, so a batch costs
+/// one history read per model rather than one per event.
+struct ModelReplay {
+    replay: RefReplay,
+    /// History events not applied yet, oldest first.
+    pending: VecDeque<Event>,
+}
+
+impl ModelReplay {
+    fn load(conn: &mut DbConn, model: &str, from: i64, until: i64) -> StoreResult<Self> {
+        let pending = events::ref_history(conn, model, from, until)?
+            .into_iter()
+            .map(event_view)
+            .collect::<Result<_, _>>()?;
+        Ok(ModelReplay {
+            replay: RefReplay::default(),
+            pending,
+        })
+    }
+
+    /// Applies the history before `event`, then `event` itself; returns `latest` as it was
+    /// just before `event`. Events must come in `seq` order.
+    fn advance(&mut self, event: &Event) -> Option<i64> {
+        while let Some(earlier) = self.pending.pop_front() {
+            if earlier.seq >= event.seq {
+                if earlier.seq > event.seq {
+                    self.pending.push_front(earlier);
+                }
+                break;
+            }
+            self.replay.apply(&earlier);
+        }
+        let before = self.replay.state().latest;
+        self.replay.apply(event);
+        before
+    }
+}
+
 fn message_of(
     conn: &mut DbConn,
     event: Event,
+    replay: &mut ModelReplay,
     public_url: Option<&str>,
 ) -> StoreResult<EventMessage> {
-    let latest = match event.kind {
-        EventKind::VersionReady | EventKind::VersionArchived => Some(latest_move(conn, &event)?),
-        _ => None,
-    };
+    let latest_before = replay.advance(&event);
+    let latest = matches!(
+        event.kind,
+        EventKind::VersionReady | EventKind::VersionArchived
+    )
+    .then(|| LatestMove {
+        before: latest_before,
+        after: replay.replay.state().latest,
+    });
     let (refs, target) = moved_refs(&event, latest);
     let artifact = match target {
         Some(version) => artifact_pointer(conn, &event, version, public_url)?,
@@ -137,29 +196,7 @@ fn message_of(
         event,
         refs,
         artifact,
-    })
-}
-
-/// Replays the model's readiness events up to `event` to find `latest` on both sides of
-/// it (the tables only know the present; a relay may be publishing the past).
-fn latest_move(conn: &mut DbConn, event: &Event) -> StoreResult<LatestMove> {
-    let mut ready = BTreeSet::new();
-    for (kind, version) in events::readiness_history(conn, event.model.as_str(), event.seq)? {
-        match (kind.as_str(), version) {
-            ("version_ready", Some(v)) => ready.insert(v),
-            ("version_archived", Some(v)) => ready.remove(&v),
-            _ => false,
-        };
-    }
-    let before = ready.last().copied();
-    match (event.kind, event.version) {
-        (EventKind::VersionReady, Some(v)) => ready.insert(v),
-        (EventKind::VersionArchived, Some(v)) => ready.remove(&v),
-        _ => false,
-    };
-    Ok(LatestMove {
-        before,
-        after: ready.last().copied(),
+        state: replay.replay.state().clone(),
     })
 }
 

@@ -58,26 +58,35 @@ pub fn last_seq(conn: &mut DbConn) -> StoreResult<i64> {
         .get_result(conn)?)
 }
 
-/// The `(kind, version)` of `model`'s `version_ready` and `version_archived` events before
-/// `seq`, oldest first, since the model (by that name) was last created: enough to tell
-/// which versions were ready and not archived at that point of the log.
-pub fn readiness_history(
+/// The events of `model` that move its refs (creation, deletion, readiness, stages,
+/// aliases) up to `until`, oldest first, starting at the model's last creation at or
+/// before `from`: enough to replay where its refs pointed at every event in between.
+pub fn ref_history(
     conn: &mut DbConn,
     model: &str,
-    seq: i64,
-) -> StoreResult<Vec<(String, Option<i64>)>> {
+    from: i64,
+    until: i64,
+) -> StoreResult<Vec<EventRow>> {
     let created: Option<i64> = events::table
         .filter(events::model.eq(model))
         .filter(events::kind.eq("model_created"))
-        .filter(events::seq.le(seq))
+        .filter(events::seq.le(from))
         .select(diesel::dsl::max(events::seq))
         .get_result(conn)?;
     Ok(events::table
         .filter(events::model.eq(model))
-        .filter(events::seq.gt(created.unwrap_or(0)))
-        .filter(events::seq.lt(seq))
-        .filter(events::kind.eq_any(["version_ready", "version_archived"]))
-        .select((events::kind, events::version))
+        .filter(events::seq.ge(created.unwrap_or(0)))
+        .filter(events::seq.le(until))
+        .filter(events::kind.eq_any([
+            "model_created",
+            "model_deleted",
+            "version_ready",
+            "version_archived",
+            "stage_changed",
+            "alias_set",
+            "alias_removed",
+        ]))
+        .select(EventRow::as_select())
         .order(events::seq.asc())
         .load(conn)?)
 }

@@ -50,6 +50,23 @@ async fn events_are_published_to_kafka_keyed_by_model_with_a_seq_header() {
         promotion["artifact"]["url"],
         "/api/v1/models/bc/versions/1/artifact"
     );
+    // What compaction keeps: each key's newest record, which names the model's state.
+    let newest = |model: &str| {
+        received
+            .iter()
+            .rev()
+            .find(|r| r.key.as_deref() == Some(model))
+            .map(|r| r.message["state"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        newest("bc"),
+        json!({"stages": {"production": 1}, "aliases": {}, "latest": 1})
+    );
+    assert_eq!(
+        newest("fraud.v2"),
+        json!({"stages": {}, "aliases": {}, "latest": 1})
+    );
     app.stop_gracefully().await;
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use capstan_registry::events::EventsConfig;
 use capstan_tests::{assert_problem, digest_of, spawn_app, spawn_with_events};
@@ -67,6 +67,89 @@ async fn after_replays_from_the_table_then_continues_live() {
     assert_eq!((seq, kind.as_str()), (4, "alias_set"));
     assert_eq!(alias["refs"], json!(["champion", "1"]));
     assert_eq!(alias["artifact"]["digest"], digest_of(b"one"));
+}
+
+/// Each message carries where all of the model's refs point after it — as of that point
+/// of the log, not as the tables are when it is read — so a model's newest message (what
+/// a compacted topic keeps) is enough to know its state.
+#[tokio::test]
+async fn every_message_carries_the_models_ref_state_as_of_its_event() {
+    let app = spawn_app().await;
+    model_with_version(&app, "bc", b"one").await; // 1-3
+    app.promote("bc", "production", &json!({"version": 1}))
+        .await; // 4
+    app.put_json("/api/v1/models/bc/aliases/champion", &json!({"version": 1}))
+        .await; // 5
+    app.upload("bc", b"two").await; // 6 created, 7 ready
+    app.delete("/api/v1/models/bc/aliases/champion").await; // 8
+    let mut stream = SseReader::open(&app, "?after=0", None).await;
+    let mut states = Vec::new();
+    for _ in 1..=8 {
+        let (seq, kind, message) = stream.next_event().await;
+        states.push((seq, kind, message["state"].clone()));
+    }
+    let state = |stages: &Value, aliases: &Value, latest: Value| json!({"stages": stages, "aliases": aliases, "latest": latest});
+    let none = json!({});
+    assert_eq!(
+        states,
+        [
+            (1, "model_created".into(), state(&none, &none, json!(null))),
+            (
+                2,
+                "version_created".into(),
+                state(&none, &none, json!(null))
+            ),
+            (3, "version_ready".into(), state(&none, &none, json!(1))),
+            (
+                4,
+                "stage_changed".into(),
+                state(&json!({"production": 1}), &none, json!(1))
+            ),
+            (
+                5,
+                "alias_set".into(),
+                state(&json!({"production": 1}), &json!({"champion": 1}), json!(1))
+            ),
+            (
+                6,
+                "version_created".into(),
+                state(&json!({"production": 1}), &json!({"champion": 1}), json!(1))
+            ),
+            (
+                7,
+                "version_ready".into(),
+                state(&json!({"production": 1}), &json!({"champion": 1}), json!(2))
+            ),
+            (
+                8,
+                "alias_removed".into(),
+                state(&json!({"production": 1}), &none, json!(2))
+            ),
+        ]
+    );
+
+    // A model deleted and created again under the same name starts from nothing.
+    model_with_version(&app, "gone", b"old").await; // 9-11
+    app.delete("/api/v1/models/gone").await; // 12
+    model_with_version(&app, "gone", b"new").await; // 13-15
+    let mut stream = SseReader::open(&app, "?model=gone&after=8", None).await;
+    let mut latest = Vec::new();
+    for _ in 9..=15 {
+        let (seq, _, message) = stream.next_event().await;
+        latest.push((seq, message["state"]["latest"].clone()));
+    }
+    assert_eq!(
+        latest,
+        [
+            (9, json!(null)),
+            (10, json!(null)),
+            (11, json!(1)),
+            (12, json!(null)),
+            (13, json!(null)),
+            (14, json!(null)),
+            (15, json!(1)),
+        ]
+    );
 }
 
 #[tokio::test]
