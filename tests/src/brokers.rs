@@ -114,9 +114,12 @@ pub struct PrivateBroker {
     name: &'static str,
     binary: String,
     args: Vec<String>,
+    env: Vec<(&'static str, String)>,
     pub port: u16,
-    _store: tempfile::TempDir,
+    store: tempfile::TempDir,
     child: Option<Child>,
+    /// A process the broker's storage lives in (tansu's S3 server); runs until drop.
+    storage: Option<Child>,
 }
 
 impl PrivateBroker {
@@ -139,14 +142,28 @@ impl PrivateBroker {
             .map(str::to_owned)
             .chain([store.path().display().to_string()])
             .collect();
-        Self::launch(test, "nats-server", binary, args, port, store)
+        let mut broker = Self::launch(test, "nats-server", binary, args, port, store)?;
+        broker.resume();
+        Some(broker)
     }
 
     /// A `tansu` Kafka-protocol broker (the binary `CAPSTAN_TEST_TANSU` names, which
-    /// `.ci/run` sets) with in-memory storage, or `None` (after a skip notice) without
-    /// one. Its storage does not survive `stop`: a resumed broker starts empty.
+    /// `.ci/run` sets) storing its topics in an S3 server of its own (s3s-fs, the binary
+    /// `CAPSTAN_TEST_S3S_FS` names) that keeps running while the broker is stopped, so
+    /// what the broker held survives a restart; or `None` (after a skip notice) without
+    /// the binaries.
     pub fn tansu(test: &str) -> Option<PrivateBroker> {
         let binary = std::env::var("CAPSTAN_TEST_TANSU").unwrap_or_else(|_| "tansu".to_owned());
+        let s3s_fs = std::env::var("CAPSTAN_TEST_S3S_FS").unwrap_or_else(|_| "s3s-fs".to_owned());
+        if Command::new(&s3s_fs).arg("--help").output().is_err() {
+            skip_or_fail(
+                test,
+                &format!("no s3s-fs binary ({s3s_fs}) for tansu's storage"),
+            );
+            return None;
+        }
+        let store = tempfile::tempdir().unwrap();
+        std::fs::create_dir(store.path().join("tansu")).unwrap();
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let args = [
@@ -156,19 +173,34 @@ impl PrivateBroker {
             "--advertised-listener-url",
             &url,
             "--storage-engine",
-            "memory://tansu/",
+            "s3://tansu/",
         ]
         .into_iter()
         .map(str::to_owned)
         .collect();
-        Self::launch(
-            test,
-            "tansu",
-            binary,
-            args,
-            port,
-            tempfile::tempdir().unwrap(),
-        )
+        let mut broker = Self::launch(test, "tansu", binary, args, port, store)?;
+        let (key, secret) = ("capstan-test", "capstan-test-secret");
+        let s3_port = free_port();
+        broker.storage = Some(
+            Command::new(&s3s_fs)
+                .args(["--host", "127.0.0.1", "--port", &s3_port.to_string()])
+                .args(["--access-key", key, "--secret-key", secret])
+                .arg(broker.store.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_for_port(s3_port, "s3s-fs");
+        broker.env = vec![
+            ("AWS_ACCESS_KEY_ID", key.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", secret.to_owned()),
+            ("AWS_ENDPOINT", format!("http://127.0.0.1:{s3_port}")),
+            ("AWS_ALLOW_HTTP", "true".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+        ];
+        broker.resume();
+        Some(broker)
     }
 
     fn launch(
@@ -183,16 +215,16 @@ impl PrivateBroker {
             skip_or_fail(test, &format!("no {name} binary ({binary})"));
             return None;
         }
-        let mut broker = PrivateBroker {
+        Some(PrivateBroker {
             name,
             binary,
             args,
+            env: Vec::new(),
             port,
-            _store: store,
+            store,
             child: None,
-        };
-        broker.resume();
-        Some(broker)
+            storage: None,
+        })
     }
 
     pub fn url(&self) -> String {
@@ -207,16 +239,13 @@ impl PrivateBroker {
     pub fn resume(&mut self) {
         let child = Command::new(&self.binary)
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "{} did not start", self.name);
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_port(self.port, self.name);
     }
 
     /// Stops the broker (SIGTERM, so it flushes its store) and waits until it is gone.
@@ -238,10 +267,22 @@ impl PrivateBroker {
 
 impl Drop for PrivateBroker {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        for mut child in [self.child.take(), self.storage.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Waits until something accepts connections on `port` (at most 10 s).
+fn wait_for_port(port: u16, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{name} did not start");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -70,9 +70,9 @@ async fn events_are_published_to_kafka_keyed_by_model_with_a_seq_header() {
     app.stop_gracefully().await;
 }
 
-/// tansu's in-memory storage forgets everything when it stops, so the resumed broker is
-/// empty: what it must hold afterwards is exactly the events committed while it was down,
-/// each once (the cursor keeps the relay from re-sending what the old broker acknowledged).
+/// A private tansu (its topics in an S3 server that outlives it) is stopped while events
+/// are recorded: they wait, `/readyz` and `/metrics` show the lag, and once the broker is
+/// back the topic holds every event exactly once, in order.
 #[tokio::test]
 async fn events_wait_while_kafka_is_down_and_go_out_when_it_is_back() {
     let Some(mut broker) = PrivateBroker::tansu("kafka_broker_down") else {
@@ -120,8 +120,8 @@ async fn events_wait_while_kafka_is_down_and_go_out_when_it_is_back() {
         .collect();
     assert_eq!(
         seqs,
-        [4, 5, 6, 7],
-        "the outage's events, each once, in order"
+        (1..=7).collect::<Vec<_>>(),
+        "every event once, in order"
     );
     assert_eq!(
         relay_metric(&app, "capstan_relay_lag_events", &publisher).await,
