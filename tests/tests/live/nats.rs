@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use capstan_client::live::{Backoff, LiveModel, LiveUpdate, NatsSource};
+use capstan_client::live::{Backoff, LiveUpdate, NatsSource};
 use capstan_registry::events::{EventsConfig, NatsConfig};
-use capstan_tests::{spawn_with_events, TestApp};
+use capstan_tests::spawn_with_events;
 
 use crate::support::{
-    bc_with_versions, follow, logged_seqs, promote, promote_as_another_replica,
-    promote_last_and_check, upload_unloadable, wait_event, wait_rejected, wait_serving,
-    wait_swapped, wait_until_relayed, Recorder, WAIT,
+    bc_with_versions, follow, logged_seqs, promote, promotions_across_a_registry_restart,
+    wait_connected, wait_event, wait_serving, wait_swapped, wait_until_relayed, FirstSwap,
+    Recorder,
 };
 use capstan_tests::brokers::{delete_stream, machine_nats, own_stream, PrivateBroker};
 
@@ -19,15 +19,6 @@ fn source(nats: &NatsConfig) -> NatsSource {
     NatsSource::new(nats.url.clone())
         .with_stream(nats.stream.clone())
         .with_subject_prefix(nats.subject_prefix.clone())
-}
-
-/// Waits until the subscription is in place (the relay creates the stream on its first
-/// publish; until then subscribing is retried).
-pub async fn wait_connected(app: &TestApp, live: &LiveModel) {
-    let connected = app
-        .eventually(WAIT, || async { live.status().connected })
-        .await;
-    assert!(connected, "never subscribed: {:?}", live.status());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,51 +32,7 @@ async fn promotions_arrive_over_nats_across_a_registry_restart() {
         ..EventsConfig::default()
     })
     .await;
-    let versions = bc_with_versions(&app, &[1.0, 100.0, 10.0]).await;
-    let (v1, v2, v3) = (&versions[0], &versions[1], &versions[2]);
-    wait_until_relayed(&app).await;
-    let cache = tempfile::tempdir().unwrap();
-    let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
-    let live = follow(&app, cache.path(), source(&nats), backoff).await;
-    assert_eq!(live.current().version, v1.version);
-    wait_connected(&app, &live).await;
-    let mut recorder = Recorder::new(&live);
-    let start = app.registry.last_event_seq().await.unwrap();
-
-    promote(&app, v2.version).await;
-    wait_serving(&live, v2.version).await;
-    let swap = recorder
-        .wait_for("swapping to v2", |u| {
-            matches!(u, LiveUpdate::Swapped { .. })
-        })
-        .await;
-    let promotion = app.registry.last_event_seq().await.unwrap();
-    assert!(
-        matches!(swap, LiveUpdate::Swapped { seq: Some(seq), .. } if seq == promotion),
-        "swapped on the promotion's message: {swap:?}"
-    );
-
-    let unloadable = upload_unloadable(&app).await;
-    promote(&app, unloadable).await;
-    wait_rejected(&mut recorder, unloadable).await;
-    assert_eq!(live.current().version, v2.version);
-
-    // The registry stops; another replica promotes; the registry comes back and its relay
-    // publishes what it had not.
-    app.stop_gracefully().await;
-    promote_as_another_replica(&app, v3.version).await;
-    app.start_again_in_place().await;
-    wait_serving(&live, v3.version).await;
-    let last = app.registry.last_event_seq().await.unwrap();
-    wait_event(
-        &mut recorder,
-        "the promotion made while the registry was down",
-        last,
-    )
-    .await;
-    let swaps = [v2.version, v3.version, v1.version];
-    promote_last_and_check(&app, &live, &mut recorder, start, &swaps).await;
-    drop(live);
+    promotions_across_a_registry_restart(&mut app, source(&nats), FirstSwap::OnThePromotion).await;
     drop(app);
     delete_stream(&nats).await;
 }

@@ -340,3 +340,80 @@ pub async fn promote_last_and_check(
         recorder.seen
     );
 }
+
+/// How a broker attributes the first swap of a new subscriber.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstSwap {
+    /// To the promotion's own message (NATS delivers new messages only).
+    OnThePromotion,
+    /// To the promotion or an earlier record (tansu may hand a new subscriber the last
+    /// records from before it subscribed), as long as it is a record.
+    OnARecord,
+}
+
+/// The broker scenario of the live tests, on a registry relaying to the broker `source`
+/// reads: `bc` gets three versions; a `LiveModel` follows `bc@production` and swaps to v2
+/// on its promotion; an unloadable version is skipped; the registry stops, another
+/// replica promotes v3, the registry comes back and its relay publishes what it had not;
+/// a last promotion (v1) arrives; every event was seen once and each promotion applied
+/// once.
+pub async fn promotions_across_a_registry_restart(
+    app: &mut TestApp,
+    source: impl EventSource,
+    first_swap: FirstSwap,
+) {
+    let versions = bc_with_versions(app, &[1.0, 100.0, 10.0]).await;
+    let (v1, v2, v3) = (&versions[0], &versions[1], &versions[2]);
+    wait_until_relayed(app).await;
+    let cache = tempfile::tempdir().unwrap();
+    let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+    let live = follow(app, cache.path(), source, backoff).await;
+    assert_eq!(live.current().version, v1.version);
+    wait_connected(app, &live).await;
+    let mut recorder = Recorder::new(&live);
+    let start = app.registry.last_event_seq().await.unwrap();
+
+    promote(app, v2.version).await;
+    wait_serving(&live, v2.version).await;
+    let swap = recorder
+        .wait_for("swapping to v2", |u| {
+            matches!(u, LiveUpdate::Swapped { .. })
+        })
+        .await;
+    let promotion = app.registry.last_event_seq().await.unwrap();
+    let LiveUpdate::Swapped { seq: Some(seq), .. } = swap else {
+        panic!("swapped on a reconnection, not on a message: {swap:?}");
+    };
+    match first_swap {
+        FirstSwap::OnThePromotion => assert_eq!(seq, promotion, "{swap:?}"),
+        FirstSwap::OnARecord => assert!(seq <= promotion, "{swap:?}"),
+    }
+
+    let unloadable = upload_unloadable(app).await;
+    promote(app, unloadable).await;
+    wait_rejected(&mut recorder, unloadable).await;
+    assert_eq!(live.current().version, v2.version);
+
+    app.stop_gracefully().await;
+    promote_as_another_replica(app, v3.version).await;
+    app.start_again_in_place().await;
+    wait_serving(&live, v3.version).await;
+    let last = app.registry.last_event_seq().await.unwrap();
+    wait_event(
+        &mut recorder,
+        "the promotion made while the registry was down",
+        last,
+    )
+    .await;
+    let swaps = [v2.version, v3.version, v1.version];
+    promote_last_and_check(app, &live, &mut recorder, start, &swaps).await;
+}
+
+/// Waits until the subscription is in place (the relay creates a broker's stream or topic
+/// on its first publish; until then subscribing is retried).
+pub async fn wait_connected(app: &TestApp, live: &LiveModel) {
+    let connected = app
+        .eventually(WAIT, || async { live.status().connected })
+        .await;
+    assert!(connected, "never subscribed: {:?}", live.status());
+}
