@@ -36,7 +36,7 @@ pub struct EventsArgs {
     pub limit: i64,
     /// Print the log after --after, then every new event as it is recorded, until
     /// interrupted (the registry's server-sent event stream; with --output json, each
-    /// line is the published message: the event plus `refs` and `artifact`).
+    /// line is the published message: the event plus `refs`, `artifact` and `state`).
     #[arg(long)]
     pub follow: bool,
 }

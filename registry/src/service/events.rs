@@ -157,14 +157,14 @@ impl ModelReplay {
     /// Applies the history before `event`, then `event` itself; returns `latest` as it was
     /// just before `event`. Events must come in `seq` order.
     fn advance(&mut self, event: &Event) -> Option<i64> {
-        while let Some(earlier) = self.pending.pop_front() {
-            if earlier.seq >= event.seq {
-                if earlier.seq > event.seq {
-                    self.pending.push_front(earlier);
-                }
-                break;
+        while self.pending.front().is_some_and(|e| e.seq < event.seq) {
+            if let Some(earlier) = self.pending.pop_front() {
+                self.replay.apply(&earlier);
             }
-            self.replay.apply(&earlier);
+        }
+        // The event itself may be part of the history read; it is applied below.
+        if self.pending.front().is_some_and(|e| e.seq == event.seq) {
+            self.pending.pop_front();
         }
         let before = self.replay.state().latest;
         self.replay.apply(event);
