@@ -21,7 +21,6 @@ use super::error::LiveError;
 use super::source::{Checkpoint, Delivery, EventSource, EventStream, Position};
 use crate::config::non_empty_var;
 use crate::names::ModelName;
-use crate::types::EventMessage;
 
 const DEFAULT_TOPIC: &str = "capstan.events";
 /// How long a fetch waits on the broker for new records.
@@ -178,24 +177,17 @@ fn delivery(record: &RecordAndOffset, partition: i32, key: &[u8]) -> Option<Deli
     if record.record.key.as_deref() != Some(key) {
         return None;
     }
-    let decoded = record
+    let id = record
         .record
-        .value
-        .as_deref()
-        .and_then(|value| serde_json::from_slice::<EventMessage>(value).ok());
-    let seq = decoded.as_ref().map(|m| m.event.seq).or_else(|| {
-        std::str::from_utf8(record.record.headers.get("seq")?)
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    })?;
-    Some(Delivery {
-        seq,
-        message: decoded,
-        position: Some(Position::Kafka {
+        .headers
+        .get("seq")
+        .and_then(|v| std::str::from_utf8(v).ok());
+    Delivery::decode(
+        record.record.value.as_deref().unwrap_or_default(),
+        id,
+        Some(Position::Kafka {
             partition,
             offset: record.offset,
         }),
-    })
+    )
 }

@@ -22,7 +22,6 @@ use super::error::LiveError;
 use super::source::{Checkpoint, Delivery, EventSource, EventStream, Position};
 use crate::config::non_empty_var;
 use crate::names::ModelName;
-use crate::types::EventMessage;
 
 const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 const DEFAULT_STREAM: &str = "CAPSTAN";
@@ -209,22 +208,16 @@ fn stream_sequence(delivery: &Delivery) -> u64 {
 /// A JetStream message as a delivery: `seq` from the body, else from `Nats-Msg-Id`.
 fn delivery(message: &async_nats::jetstream::Message) -> Option<Delivery> {
     let stream_sequence = message.info().ok()?.stream_sequence;
-    let decoded = serde_json::from_slice::<EventMessage>(&message.payload).ok();
-    let seq = decoded.as_ref().map(|m| m.event.seq).or_else(|| {
-        message
-            .headers
-            .as_ref()?
-            .get("Nats-Msg-Id")?
-            .as_str()
-            .trim()
-            .parse()
-            .ok()
-    })?;
-    Some(Delivery {
-        seq,
-        message: decoded,
-        position: Some(Position::Nats { stream_sequence }),
-    })
+    let id = message
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get("Nats-Msg-Id"))
+        .map(|v| v.as_str());
+    Delivery::decode(
+        &message.payload,
+        id,
+        Some(Position::Nats { stream_sequence }),
+    )
 }
 
 #[cfg(test)]

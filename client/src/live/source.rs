@@ -25,6 +25,28 @@ pub struct Delivery {
     pub position: Option<Position>,
 }
 
+impl Delivery {
+    /// A received body as a delivery: `seq` from the decoded message, else from the
+    /// transport's own copy of it (`id` — the SSE `id:` line, `Nats-Msg-Id`, Kafka's `seq`
+    /// header); `None` when there is neither, so it is not one of the registry's events.
+    pub(crate) fn decode(
+        body: &[u8],
+        id: Option<&str>,
+        position: Option<Position>,
+    ) -> Option<Self> {
+        let message = serde_json::from_slice::<EventMessage>(body).ok();
+        let seq = message
+            .as_ref()
+            .map(|m| m.event.seq)
+            .or_else(|| id?.trim().parse().ok())?;
+        Some(Delivery {
+            seq,
+            message,
+            position,
+        })
+    }
+}
+
 /// A transport's own position of a delivered event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Position {

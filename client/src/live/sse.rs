@@ -17,7 +17,6 @@ use crate::error::Error;
 use crate::http::api::EVENTS;
 use crate::http::Client;
 use crate::names::ModelName;
-use crate::types::EventMessage;
 
 /// The registry sends a keep-alive every 15 s by default; three missed ones mean the
 /// connection is gone even if TCP has not noticed.
@@ -184,16 +183,7 @@ impl Reader {
 /// An event frame as a delivery: `seq` from the body (else the `id:`); frames with
 /// neither are not the registry's events and are skipped.
 fn delivery(event: &SseEvent) -> Option<Delivery> {
-    let message = serde_json::from_str::<EventMessage>(&event.data).ok();
-    let seq = message
-        .as_ref()
-        .map(|m| m.event.seq)
-        .or_else(|| event.id.as_deref()?.trim().parse().ok())?;
-    Some(Delivery {
-        seq,
-        message,
-        position: None,
-    })
+    Delivery::decode(event.data.as_bytes(), event.id.as_deref(), None)
 }
 
 /// A reqwest error with its causes, on one line.

@@ -146,54 +146,58 @@ impl RelayMonitor {
             }
         };
         let local = self.local();
-        out.push_str("# HELP capstan_relay_lag_events Events recorded but not yet acknowledged by the relay's broker.\n");
-        out.push_str("# TYPE capstan_relay_lag_events gauge\n");
-        for s in &statuses {
-            let _ = writeln!(
-                out,
-                "capstan_relay_lag_events{{publisher=\"{}\"}} {}",
-                s.publisher, s.lag
-            );
-        }
-        out.push_str(
-            "# HELP capstan_relay_cursor_seq The last event seq the relay's broker acknowledged.\n",
+        family(
+            &mut out,
+            "capstan_relay_lag_events",
+            "gauge",
+            "Events recorded but not yet acknowledged by the relay's broker.",
+            statuses.iter().map(|s| (&s.publisher, s.lag)),
         );
-        out.push_str("# TYPE capstan_relay_cursor_seq gauge\n");
-        for s in &statuses {
-            let _ = writeln!(
-                out,
-                "capstan_relay_cursor_seq{{publisher=\"{}\"}} {}",
-                s.publisher, s.cursor
-            );
-        }
-        out.push_str("# HELP capstan_relay_publishing Whether this replica holds the relay's lease (1) or stands by (0).\n");
-        out.push_str("# TYPE capstan_relay_publishing gauge\n");
-        for s in &statuses {
-            let _ = writeln!(
-                out,
-                "capstan_relay_publishing{{publisher=\"{}\"}} {}",
-                s.publisher,
-                u8::from(s.publishing)
-            );
-        }
-        out.push_str("# HELP capstan_relay_published_total Events this replica published (repeats after a failure count again).\n");
-        out.push_str("# TYPE capstan_relay_published_total counter\n");
-        for (publisher, state) in &local {
-            let _ = writeln!(
-                out,
-                "capstan_relay_published_total{{publisher=\"{publisher}\"}} {}",
-                state.published_total
-            );
-        }
-        out.push_str("# HELP capstan_relay_errors_total Failed connection or publish attempts of this replica.\n");
-        out.push_str("# TYPE capstan_relay_errors_total counter\n");
-        for (publisher, state) in &local {
-            let _ = writeln!(
-                out,
-                "capstan_relay_errors_total{{publisher=\"{publisher}\"}} {}",
-                state.errors_total
-            );
-        }
+        family(
+            &mut out,
+            "capstan_relay_cursor_seq",
+            "gauge",
+            "The last event seq the relay's broker acknowledged.",
+            statuses.iter().map(|s| (&s.publisher, s.cursor)),
+        );
+        family(
+            &mut out,
+            "capstan_relay_publishing",
+            "gauge",
+            "Whether this replica holds the relay's lease (1) or stands by (0).",
+            statuses
+                .iter()
+                .map(|s| (&s.publisher, i64::from(s.publishing))),
+        );
+        family(
+            &mut out,
+            "capstan_relay_published_total",
+            "counter",
+            "Events this replica published (repeats after a failure count again).",
+            local.iter().map(|(p, state)| (p, state.published_total)),
+        );
+        family(
+            &mut out,
+            "capstan_relay_errors_total",
+            "counter",
+            "Failed connection or publish attempts of this replica.",
+            local.iter().map(|(p, state)| (p, state.errors_total)),
+        );
         out
+    }
+}
+
+/// One Prometheus metric family of `kind` (`gauge`, `counter`): one sample per publisher.
+fn family<P: std::fmt::Display, V: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl Iterator<Item = (P, V)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (publisher, value) in samples {
+        let _ = writeln!(out, "{name}{{publisher=\"{publisher}\"}} {value}");
     }
 }

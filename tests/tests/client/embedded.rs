@@ -7,32 +7,12 @@ use std::path::Path;
 
 use capstan_tests::{spawn_app, TestApp};
 
-use crate::support::{
-    breast_cancer_csv, capstan, capstan_with, first_row_features, ExampleApp, Run,
-};
+use crate::support::{capstan, capstan_with, first_row_features, train_bc, ExampleApp, Run};
 
 /// Trains on the breast-cancer table, registers the model as a new version of `bc` and
 /// promotes it to production; returns its digest.
 async fn train_and_promote(app: &TestApp, cache: &Path, l2: &str) -> String {
-    let csv = breast_cancer_csv().display().to_string();
-    let trained = capstan(
-        app,
-        cache,
-        &[
-            "train",
-            "logistic",
-            "--csv",
-            &csv,
-            "--target",
-            "target",
-            "--l2",
-            l2,
-            "--register",
-            "bc",
-        ],
-    )
-    .await
-    .ok();
+    let trained = train_bc(app, cache, &["--l2", l2]).await.ok();
     let registered = trained.field("registered");
     capstan(app, cache, &["promote", &registered, "--to", "production"])
         .await

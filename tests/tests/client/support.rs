@@ -179,6 +179,24 @@ pub fn breast_cancer_csv() -> PathBuf {
     workspace_root().join("tests/data/breast_cancer.csv")
 }
 
+/// `capstan train logistic` on the breast-cancer table, registered as a version of `bc`,
+/// with `extra` flags (`--l2 …`, `--output json`).
+pub async fn train_bc(app: &TestApp, cache: &Path, extra: &[&str]) -> Run {
+    let csv = breast_cancer_csv().display().to_string();
+    let mut args = vec![
+        "train",
+        "logistic",
+        "--csv",
+        &csv,
+        "--target",
+        "target",
+        "--register",
+        "bc",
+    ];
+    args.extend_from_slice(extra);
+    capstan(app, cache, &args).await
+}
+
 /// A copy of `client/examples/embedded-app` in a temporary directory, depending on this
 /// checkout's `capstan-client` by absolute path, with the workspace's `Cargo.lock`, built
 /// into the shared target directory: nothing is compiled twice.

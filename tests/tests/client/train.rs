@@ -3,29 +3,13 @@
 
 use capstan_tests::spawn_app;
 
-use crate::support::{breast_cancer_csv, capstan};
+use crate::support::{breast_cancer_csv, capstan, train_bc};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trains_breast_cancer_and_registers_it() {
     let app = spawn_app().await;
     let cache = tempfile::tempdir().unwrap();
-    let csv = breast_cancer_csv().display().to_string();
-    let trained = capstan(
-        &app,
-        cache.path(),
-        &[
-            "train",
-            "logistic",
-            "--csv",
-            &csv,
-            "--target",
-            "target",
-            "--register",
-            "bc",
-        ],
-    )
-    .await
-    .ok();
+    let trained = train_bc(&app, cache.path(), &[]).await.ok();
     let names: Vec<&str> = trained
         .stdout
         .lines()
@@ -67,27 +51,10 @@ async fn trains_breast_cancer_and_registers_it() {
     assert_eq!(version["digest"].as_str().unwrap(), trained.field("digest"));
 
     // The model exists now: a second run adds a version.
-    let again = capstan(
-        &app,
-        cache.path(),
-        &[
-            "train",
-            "logistic",
-            "--csv",
-            &csv,
-            "--target",
-            "target",
-            "--l2",
-            "0.1",
-            "--register",
-            "bc",
-            "--output",
-            "json",
-        ],
-    )
-    .await
-    .ok()
-    .json();
+    let again = train_bc(&app, cache.path(), &["--l2", "0.1", "--output", "json"])
+        .await
+        .ok()
+        .json();
     assert_eq!(again["version"]["version"], 2);
     assert!(
         again["metrics"]["accuracy"].as_f64().unwrap() >= 0.93,
