@@ -1,16 +1,21 @@
 //! The one error type of the request path, and its one mapping to HTTP.
 //!
-//! Store and artifact errors convert into [`RegistryError`]; rules raise its variants
-//! directly. [`ResponseError`] turns every one into `application/problem+json` with a
-//! stable `code`. Internal details are logged, never sent to the client.
+//! Store, artifact and serving errors convert into [`RegistryError`]; rules raise its
+//! variants directly. The one [`ResponseError`] implementation turns every one into
+//! `application/problem+json` with a stable `code`; an error wrapped by
+//! [`RegistryError::open_inference`] is rendered with the `error` member the Open Inference
+//! Protocol (KServe V2) specifies beside the problem fields. Internal details are logged,
+//! never sent to the client.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 
 use capstan_client::problem::PROBLEM_CONTENT_TYPE;
+use capstan_client::runtime::RuntimeError;
 use capstan_client::Problem;
 
 use crate::artifacts::ArtifactError;
+use crate::serving::ServeError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +36,22 @@ pub enum RegistryError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
+    /// A prediction or a model load failed (see [`ServeError`]).
+    #[error(transparent)]
+    Serving(Box<ServeError>),
+    /// An error answered on an Open Inference Protocol route: the same problem document,
+    /// plus V2's `error` member.
+    #[error(transparent)]
+    OpenInference(Box<RegistryError>),
+}
+
+impl From<ServeError> for RegistryError {
+    fn from(error: ServeError) -> Self {
+        match error {
+            ServeError::Registry(error) => error,
+            other => RegistryError::Serving(Box::new(other)),
+        }
+    }
 }
 
 pub type RegistryResult<T> = Result<T, RegistryError>;
@@ -70,9 +91,19 @@ impl RegistryError {
         }
     }
 
+    /// This error, answered on an Open Inference Protocol route (see the module header).
+    pub fn open_inference(error: impl Into<RegistryError>) -> Self {
+        match error.into() {
+            wrapped @ RegistryError::OpenInference(_) => wrapped,
+            error => RegistryError::OpenInference(Box::new(error)),
+        }
+    }
+
     /// The problem document for this error: status, stable code, and a safe detail.
     pub fn problem(&self) -> Problem {
         let (status, code, detail) = match self {
+            RegistryError::OpenInference(error) => return error.problem(),
+            RegistryError::Serving(error) => return serving_problem(error),
             RegistryError::BadRequest { code, detail } => {
                 (StatusCode::BAD_REQUEST, *code, detail.clone())
             }
@@ -130,6 +161,42 @@ impl RegistryError {
     }
 }
 
+fn serving_problem(error: &ServeError) -> Problem {
+    let (status, code, detail) = match error {
+        ServeError::Registry(error) => return error.problem(),
+        ServeError::Runtime(error) => {
+            let (status, code) = match error {
+                RuntimeError::Input(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
+                RuntimeError::UnservableFormat { .. } | RuntimeError::FeatureDisabled { .. } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "unservable_format")
+                }
+                RuntimeError::InvalidArtifact { .. } | RuntimeError::SignatureMismatch(_) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid_artifact")
+                }
+                RuntimeError::Inference(_) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "inference_failed")
+                }
+            };
+            (status, code, error.to_string())
+        }
+        ServeError::BadInput(detail) => (StatusCode::BAD_REQUEST, "invalid_input", detail.clone()),
+        ServeError::NotServed(detail) => {
+            (StatusCode::NOT_FOUND, "model_not_served", detail.clone())
+        }
+        ServeError::Upstream(detail) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "registry_unavailable",
+            detail.clone(),
+        ),
+        ServeError::DigestMismatch { .. } => (
+            StatusCode::BAD_GATEWAY,
+            "digest_mismatch",
+            error.to_string(),
+        ),
+    };
+    problem(status, code, detail)
+}
+
 /// Builds a problem document; `type` is derived from the code.
 pub fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Problem {
     Problem {
@@ -139,6 +206,16 @@ pub fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Pro
         detail: detail.into(),
         code: code.to_owned(),
     }
+}
+
+/// The problem document plus the `error` member the Open Inference Protocol specifies.
+fn open_inference_response(problem: &Problem) -> HttpResponse {
+    let mut body = serde_json::to_value(problem).unwrap_or_default();
+    body["error"] = serde_json::Value::String(problem.detail.clone());
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE))
+        .json(body)
 }
 
 /// The response for a problem document.
@@ -158,6 +235,9 @@ impl ResponseError for RegistryError {
         let problem = self.problem();
         if problem.status >= 500 {
             tracing::error!(error = %self, code = %problem.code, "request failed");
+        }
+        if let RegistryError::OpenInference(_) = self {
+            return open_inference_response(&problem);
         }
         let mut response = problem_response(&problem);
         if let RegistryError::RangeNotSatisfiable { size } = self {

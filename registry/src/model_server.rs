@@ -7,15 +7,15 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{get, web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use clap::Args;
 
 use capstan_client::ModelRef;
 
-use crate::api;
-use crate::serving::{self, watch_remote, RemoteSource, ServedRefs, Serving, TableMode};
-use crate::startup::RunningServer;
+use crate::api::app::{self, AppSpec, Serves};
+use crate::service::Limits;
+use crate::serving::{watch_remote, RemoteSource, ServedRefs, Serving, TableMode};
+use crate::startup::{RunningServer, KEEP_ALIVE};
 
 #[derive(Debug, Clone, Args)]
 pub struct ModelServerArgs {
@@ -58,28 +58,6 @@ pub struct ModelServerArgs {
     pub workers: Option<usize>,
 }
 
-/// Ready once every configured ref is loaded.
-#[get("/readyz")]
-async fn readyz(serving: web::Data<Serving>) -> HttpResponse {
-    let served: Vec<_> = serving
-        .refs
-        .served()
-        .into_iter()
-        .map(|(reference, model)| serde_json::json!({"ref": reference, "version": model.version, "digest": model.digest}))
-        .collect();
-    let body = serde_json::json!({ "served": served, "failures": serving.refs.failures() });
-    if serving.refs.all_configured_loaded() {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
-}
-
-#[get("/healthz")]
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
-}
-
 /// Loads the configured refs (failures are retried by the watcher) and starts serving.
 pub async fn start(args: &ModelServerArgs) -> anyhow::Result<RunningServer<Serving>> {
     let source = RemoteSource::new(&args.registry).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -102,26 +80,16 @@ pub async fn start(args: &ModelServerArgs) -> anyhow::Result<RunningServer<Servi
     let listener = TcpListener::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let data = web::Data::new(serving.clone());
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .configure(|cfg| api::app_data(cfg, crate::service::Limits::default()))
-            .configure(|cfg| {
-                let mut utoipa_cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
-                serving::routes(&mut utoipa_cfg);
-            })
-            .service(readyz)
-            .service(healthz)
-            .default_service(web::to(api::not_found))
-    })
-    .listen(listener)?
-    .keep_alive(crate::startup::KEEP_ALIVE)
-    .shutdown_timeout(30);
-    if let Some(workers) = args.workers {
-        server = server.workers(workers);
-    }
-    let server = server.run();
+    let server = app::serve(
+        listener,
+        AppSpec {
+            serves: Serves::ModelServer,
+            serving: serving.clone(),
+            limits: Limits::default(),
+            workers: args.workers,
+            keep_alive: KEEP_ALIVE,
+        },
+    )?;
     let models: Vec<String> = args.models.iter().map(ToString::to_string).collect();
     tracing::info!(%addr, registry = %args.registry, models = %models.join(","), "capstan model server listening");
     Ok(RunningServer {

@@ -7,12 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::{Compress, Logger};
-use actix_web::{web, App, HttpServer};
 use anyhow::Context;
-use utoipa_swagger_ui::SwaggerUi;
 
-use crate::api;
+use crate::api::app::{self, AppSpec, Serves};
 use crate::artifacts::open_store;
 use crate::config::Config;
 use crate::events::{self, Shutdown};
@@ -54,7 +51,7 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
     let registry = Registry::new(db, artifacts, config.limits);
     let sweeper = registry.clone();
     tokio::spawn(async move {
-        match sweeper.artifacts().sweep_staging(STALE_STAGING).await {
+        match sweeper.sweep_staged_uploads(STALE_STAGING).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "deleted stale staged uploads"),
             Err(error) => tracing::warn!(%error, "could not sweep staged uploads"),
@@ -87,41 +84,26 @@ pub async fn start_with_shutdown(
         Vec::new(),
     ));
     tokio::spawn(watch_events(registry.clone(), refs.clone(), EVENT_POLL));
-    let serving = web::Data::new(Serving::new(refs));
+    let serving = Serving::new(refs);
     let events = events::start(&registry, &config.events, &shutdown);
-    let hub = web::Data::new(events.hub);
-    let relays = web::Data::from(events.relays);
-    let shutdown = web::Data::new(shutdown.token());
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let openapi = api::openapi();
-    let limits = config.limits;
-    let data = web::Data::new(registry.clone());
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .wrap(Compress::default())
-            .wrap(Logger::new("%r %s %b %Dms").exclude("/healthz"))
-            .app_data(data.clone())
-            .app_data(serving.clone())
-            .app_data(hub.clone())
-            .app_data(relays.clone())
-            .app_data(shutdown.clone())
-            .configure(|cfg| api::app_data(cfg, limits))
-            .configure(|cfg| {
-                let mut utoipa_cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
-                api::routes(&mut utoipa_cfg);
-            })
-            .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi.clone()))
-            .default_service(web::to(api::not_found))
-    })
-    .listen(listener)?
-    .keep_alive(KEEP_ALIVE)
-    .shutdown_timeout(30);
-    if let Some(workers) = config.workers {
-        server = server.workers(workers);
-    }
-    let server = server.run();
+    let server = app::serve(
+        listener,
+        AppSpec {
+            serves: Serves::Registry {
+                registry: registry.clone(),
+                hub: events.hub,
+                relays: events.relays,
+                shutdown: shutdown.token(),
+            },
+            serving,
+            limits: config.limits,
+            workers: config.workers,
+            keep_alive: KEEP_ALIVE,
+        },
+    )?;
     tracing::info!(%addr, database = %redact(&config.database_url), object_store = %config.object_store.url, "capstan registry listening");
     Ok(RunningServer {
         addr,

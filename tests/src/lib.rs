@@ -385,8 +385,7 @@ impl TestApp {
     /// How many staged uploads are lying around (deleting them).
     pub async fn staged_uploads(&self) -> usize {
         self.registry
-            .artifacts()
-            .sweep_staging(Duration::ZERO)
+            .sweep_staged_uploads(Duration::ZERO)
             .await
             .unwrap()
     }

@@ -1,8 +1,5 @@
 //! `/api/v1/models/{name}/versions/{ref}/artifact`: upload (two-step) and download.
 
-use std::ops::Range;
-use std::time::Duration;
-
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{get, put, web, HttpRequest, HttpResponse};
 use futures::TryStreamExt;
@@ -13,10 +10,7 @@ use capstan_client::{Problem, VersionRef};
 
 use super::extract::{model_name, version_ref};
 use crate::error::{RegistryError, RegistryResult};
-use crate::service::Registry;
-
-/// How long a presigned download URL stays valid.
-const PRESIGNED_TTL: Duration = Duration::from_secs(15 * 60);
+use crate::service::{ArtifactContent, ArtifactRequest, ByteRange, Registry};
 
 /// Upload the bytes of a `pending` version (step two of a two-step upload).
 #[utoipa::path(
@@ -89,57 +83,53 @@ pub async fn download_artifact(
     request: HttpRequest,
 ) -> RegistryResult<HttpResponse> {
     let (name, reference) = path.into_inner();
-    let resolved = registry
-        .resolve_artifact(model_name(&name)?, version_ref(&reference)?)
+    let wanted = ArtifactRequest {
+        range: requested_range(request.headers()),
+        redirect: query.redirect,
+        if_none_match: if_none_match(request.headers()),
+    };
+    let opened = registry
+        .open_artifact(model_name(&name)?, version_ref(&reference)?, wanted)
         .await?;
-    let etag = format!("\"{}\"", resolved.digest);
+    let etag = opened.etag();
     let version_header = (
         "X-Capstan-Model-Version",
-        resolved.version.version.to_string(),
+        opened.version.version.to_string(),
     );
-    if if_none_match(request.headers(), &etag) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag))
-            .insert_header(version_header)
-            .finish());
-    }
-    if query.redirect {
-        if let Some(url) = registry
-            .artifacts()
-            .presigned_url(&resolved.digest, PRESIGNED_TTL)
-            .await?
-        {
+    let (blob, partial) = match opened.content {
+        ArtifactContent::NotModified => {
+            return Ok(HttpResponse::NotModified()
+                .insert_header((header::ETAG, etag))
+                .insert_header(version_header)
+                .finish())
+        }
+        ArtifactContent::Redirect(url) => {
             return Ok(HttpResponse::TemporaryRedirect()
                 .insert_header((header::LOCATION, url))
                 .insert_header((header::ETAG, etag))
-                .finish());
+                .finish())
         }
-    }
-    let range = requested_range(request.headers(), resolved.size)?;
-    let blob = registry
-        .artifacts()
-        .get(&resolved.digest, range.clone())
-        .await?;
+        ArtifactContent::Bytes { blob, partial } => (blob, partial),
+    };
     let length = blob.range.end - blob.range.start;
+    let mut response = if partial {
+        let mut partial = HttpResponse::PartialContent();
+        partial.insert_header((
+            header::CONTENT_RANGE,
+            format!(
+                "bytes {}-{}/{}",
+                blob.range.start,
+                blob.range.end - 1,
+                blob.total_size
+            ),
+        ));
+        partial
+    } else {
+        HttpResponse::Ok()
+    };
     let body = blob
         .stream
         .map_err(actix_web::error::ErrorInternalServerError);
-    let mut response = match range {
-        Some(_) => {
-            let mut partial = HttpResponse::PartialContent();
-            partial.insert_header((
-                header::CONTENT_RANGE,
-                format!(
-                    "bytes {}-{}/{}",
-                    blob.range.start,
-                    blob.range.end - 1,
-                    blob.total_size
-                ),
-            ));
-            partial
-        }
-        None => HttpResponse::Ok(),
-    };
     Ok(response
         .insert_header((header::CONTENT_TYPE, "application/octet-stream"))
         .insert_header((header::ETAG, etag))
@@ -150,62 +140,35 @@ pub async fn download_artifact(
         .streaming(body))
 }
 
-/// Whether `If-None-Match` names this ETag (or `*`).
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+/// The entity tags `If-None-Match` names (weak ones compared as strong), `*` included.
+fn if_none_match(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::IF_NONE_MATCH)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|candidate| candidate.trim().trim_start_matches("W/"))
-        .any(|candidate| candidate == "*" || candidate == etag)
+        .map(|candidate| candidate.trim().trim_start_matches("W/").to_owned())
+        .collect()
 }
 
-/// The single byte range a `Range` header asks for, clamped to `size`. A syntactically
-/// odd header is ignored (RFC 9110); an unsatisfiable one is 416. Multiple ranges are
-/// served as the whole body.
-fn requested_range(headers: &HeaderMap, size: u64) -> RegistryResult<Option<Range<u64>>> {
-    let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
-        return Ok(None);
-    };
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return Ok(None);
-    };
+/// The single byte range a `Range` header asks for (checked against the size by the
+/// service: one beyond it is 416). A syntactically odd header is ignored (RFC 9110);
+/// multiple ranges are served as the whole body.
+fn requested_range(headers: &HeaderMap) -> Option<ByteRange> {
+    let value = headers.get(header::RANGE).and_then(|v| v.to_str().ok())?;
+    let spec = value.trim().strip_prefix("bytes=")?;
     if spec.contains(',') {
-        return Ok(None);
+        return None;
     }
-    let Some((start, end)) = spec.split_once('-') else {
-        return Ok(None);
-    };
-    let unsatisfiable = || RegistryError::RangeNotSatisfiable { size };
-    let range = match (start.trim(), end.trim()) {
-        ("", "") => return Ok(None),
-        ("", suffix) => {
-            let Ok(suffix) = suffix.parse::<u64>() else {
-                return Ok(None);
-            };
-            if suffix == 0 || size == 0 {
-                return Err(unsatisfiable());
-            }
-            size.saturating_sub(suffix)..size
-        }
-        (start, end) => {
-            let Ok(start) = start.parse::<u64>() else {
-                return Ok(None);
-            };
-            let end = match end {
-                "" => size,
-                end => match end.parse::<u64>() {
-                    Ok(end) if end >= start => end.saturating_add(1).min(size),
-                    _ => return Ok(None),
-                },
-            };
-            if start >= size {
-                return Err(unsatisfiable());
-            }
-            start..end
-        }
-    };
-    Ok(Some(range))
+    let (start, end) = spec.split_once('-')?;
+    match (start.trim(), end.trim()) {
+        ("", "") => None,
+        ("", suffix) => suffix.parse().ok().map(ByteRange::Suffix),
+        (start, "") => start.parse().ok().map(ByteRange::From),
+        (start, end) => match (start.parse::<u64>(), end.parse::<u64>()) {
+            (Ok(start), Ok(end)) if end >= start => Some(ByteRange::FromTo(start, end)),
+            _ => None,
+        },
+    }
 }
 
 #[cfg(test)]
@@ -213,42 +176,24 @@ mod tests {
     use super::*;
     use actix_web::http::header::HeaderValue;
 
-    fn with_range(value: &str) -> HeaderMap {
+    /// The range served for a `Range` header on an artifact of `size` bytes.
+    fn served(value: &str, size: u64) -> RegistryResult<Option<std::ops::Range<u64>>> {
         let mut headers = HeaderMap::new();
         headers.insert(header::RANGE, HeaderValue::from_str(value).unwrap());
-        headers
+        requested_range(&headers)
+            .map(|range| range.within(size))
+            .transpose()
     }
 
     #[test]
     fn ranges() {
-        assert_eq!(
-            requested_range(&with_range("bytes=0-9"), 100).unwrap(),
-            Some(0..10)
-        );
-        assert_eq!(
-            requested_range(&with_range("bytes=90-"), 100).unwrap(),
-            Some(90..100)
-        );
-        assert_eq!(
-            requested_range(&with_range("bytes=-10"), 100).unwrap(),
-            Some(90..100)
-        );
-        assert_eq!(
-            requested_range(&with_range("bytes=50-1000"), 100).unwrap(),
-            Some(50..100)
-        );
-        assert!(requested_range(&with_range("bytes=100-"), 100).is_err());
-        assert_eq!(
-            requested_range(&with_range("items=0-1"), 100).unwrap(),
-            None
-        );
-        assert_eq!(
-            requested_range(&with_range("bytes=0-1,5-6"), 100).unwrap(),
-            None
-        );
-        assert_eq!(
-            requested_range(&with_range("bytes=9-1"), 100).unwrap(),
-            None
-        );
+        assert_eq!(served("bytes=0-9", 100).unwrap(), Some(0..10));
+        assert_eq!(served("bytes=90-", 100).unwrap(), Some(90..100));
+        assert_eq!(served("bytes=-10", 100).unwrap(), Some(90..100));
+        assert_eq!(served("bytes=50-1000", 100).unwrap(), Some(50..100));
+        assert!(served("bytes=100-", 100).is_err());
+        assert_eq!(served("items=0-1", 100).unwrap(), None);
+        assert_eq!(served("bytes=0-1,5-6", 100).unwrap(), None);
+        assert_eq!(served("bytes=9-1", 100).unwrap(), None);
     }
 }

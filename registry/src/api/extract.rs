@@ -81,28 +81,3 @@ pub fn query_config() -> web::QueryConfig {
         )
     })
 }
-
-/// Reads a body of at most `limit` bytes.
-pub async fn read_limited<S, E>(mut body: S, limit: usize) -> RegistryResult<Vec<u8>>
-where
-    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    use futures::StreamExt;
-    let mut buffer = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| {
-            RegistryError::bad_request(
-                "upload_interrupted",
-                format!("the request body broke off: {e}"),
-            )
-        })?;
-        if buffer.len() + chunk.len() > limit {
-            return Err(RegistryError::TooLarge {
-                detail: format!("the body is larger than the limit of {limit} bytes"),
-            });
-        }
-        buffer.extend_from_slice(&chunk);
-    }
-    Ok(buffer)
-}

@@ -1,15 +1,22 @@
 //! The HTTP API: actix-web handlers with utoipa annotations, one file per resource.
 //!
-//! Handlers extract and parse their input, call one `Registry` method and map the result.
-//! No SQL, no object-store calls, no business rules here. Every route is registered in
-//! [`routes`], which is also where the OpenAPI document is collected from.
+//! Handlers extract and parse their input, call one service method (`Registry`,
+//! `Serving`, the `EventHub`) and map the result. No SQL, no object-store calls, no
+//! business rules here. Every route is registered in [`routes`] (the registry) or
+//! [`model_server_routes`], which is also where each OpenAPI document is collected from;
+//! [`app::serve`] builds the app of either process.
 
 mod aliases;
+pub mod app;
 mod artifacts;
+mod event_stream;
 mod events;
 pub mod extract;
 mod health;
+mod metrics;
 mod models;
+mod open_inference;
+mod predict;
 mod stages;
 mod versions;
 
@@ -21,9 +28,30 @@ use crate::error::{problem, problem_response};
 
 pub use extract::{json_config, path_config, query_config};
 
-/// Every route of the server.
+/// The prediction routes (both protocols) and `/metrics`: the registry serves them for
+/// its own models, the model server for the refs it was started with.
+pub fn serving_routes(cfg: &mut ServiceConfig) {
+    cfg.service(predict::predict)
+        .service(open_inference::live)
+        .service(open_inference::ready)
+        .service(open_inference::model_metadata)
+        .service(open_inference::version_metadata)
+        .service(open_inference::model_ready)
+        .service(open_inference::version_ready)
+        .service(open_inference::infer)
+        .service(open_inference::infer_version)
+        .service(metrics::metrics);
+}
+
+/// Every route of the model server.
+pub fn model_server_routes(cfg: &mut ServiceConfig) {
+    serving_routes(cfg);
+    cfg.service(health::healthz).service(health::served_readyz);
+}
+
+/// Every route of the registry.
 pub fn routes(cfg: &mut ServiceConfig) {
-    crate::serving::routes(cfg);
+    serving_routes(cfg);
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(
@@ -44,23 +72,40 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(aliases::set_alias)
                 .service(aliases::delete_alias)
                 .service(events::list_events)
-                .service(crate::events::stream::stream_events),
+                .service(event_stream::stream_events),
         );
 }
 
-/// The OpenAPI document, generated from the handlers' annotations.
+/// The registry's OpenAPI document, generated from the handlers' annotations.
 pub fn openapi() -> OpenApi {
+    document(
+        routes,
+        "Capstan registry API",
+        "Model registry and deployment control plane: models, versions, content-addressed \
+         artifacts, stages, aliases and the event log. Every error is application/problem+json.",
+    )
+}
+
+/// The model server's OpenAPI document: prediction (both protocols), health, metrics.
+pub fn model_server_openapi() -> OpenApi {
+    document(
+        model_server_routes,
+        "Capstan model server API",
+        "Predictions with the refs this model server was started with, over Capstan's JSON \
+         protocol and the Open Inference Protocol (KServe V2). Every error is \
+         application/problem+json; V2 errors also carry an `error` member.",
+    )
+}
+
+fn document(routes: fn(&mut ServiceConfig), title: &str, description: &str) -> OpenApi {
     let (_, mut api) = actix_web::App::new()
         .into_utoipa_app()
         .configure(routes)
         .split_for_parts();
     api.info = utoipa::openapi::InfoBuilder::new()
-        .title("Capstan registry API")
+        .title(title)
         .version(env!("CARGO_PKG_VERSION"))
-        .description(Some(
-            "Model registry and deployment control plane: models, versions, content-addressed \
-             artifacts, stages, aliases and the event log. Every error is application/problem+json.",
-        ))
+        .description(Some(description))
         .license(Some(utoipa::openapi::License::new("Apache-2.0")))
         .build();
     api

@@ -3,16 +3,15 @@
 use actix_multipart::Multipart;
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use futures::TryStreamExt;
+use futures::StreamExt;
 use serde::Deserialize;
 
 use capstan_client::types::{NewVersion, Version, VersionPage};
-use capstan_client::{ModelName, Problem};
+use capstan_client::Problem;
 
-use super::extract::{model_name, read_limited, version_ref};
-use crate::artifacts::StagedBlob;
+use super::extract::{model_name, version_ref};
 use crate::error::{RegistryError, RegistryResult};
-use crate::service::Registry;
+use crate::service::{parse_new_version, read_limited, Registry, UploadPart};
 
 /// The multipart form of a one-step upload.
 #[derive(utoipa::ToSchema)]
@@ -61,12 +60,18 @@ pub async fn create_version(
         .unwrap_or("")
         .to_ascii_lowercase();
     let version = if content_type.starts_with("multipart/form-data") {
-        let multipart = Multipart::new(request.headers(), payload);
-        create_from_multipart(&registry, name, multipart).await?
+        // Each multipart field becomes a named part; the service does the rest.
+        let parts = Multipart::new(request.headers(), payload).map(|field| {
+            field.map(|field| UploadPart {
+                name: field.name().unwrap_or_default().to_owned(),
+                body: field,
+            })
+        });
+        registry.create_version_from_parts(name, parts).await?
     } else if content_type.is_empty() || content_type.starts_with("application/json") {
         let limit = registry.limits().max_json_bytes;
         let body = read_limited(payload, limit).await?;
-        let meta = parse_metadata(&body)?;
+        let meta = parse_new_version(&body)?;
         registry.create_pending_version(name, meta).await?
     } else {
         return Err(RegistryError::bad_request(
@@ -83,71 +88,6 @@ pub async fn create_version(
             ),
         ))
         .json(version))
-}
-
-fn parse_metadata(body: &[u8]) -> RegistryResult<NewVersion> {
-    serde_json::from_slice(body).map_err(|e| {
-        RegistryError::bad_request(
-            "invalid_metadata",
-            format!("version metadata is not valid: {e}"),
-        )
-    })
-}
-
-fn malformed(e: impl std::fmt::Display) -> RegistryError {
-    RegistryError::bad_request(
-        "malformed_multipart",
-        format!("the multipart body is malformed: {e}"),
-    )
-}
-
-/// Reads the `metadata` and `artifact` parts (either order), staging the artifact as it
-/// streams in; any failure discards what was staged, so no version is created.
-async fn create_from_multipart(
-    registry: &Registry,
-    name: ModelName,
-    mut multipart: Multipart,
-) -> RegistryResult<Version> {
-    let mut metadata: Option<NewVersion> = None;
-    let mut staged: Option<StagedBlob> = None;
-    let outcome = async {
-        while let Some(field) = multipart.try_next().await.map_err(malformed)? {
-            let field_name = field.name().unwrap_or_default().to_owned();
-            match field_name.as_str() {
-                "metadata" if metadata.is_none() => {
-                    let body = read_limited(field, registry.limits().max_json_bytes).await?;
-                    let meta = parse_metadata(&body)?;
-                    metadata = Some(registry.check_new_version(&name, meta).await?);
-                }
-                "artifact" if staged.is_none() => {
-                    staged = Some(registry.stage_artifact(field).await?)
-                }
-                "metadata" | "artifact" => {
-                    return Err(malformed(format!("the `{field_name}` part appears twice")))
-                }
-                other => {
-                    return Err(malformed(format!(
-                        "unexpected part {:?}: expected `metadata` and `artifact`",
-                        other.chars().take(64).collect::<String>()
-                    )))
-                }
-            }
-        }
-        Ok(())
-    }
-    .await;
-    match (outcome, metadata, staged) {
-        (Ok(()), Some(meta), Some(blob)) => registry.create_ready_version(name, meta, blob).await,
-        (outcome, _, staged) => {
-            if let Some(blob) = staged {
-                registry.discard_staged(blob).await;
-            }
-            outcome?;
-            Err(malformed(
-                "both a `metadata` part and an `artifact` part are required",
-            ))
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

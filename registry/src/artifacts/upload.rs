@@ -17,8 +17,10 @@ const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts in flight at once: bounds memory at about `PART_SIZE * (MAX_PARTS_IN_FLIGHT + 1)`.
 const MAX_PARTS_IN_FLIGHT: usize = 2;
 
-/// An upload that reached the staging area intact; not yet visible as a blob.
-#[derive(Debug)]
+/// An upload that reached the staging area intact; not yet visible as a blob. (The
+/// registry wraps it in `service::upload::StagedUpload`, which deletes it unless it is
+/// committed; `Clone` lets that guard's `Drop` hand a copy to the task that deletes it.)
+#[derive(Debug, Clone)]
 pub struct StagedBlob {
     pub digest: Digest,
     pub size: u64,
@@ -90,7 +92,7 @@ impl ArtifactStore {
 
     /// Moves a verified staged upload to its content address. Equal bytes are stored once:
     /// when the blob already exists the staged copy is simply dropped.
-    pub async fn commit(&self, staged: StagedBlob) -> Result<Digest, ArtifactError> {
+    pub async fn commit(&self, staged: &StagedBlob) -> Result<Digest, ArtifactError> {
         let digest = staged.digest;
         if self.exists(&digest).await? {
             self.discard(staged).await;
@@ -109,7 +111,7 @@ impl ArtifactStore {
     }
 
     /// Deletes a staged upload that will not be committed.
-    pub async fn discard(&self, staged: StagedBlob) {
+    pub async fn discard(&self, staged: &StagedBlob) {
         if let Err(error) = self.store.delete(&staged.key).await {
             tracing::warn!(key = %staged.key, %error, "could not delete a staged upload; the staging sweep will");
         }

@@ -3,7 +3,8 @@
 //!
 //! - [`tail`]: one task per process reads new rows (woken by local commits, polling for
 //!   other replicas' writes) and broadcasts them to the SSE subscribers.
-//! - [`stream`]: `GET /api/v1/events/stream`, server-sent events, resumable by `seq`.
+//! - [`stream`]: the server-sent events of `GET /api/v1/events/stream` (its handler is in
+//!   `api/event_stream.rs`), resumable by `seq`.
 //! - [`relay`]: per broker publisher, a lease-holding loop that publishes rows after its
 //!   persisted cursor to [`nats`] JetStream or [`kafka`], at least once and in order.
 //! - [`monitor`]: the relays' lag for `/readyz` and `/metrics`.

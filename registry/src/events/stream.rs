@@ -1,9 +1,10 @@
-//! `GET /api/v1/events/stream`: the event log as server-sent events.
+//! The event log as server-sent events, for `GET /api/v1/events/stream`
+//! (`api/event_stream.rs`): [`EventHub::sse_stream`] produces the response body.
 //!
 //! Each event is `id: <seq>\nevent: <kind>\ndata: <EventMessage JSON>\n\n`; an idle stream
-//! sends `: keep-alive` comments. Without `Last-Event-ID` or `after` a stream carries only
-//! events recorded after it opened; with one of them it first replays the table from the
-//! next `seq`, then continues live, so a reconnecting client misses nothing.
+//! sends `: keep-alive` comments. Without a resume position a stream carries only events
+//! recorded after it opened; with one it first replays the table from the next `seq`, then
+//! continues live, so a reconnecting client misses nothing.
 //!
 //! A subscriber follows the tail's broadcast and keeps its own cursor (the last `seq` it
 //! has considered); when it lags behind the broadcast buffer, or sees a gap, it reads the
@@ -12,132 +13,59 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use actix_web::http::header;
-use actix_web::{get, web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use serde::Deserialize;
+use futures::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use capstan_client::types::{EventKind, EventMessage};
-use capstan_client::{ModelName, Problem};
+use capstan_client::types::EventKind;
+use capstan_client::ModelName;
 
 use super::message::{OutboundEvent, SSE_KEEP_ALIVE};
 use super::tail::{EventHub, READ_BATCH};
-use crate::api::extract::model_name;
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::events::MessageQuery;
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct StreamEventsParams {
-    /// Only events of this model.
-    model: Option<String>,
-    /// Only events of this kind (`stage_changed`, `version_ready`, …).
-    kind: Option<String>,
-    /// Replay events with a greater `seq` from the log first (`Last-Event-ID` wins when
-    /// both are given). Without either, only new events are sent.
-    after: Option<i64>,
-}
-
-/// Follow the event log as server-sent events.
-///
-/// Frames: `id: <seq>`, `event: <kind>`, `data: <EventMessage as one line of JSON>`, then a
-/// blank line; `: keep-alive` comments while idle. Delivery is in `seq` order; after a
-/// reconnect with `Last-Event-ID` (or `after`) the stream resumes at the next `seq`.
-#[utoipa::path(
-    tag = "events",
-    params(
-        StreamEventsParams,
-        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this seq (sent by EventSource on reconnect)")
-    ),
-    responses(
-        (status = 200, description = "A stream of events; each `data:` line is one EventMessage", body = EventMessage, content_type = "text/event-stream"),
-        (status = 400, description = "Invalid filter or position", body = Problem, content_type = "application/problem+json")
-    )
-)]
-#[get("/events/stream")]
-pub async fn stream_events(
-    hub: web::Data<EventHub>,
-    shutdown: web::Data<CancellationToken>,
-    query: web::Query<StreamEventsParams>,
-    request: HttpRequest,
-) -> RegistryResult<HttpResponse> {
-    let query = query.into_inner();
-    let filter = StreamFilter {
-        model: query.model.as_deref().map(model_name).transpose()?,
-        kind: query.kind.as_deref().map(parse_kind).transpose()?,
-    };
-    let resume = match request.headers().get("Last-Event-ID") {
-        Some(value) => Some(parse_last_event_id(value)?),
-        None => query.after,
-    };
-    if resume.is_some_and(|seq| seq < 0) {
-        return Err(RegistryError::bad_request(
-            "invalid_after",
-            "after must be a sequence number ≥ 0",
-        ));
+impl EventHub {
+    /// A subscriber's stream of SSE frames: events matching `filter` after `resume` (the
+    /// table first, then live), or without `resume` only events recorded from now on.
+    /// Ends when `shutdown` is cancelled.
+    pub async fn sse_stream(
+        &self,
+        filter: StreamFilter,
+        resume: Option<i64>,
+        shutdown: CancellationToken,
+    ) -> RegistryResult<impl Stream<Item = Result<Bytes, StreamInterrupted>> + 'static> {
+        // Subscribe before reading the position, so nothing recorded in between is missed.
+        let receiver = self.subscribe();
+        let cursor = match resume {
+            Some(seq) => seq,
+            None => self.registry().last_event_seq().await?,
+        };
+        let subscription = Subscription::new(
+            self.clone(),
+            filter,
+            cursor,
+            resume.is_some(),
+            receiver,
+            shutdown,
+        );
+        Ok(futures::stream::unfold(
+            subscription,
+            |mut subscription| async move {
+                let chunk = subscription.next_chunk().await?;
+                Some((chunk, subscription))
+            },
+        ))
     }
-    // Subscribe before reading the position, so nothing recorded in between is missed.
-    let receiver = hub.subscribe();
-    let cursor = match resume {
-        Some(seq) => seq,
-        None => hub.registry().last_event_seq().await?,
-    };
-    let subscription = Subscription::new(
-        hub.get_ref().clone(),
-        filter,
-        cursor,
-        resume.is_some(),
-        receiver,
-        shutdown.get_ref().clone(),
-    );
-    let body = futures::stream::unfold(subscription, |mut subscription| async move {
-        let chunk = subscription.next_chunk().await?;
-        Some((chunk, subscription))
-    });
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        // Compression would hold frames back in the encoder's buffer.
-        .insert_header((header::CONTENT_ENCODING, "identity"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        // A finished stream's connection is not reused, so a shutdown is not held up by it.
-        .force_close()
-        .streaming(body))
 }
 
-fn parse_kind(text: &str) -> RegistryResult<EventKind> {
-    EventKind::parse(text).ok_or_else(|| {
-        RegistryError::bad_request(
-            "invalid_kind",
-            format!(
-                "unknown event kind {:?}",
-                text.chars().take(64).collect::<String>()
-            ),
-        )
-    })
-}
-
-fn parse_last_event_id(value: &header::HeaderValue) -> RegistryResult<i64> {
-    value
-        .to_str()
-        .ok()
-        .and_then(|text| text.trim().parse::<i64>().ok())
-        .filter(|seq| *seq >= 0)
-        .ok_or_else(|| {
-            RegistryError::bad_request(
-                "invalid_last_event_id",
-                "Last-Event-ID must be a sequence number ≥ 0",
-            )
-        })
-}
-
+/// Which events a stream carries.
 #[derive(Debug, Clone, Default)]
-struct StreamFilter {
-    model: Option<ModelName>,
-    kind: Option<EventKind>,
+pub struct StreamFilter {
+    pub model: Option<ModelName>,
+    pub kind: Option<EventKind>,
 }
 
 impl StreamFilter {
@@ -150,7 +78,7 @@ impl StreamFilter {
 /// The stream's error: the log could not be read while catching up.
 #[derive(Debug, thiserror::Error)]
 #[error("event stream interrupted: {0}")]
-struct StreamInterrupted(RegistryError);
+pub struct StreamInterrupted(RegistryError);
 
 /// One subscriber's position and its way of catching up.
 struct Subscription {

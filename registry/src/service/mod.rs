@@ -5,23 +5,32 @@
 //! Handlers call exactly one of these; nothing here knows about HTTP.
 
 mod aliases;
+mod body;
 mod convert;
+pub mod download;
 pub mod events;
 pub mod models;
 mod resolve;
 mod stages;
+pub mod upload;
 mod versions;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 use tokio::sync::Notify;
 
+use capstan_client::Digest;
+
 use crate::artifacts::ArtifactStore;
+use crate::error::RegistryResult;
 use crate::store::rows::EventRow;
 use crate::store::Db;
 
-pub use resolve::ResolvedArtifact;
+pub use body::read_limited;
+pub use download::{ArtifactContent, ArtifactRequest, ByteRange, OpenedArtifact};
+pub use upload::{parse_new_version, UploadPart};
 
 /// Size limits applied to request bodies.
 #[derive(Clone, Copy, Debug)]
@@ -82,16 +91,19 @@ impl Registry {
         result
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
-    pub fn artifacts(&self) -> &ArtifactStore {
-        &self.artifacts
-    }
-
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Deletes staged uploads older than `max_age` — what a crash mid-upload left behind
+    /// (start-up runs it with 24 h) — and says how many there were.
+    pub async fn sweep_staged_uploads(&self, max_age: Duration) -> RegistryResult<usize> {
+        Ok(self.artifacts.sweep_staging(max_age).await?)
+    }
+
+    /// Whether the object store holds the blob with this digest.
+    pub async fn has_blob(&self, digest: &Digest) -> RegistryResult<bool> {
+        Ok(self.artifacts.exists(digest).await?)
     }
 }
 

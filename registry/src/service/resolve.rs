@@ -52,7 +52,7 @@ pub(crate) fn resolve_row(
 }
 
 /// What a download needs: the version and the blob that holds its bytes.
-pub struct ResolvedArtifact {
+pub(super) struct ResolvedArtifact {
     pub version: Version,
     pub digest: Digest,
     pub size: u64,
@@ -75,7 +75,7 @@ impl Registry {
     }
 
     /// Resolves `reference` to a ready version with its blob, for a download.
-    pub async fn resolve_artifact(
+    pub(super) async fn resolve_artifact(
         &self,
         name: ModelName,
         reference: VersionRef,

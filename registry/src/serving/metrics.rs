@@ -1,14 +1,13 @@
 //! Prometheus metrics of the prediction endpoints: requests, errors and latency
-//! histograms per model, version and protocol, served at `GET /metrics`.
+//! histograms per model, version and protocol, rendered for `GET /metrics`
+//! (`api/metrics.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use actix_web::{get, web, HttpResponse};
-
-use super::{LoadedModel, Serving};
+use super::LoadedModel;
 
 /// Latency histogram bucket bounds, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -105,23 +104,4 @@ impl Metrics {
         }
         out
     }
-}
-
-/// Prometheus metrics.
-///
-/// On the registry, also the event relays' lag and cursor per publisher.
-#[utoipa::path(tag = "serving", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-#[get("/metrics")]
-pub async fn metrics(
-    serving: web::Data<Serving>,
-    relays: Option<web::Data<crate::events::RelayMonitor>>,
-) -> HttpResponse {
-    let served = serving.refs.served();
-    let mut body = serving.metrics.render(&served);
-    if let Some(relays) = relays {
-        body.push_str(&relays.render_prometheus().await);
-    }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(body)
 }

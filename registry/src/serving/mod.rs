@@ -5,6 +5,9 @@
 //! (by digest), the hot-swap watcher, the prediction protocols (Capstan JSON and the Open
 //! Inference Protocol, KServe V2) and their Prometheus metrics. The hot path never touches
 //! the database: refs are resolved once, then kept current by the watcher.
+//!
+//! This is a service: its HTTP routes are in `api/` (`predict.rs`, `open_inference.rs`,
+//! `metrics.rs`), which call [`Serving`]'s methods; nothing here knows about HTTP.
 
 mod error;
 pub mod metrics;
@@ -12,12 +15,10 @@ mod model;
 mod predict;
 mod source;
 mod table;
-mod v2;
+pub mod v2;
 mod watcher;
 
 use std::sync::Arc;
-
-use utoipa_actix_web::service_config::ServiceConfig;
 
 pub use error::ServeError;
 pub use metrics::Metrics;
@@ -40,18 +41,9 @@ impl Serving {
             metrics: Arc::new(Metrics::default()),
         }
     }
-}
 
-/// The prediction routes (both protocols) and `/metrics`.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(predict::predict)
-        .service(v2::live)
-        .service(v2::ready)
-        .service(v2::model_metadata)
-        .service(v2::version_metadata)
-        .service(v2::model_ready)
-        .service(v2::version_ready)
-        .service(v2::infer)
-        .service(v2::infer_version)
-        .service(metrics::metrics);
+    /// The prediction metrics in Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(&self.refs.served())
+    }
 }

@@ -1,18 +1,16 @@
-//! Capstan's JSON prediction protocol: `POST /api/v1/models/{name}/versions/{ref}/predict`.
+//! Predictions over the runtime: Capstan's JSON protocol (`instances` or `inputs`) and the
+//! shared step of both protocols, running a predictor on a batch of rows.
 
 use std::sync::Arc;
 use std::time::Instant;
-
-use actix_web::{post, web, HttpResponse};
 
 use capstan_client::inference::{ModelIdentity, PredictRequest, PredictResponse};
 use capstan_client::runtime::input::{rows_from_instances, rows_from_records};
 use capstan_client::runtime::ndarray::Array2;
 use capstan_client::runtime::Prediction;
-use capstan_client::Problem;
+use capstan_client::{ModelName, VersionRef};
 
 use super::{LoadedModel, ServeError, Serving};
-use crate::api::extract::{model_name, version_ref};
 
 /// Batches up to this many rows are predicted on the request's worker; larger ones on the
 /// blocking pool, so a big batch never stalls other requests.
@@ -33,44 +31,22 @@ pub(super) async fn run_prediction(
         .map_err(ServeError::from)
 }
 
-/// Predict with a version.
-///
-/// Send rows in signature order (`instances`) or records by feature name (`inputs`). The
-/// answer and the `X-Capstan-Model-Version` header name the version that answered.
-#[utoipa::path(
-    tag = "serving",
-    params(
-        ("name" = String, Path, description = "Model name"),
-        ("ref" = String, Path, description = "Version number, stage, alias or `latest`")
-    ),
-    request_body = PredictRequest,
-    responses(
-        (status = 200, description = "Predictions", body = PredictResponse),
-        (status = 400, description = "Input does not fit the signature (names the row and field)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such model, version or served ref", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The version's format cannot be served", body = Problem, content_type = "application/problem+json")
-    )
-)]
-#[post("/api/v1/models/{name}/versions/{ref}/predict")]
-pub async fn predict(
-    serving: web::Data<Serving>,
-    path: web::Path<(String, String)>,
-    body: web::Json<PredictRequest>,
-) -> Result<HttpResponse, ServeError> {
-    let started = Instant::now();
-    let (name, reference) = path.into_inner();
-    let model = serving
-        .refs
-        .get(&model_name(&name)?, &version_ref(&reference)?)
-        .await?;
-    let outcome = predict_with(&model, body.into_inner()).await;
-    serving
-        .metrics
-        .observe(&model, "predict", outcome.is_ok(), started.elapsed());
-    let response = outcome?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("X-Capstan-Model-Version", model.version.to_string()))
-        .json(response))
+impl Serving {
+    /// Predicts with the model serving `name@reference` and records the request in the
+    /// metrics; returns the model that answered with its answer.
+    pub async fn predict(
+        &self,
+        name: &ModelName,
+        reference: &VersionRef,
+        request: PredictRequest,
+    ) -> Result<(Arc<LoadedModel>, PredictResponse), ServeError> {
+        let started = Instant::now();
+        let model = self.refs.get(name, reference).await?;
+        let outcome = predict_with(&model, request).await;
+        self.metrics
+            .observe(&model, "predict", outcome.is_ok(), started.elapsed());
+        Ok((model, outcome?))
+    }
 }
 
 async fn predict_with(

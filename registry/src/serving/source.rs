@@ -1,5 +1,6 @@
-//! Where served models come from: this registry's own store (`LocalSource`), or another
-//! registry over its HTTP API (`RemoteSource`, the model server's only link to it).
+//! Where served models come from: this registry's own store (`LocalSource`, reading
+//! through the service's `open_artifact`), or another registry over its HTTP API
+//! (`RemoteSource`, the model server's only link to it).
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -11,7 +12,7 @@ use capstan_client::{Digest, ModelName, Problem, VersionRef};
 
 use super::ServeError;
 use crate::error::RegistryError;
-use crate::service::Registry;
+use crate::service::{ArtifactContent, ArtifactRequest, Registry};
 
 #[async_trait]
 pub trait ModelSource: Send + Sync {
@@ -91,13 +92,21 @@ impl ModelSource for LocalSource {
 
     async fn fetch(&self, version: &Version) -> Result<Bytes, ServeError> {
         check_servable_size(version)?;
-        let digest = digest_of_version(version)?;
-        let blob = self
+        let opened = self
             .registry
-            .artifacts()
-            .get(&digest, None)
-            .await
-            .map_err(RegistryError::from)?;
+            .open_artifact(
+                version.model.clone(),
+                VersionRef::Number(version.version),
+                ArtifactRequest::default(),
+            )
+            .await?;
+        let ArtifactContent::Bytes { blob, .. } = opened.content else {
+            // A request for the whole artifact, without a redirect or a cached copy,
+            // is always answered with the bytes.
+            return Err(ServeError::Upstream(
+                "the artifact was not opened for reading".to_owned(),
+            ));
+        };
         let chunks: Vec<Bytes> = blob
             .stream
             .try_collect()

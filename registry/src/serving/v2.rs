@@ -1,16 +1,16 @@
-//! The Open Inference Protocol (KServe V2) over HTTP/JSON: health, model metadata and
-//! readiness, and `infer`. Existing V2 clients work unchanged: a body without a
-//! `Content-Type` is read as JSON, the binary tensor extension is accepted on input
-//! (`Inference-Header-Content-Length`), answers are always JSON (a client asking for
-//! binary outputs reads JSON data just as well), and errors carry V2's `error` member.
+//! The Open Inference Protocol (KServe V2) over the served refs: which model a V2 route
+//! names, its metadata, and `infer` — a JSON request, optionally followed by the binary
+//! tensor extension's bytes. Answers are always JSON. The routes are in
+//! `api/open_inference.rs`.
 
 mod tensors;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use bytes::Bytes;
+use futures::Stream;
+use serde_json::Value;
 
 use capstan_client::inference::{
     V2InferRequest, V2InferResponse, V2ModelMetadata, V2Tensor, V2TensorMetadata,
@@ -21,55 +21,51 @@ use self::tensors::rows_from_inputs;
 use super::predict::run_prediction;
 use super::table::TableMode;
 use super::{LoadedModel, ServeError, Serving};
-use crate::api::extract::{model_name, read_limited};
+use crate::service::read_limited;
 
 /// Largest infer request body.
 const MAX_INFER_BYTES: usize = 64 * 1024 * 1024;
 const LABEL_OUTPUT: &str = "label";
 const PROBABILITIES_OUTPUT: &str = "probabilities";
 
-fn v2_result(result: Result<HttpResponse, ServeError>) -> HttpResponse {
-    result.unwrap_or_else(|error| error.v2_response())
-}
-
-fn version_number(raw: &str) -> Result<VersionRef, ServeError> {
-    match VersionRef::parse(raw) {
-        Ok(VersionRef::Number(n)) => Ok(VersionRef::Number(n)),
-        _ => Err(ServeError::BadInput(format!(
-            "model version {:?} must be a version number",
-            raw.chars().take(64).collect::<String>()
-        ))),
+impl Serving {
+    /// The model a V2 route names: `version`, or without one the default ref (the first
+    /// configured ref on a model server; production, else latest, on the registry).
+    pub async fn v2_model(
+        &self,
+        name: &ModelName,
+        version: Option<&VersionRef>,
+    ) -> Result<Arc<LoadedModel>, ServeError> {
+        match version {
+            Some(version) => self.refs.get(name, version).await,
+            None => self.refs.default_for(name).await,
+        }
     }
-}
 
-async fn resolve(
-    serving: &Serving,
-    name: &str,
-    version: Option<&str>,
-) -> Result<Arc<LoadedModel>, ServeError> {
-    let name: ModelName = model_name(name)?;
-    match version {
-        Some(raw) => serving.refs.get(&name, &version_number(raw)?).await,
-        None => serving.refs.default_for(&name).await,
+    /// Whether V2's server readiness holds: every configured model is loaded (model
+    /// server), or always (the registry loads on first use).
+    pub fn v2_ready(&self) -> bool {
+        self.refs.mode() == TableMode::Lazy || self.refs.all_configured_loaded()
     }
-}
 
-/// Server liveness.
-#[utoipa::path(tag = "open-inference", path = "/v2/health/live", responses((status = 200, description = "Live")))]
-#[get("/v2/health/live")]
-pub async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "live": true }))
-}
-
-/// Server readiness: every configured model is loaded (model server), or the registry answers.
-#[utoipa::path(tag = "open-inference", path = "/v2/health/ready", responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
-#[get("/v2/health/ready")]
-pub async fn ready(serving: web::Data<Serving>) -> HttpResponse {
-    let ready = serving.refs.mode() == TableMode::Lazy || serving.refs.all_configured_loaded();
-    if ready {
-        HttpResponse::Ok().json(json!({ "ready": true }))
-    } else {
-        HttpResponse::ServiceUnavailable().json(json!({ "ready": false, "error": "models are still loading", "failures": serving.refs.failures() }))
+    /// Runs an infer request on `model` and records it in the metrics (`started` is when
+    /// the request arrived). `body` is the JSON request, followed by binary tensor data
+    /// when `json_length` (the `Inference-Header-Content-Length` header) is given.
+    pub async fn v2_infer<S, E>(
+        &self,
+        model: &Arc<LoadedModel>,
+        body: S,
+        json_length: Option<&[u8]>,
+        started: Instant,
+    ) -> Result<V2InferResponse, ServeError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let result = infer_with(model, body, json_length).await;
+        self.metrics
+            .observe(model, "v2", result.is_ok(), started.elapsed());
+        result
     }
 }
 
@@ -88,7 +84,9 @@ fn label_datatype(classes: &[ClassLabel]) -> &'static str {
     }
 }
 
-fn metadata(model: &LoadedModel) -> V2ModelMetadata {
+/// A model's V2 metadata: one input tensor `[-1, features]`, outputs `label` and
+/// `probabilities`.
+pub fn metadata(model: &LoadedModel) -> V2ModelMetadata {
     let signature = model.predictor.signature();
     let classes = model.predictor.classes();
     let dtype = signature
@@ -122,128 +120,19 @@ fn metadata(model: &LoadedModel) -> V2ModelMetadata {
     }
 }
 
-/// Model metadata (the default version: production, else latest; or the served ref).
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}", params(("name" = String, Path, description = "Model name")), responses((status = 200, description = "Metadata", body = V2ModelMetadata)))]
-#[get("/v2/models/{name}")]
-pub async fn model_metadata(serving: web::Data<Serving>, path: web::Path<String>) -> HttpResponse {
-    v2_result(
-        resolve(&serving, &path, None)
-            .await
-            .map(|m| HttpResponse::Ok().json(metadata(&m))),
-    )
-}
-
-/// Metadata of one version.
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/versions/{version}", params(("name" = String, Path, description = "Model name"), ("version" = i64, Path, description = "Version number")), responses((status = 200, description = "Metadata", body = V2ModelMetadata)))]
-#[get("/v2/models/{name}/versions/{version}")]
-pub async fn version_metadata(
-    serving: web::Data<Serving>,
-    path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let (name, version) = path.into_inner();
-    v2_result(
-        resolve(&serving, &name, Some(&version))
-            .await
-            .map(|m| HttpResponse::Ok().json(metadata(&m))),
-    )
-}
-
-fn ready_body(model: &LoadedModel) -> HttpResponse {
-    HttpResponse::Ok()
-        .json(json!({ "name": model.name, "version": model.version.to_string(), "ready": true }))
-}
-
-/// Model readiness.
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/ready", params(("name" = String, Path, description = "Model name")), responses((status = 200, description = "Ready")))]
-#[get("/v2/models/{name}/ready")]
-pub async fn model_ready(serving: web::Data<Serving>, path: web::Path<String>) -> HttpResponse {
-    v2_result(resolve(&serving, &path, None).await.map(|m| ready_body(&m)))
-}
-
-/// Version readiness.
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/versions/{version}/ready", params(("name" = String, Path, description = "Model name"), ("version" = i64, Path, description = "Version number")), responses((status = 200, description = "Ready")))]
-#[get("/v2/models/{name}/versions/{version}/ready")]
-pub async fn version_ready(
-    serving: web::Data<Serving>,
-    path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let (name, version) = path.into_inner();
-    v2_result(
-        resolve(&serving, &name, Some(&version))
-            .await
-            .map(|m| ready_body(&m)),
-    )
-}
-
-/// Inference with the default version.
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/infer", params(("name" = String, Path, description = "Model name")), request_body = V2InferRequest, responses((status = 200, description = "Outputs `label` and `probabilities`", body = V2InferResponse), (status = 400, description = "Bad tensors; body has `error`")))]
-#[post("/v2/models/{name}/infer")]
-pub async fn infer(
-    serving: web::Data<Serving>,
-    path: web::Path<String>,
-    request: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
-    let started = Instant::now();
-    let outcome = async {
-        let model = resolve(&serving, &path, None).await?;
-        Ok::<_, ServeError>((infer_with(&model, &request, payload).await, model))
-    }
-    .await;
-    respond(&serving, outcome, started)
-}
-
-/// Inference with one version.
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/versions/{version}/infer", params(("name" = String, Path, description = "Model name"), ("version" = i64, Path, description = "Version number")), request_body = V2InferRequest, responses((status = 200, description = "Outputs `label` and `probabilities`", body = V2InferResponse), (status = 400, description = "Bad tensors; body has `error`")))]
-#[post("/v2/models/{name}/versions/{version}/infer")]
-pub async fn infer_version(
-    serving: web::Data<Serving>,
-    path: web::Path<(String, String)>,
-    request: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
-    let started = Instant::now();
-    let (name, version) = path.into_inner();
-    let outcome = async {
-        let model = resolve(&serving, &name, Some(&version)).await?;
-        Ok::<_, ServeError>((infer_with(&model, &request, payload).await, model))
-    }
-    .await;
-    respond(&serving, outcome, started)
-}
-
-fn respond(
-    serving: &Serving,
-    outcome: Result<(Result<V2InferResponse, ServeError>, Arc<LoadedModel>), ServeError>,
-    started: Instant,
-) -> HttpResponse {
-    match outcome {
-        Err(error) => error.v2_response(),
-        Ok((result, model)) => {
-            serving
-                .metrics
-                .observe(&model, "v2", result.is_ok(), started.elapsed());
-            match result {
-                Ok(response) => HttpResponse::Ok()
-                    .insert_header(("X-Capstan-Model-Version", model.version.to_string()))
-                    .json(response),
-                Err(error) => error.v2_response(),
-            }
-        }
-    }
-}
-
-async fn infer_with(
+async fn infer_with<S, E>(
     model: &Arc<LoadedModel>,
-    request: &HttpRequest,
-    payload: web::Payload,
-) -> Result<V2InferResponse, ServeError> {
-    let body = read_limited(payload, MAX_INFER_BYTES).await?;
-    let header_length = request
-        .headers()
-        .get("Inference-Header-Content-Length")
+    body: S,
+    json_length: Option<&[u8]>,
+) -> Result<V2InferResponse, ServeError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let body = read_limited(body, MAX_INFER_BYTES).await?;
+    let header_length = json_length
         .map(|v| {
-            v.to_str()
+            std::str::from_utf8(v)
                 .ok()
                 .and_then(|s| s.trim().parse::<usize>().ok())
                 .filter(|n| *n <= body.len())

@@ -1,4 +1,4 @@
-use capstan_tests::spawn_app;
+use capstan_tests::{spawn_app, spawn_model_server};
 
 /// The committed document must match the code; regenerate with
 /// `cargo run -p capstan-registry -- openapi > openapi/openapi.json`.
@@ -66,4 +66,54 @@ async fn document_and_swagger_ui_are_served() {
         200,
         "Swagger UI assets must be vendored (offline)"
     );
+}
+
+/// The model server serves its own document — its routes only: prediction over both
+/// protocols, health and metrics — so a fuzzer driven by it can be pointed at a model
+/// server too.
+#[tokio::test]
+async fn the_model_server_serves_its_own_document() {
+    let app = spawn_app().await;
+    // Nothing needs to be loaded: a model server starts even when its ref fails to load.
+    let server = spawn_model_server(&app.base, &["bc@production"], 60_000).await;
+    let response = reqwest::get(format!("{}/api-docs/openapi.json", server.base))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let served: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(served["info"]["title"], "Capstan model server API");
+    let expected: serde_json::Value = serde_json::from_str(
+        &capstan_registry::api::model_server_openapi()
+            .to_json()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(served, expected);
+    let paths = served["paths"].as_object().unwrap();
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/models/{name}/versions/{ref}/predict",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/{name}",
+        "/v2/models/{name}/ready",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}",
+        "/v2/models/{name}/versions/{version}/ready",
+        "/v2/models/{name}/versions/{version}/infer",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the model server's document"
+        );
+    }
+    assert_eq!(
+        paths.len(),
+        12,
+        "only the model server's routes: {:?}",
+        paths.keys()
+    );
+    assert!(served["components"]["schemas"]["Problem"].is_object());
 }

@@ -249,7 +249,7 @@ async fn equal_bytes_are_stored_once() {
         .await;
     assert_eq!(one["digest"], two["digest"]);
     let digest = capstan_client::Digest::parse(one["digest"].as_str().unwrap()).unwrap();
-    assert!(app.registry.artifacts().exists(&digest).await.unwrap());
+    assert!(app.registry.has_blob(&digest).await.unwrap());
 }
 
 #[tokio::test]

@@ -1,0 +1,115 @@
+//! The HTTP app of both processes, assembled in one place: the registry (its API, event
+//! stream and health, plus serving its own models) and the model server (serving only).
+//! Both get the same extractor error handlers, problem+json fallback and OpenAPI document
+//! at `/api-docs/openapi.json` (with Swagger UI at `/docs/`), each listing its own routes.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, Condition, Logger};
+use actix_web::{web, App, HttpServer};
+use tokio_util::sync::CancellationToken;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::events::{EventHub, RelayMonitor};
+use crate::service::{Limits, Registry};
+use crate::serving::Serving;
+
+/// What a process serves besides predictions.
+pub enum Serves {
+    /// The registry: its API over `registry`, the event stream (ended by `shutdown`) and
+    /// the relays' lag in `/readyz` and `/metrics`.
+    Registry {
+        registry: Registry,
+        hub: EventHub,
+        relays: Arc<RelayMonitor>,
+        shutdown: CancellationToken,
+    },
+    /// The model server: predictions, health and metrics only.
+    ModelServer,
+}
+
+/// Everything the app is built from.
+pub struct AppSpec {
+    pub serves: Serves,
+    pub serving: Serving,
+    pub limits: Limits,
+    /// HTTP worker threads (default: one per core).
+    pub workers: Option<usize>,
+    /// How long an idle keep-alive connection stays open.
+    pub keep_alive: std::time::Duration,
+}
+
+/// The registry's shared state, as app data.
+#[derive(Clone)]
+struct RegistryData {
+    registry: web::Data<Registry>,
+    hub: web::Data<EventHub>,
+    relays: web::Data<RelayMonitor>,
+    shutdown: web::Data<CancellationToken>,
+}
+
+/// Builds the app described by `spec` and starts serving it on `listener`; the returned
+/// server runs until stopped (finishing in-flight requests for up to 30 s).
+pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
+    let registry = match spec.serves {
+        Serves::Registry {
+            registry,
+            hub,
+            relays,
+            shutdown,
+        } => Some(RegistryData {
+            registry: web::Data::new(registry),
+            hub: web::Data::new(hub),
+            relays: web::Data::from(relays),
+            shutdown: web::Data::new(shutdown),
+        }),
+        Serves::ModelServer => None,
+    };
+    let is_registry = registry.is_some();
+    let openapi = if is_registry {
+        super::openapi()
+    } else {
+        super::model_server_openapi()
+    };
+    let serving = web::Data::new(spec.serving);
+    let limits = spec.limits;
+    let mut server = HttpServer::new(move || {
+        let registry = registry.clone();
+        App::new()
+            // The model server answers predictions only: no compression, no access log.
+            .wrap(Condition::new(is_registry, Compress::default()))
+            .wrap(Condition::new(
+                is_registry,
+                Logger::new("%r %s %b %Dms").exclude("/healthz"),
+            ))
+            .app_data(serving.clone())
+            .configure(|cfg| {
+                if let Some(data) = registry {
+                    cfg.app_data(data.registry)
+                        .app_data(data.hub)
+                        .app_data(data.relays)
+                        .app_data(data.shutdown);
+                }
+            })
+            .configure(|cfg| super::app_data(cfg, limits))
+            .configure(|cfg| {
+                let mut utoipa_cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
+                if is_registry {
+                    super::routes(&mut utoipa_cfg);
+                } else {
+                    super::model_server_routes(&mut utoipa_cfg);
+                }
+            })
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi.clone()))
+            .default_service(web::to(super::not_found))
+    })
+    .listen(listener)?
+    .keep_alive(spec.keep_alive)
+    .shutdown_timeout(30);
+    if let Some(workers) = spec.workers {
+        server = server.workers(workers);
+    }
+    Ok(server.run())
+}

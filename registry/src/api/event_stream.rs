@@ -1,0 +1,105 @@
+//! `GET /api/v1/events/stream`: the event log as server-sent events (the frames and the
+//! replay are [`crate::events::stream`]'s).
+
+use actix_web::http::header;
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use capstan_client::types::{EventKind, EventMessage};
+use capstan_client::Problem;
+
+use super::extract::model_name;
+use crate::error::{RegistryError, RegistryResult};
+use crate::events::stream::StreamFilter;
+use crate::events::EventHub;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamEventsParams {
+    /// Only events of this model.
+    model: Option<String>,
+    /// Only events of this kind (`stage_changed`, `version_ready`, …).
+    kind: Option<String>,
+    /// Replay events with a greater `seq` from the log first (`Last-Event-ID` wins when
+    /// both are given). Without either, only new events are sent.
+    after: Option<i64>,
+}
+
+/// Follow the event log as server-sent events.
+///
+/// Frames: `id: <seq>`, `event: <kind>`, `data: <EventMessage as one line of JSON>`, then a
+/// blank line; `: keep-alive` comments while idle. Delivery is in `seq` order; after a
+/// reconnect with `Last-Event-ID` (or `after`) the stream resumes at the next `seq`.
+#[utoipa::path(
+    tag = "events",
+    params(
+        StreamEventsParams,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this seq (sent by EventSource on reconnect)")
+    ),
+    responses(
+        (status = 200, description = "A stream of events; each `data:` line is one EventMessage", body = EventMessage, content_type = "text/event-stream"),
+        (status = 400, description = "Invalid filter or position", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[get("/events/stream")]
+pub async fn stream_events(
+    hub: web::Data<EventHub>,
+    shutdown: web::Data<CancellationToken>,
+    query: web::Query<StreamEventsParams>,
+    request: HttpRequest,
+) -> RegistryResult<HttpResponse> {
+    let query = query.into_inner();
+    let filter = StreamFilter {
+        model: query.model.as_deref().map(model_name).transpose()?,
+        kind: query.kind.as_deref().map(parse_kind).transpose()?,
+    };
+    let resume = match request.headers().get("Last-Event-ID") {
+        Some(value) => Some(parse_last_event_id(value)?),
+        None => query.after,
+    };
+    if resume.is_some_and(|seq| seq < 0) {
+        return Err(RegistryError::bad_request(
+            "invalid_after",
+            "after must be a sequence number ≥ 0",
+        ));
+    }
+    let body = hub
+        .sse_stream(filter, resume, shutdown.get_ref().clone())
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        // Compression would hold frames back in the encoder's buffer.
+        .insert_header((header::CONTENT_ENCODING, "identity"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        // A finished stream's connection is not reused, so a shutdown is not held up by it.
+        .force_close()
+        .streaming(body))
+}
+
+fn parse_kind(text: &str) -> RegistryResult<EventKind> {
+    EventKind::parse(text).ok_or_else(|| {
+        RegistryError::bad_request(
+            "invalid_kind",
+            format!(
+                "unknown event kind {:?}",
+                text.chars().take(64).collect::<String>()
+            ),
+        )
+    })
+}
+
+fn parse_last_event_id(value: &header::HeaderValue) -> RegistryResult<i64> {
+    value
+        .to_str()
+        .ok()
+        .and_then(|text| text.trim().parse::<i64>().ok())
+        .filter(|seq| *seq >= 0)
+        .ok_or_else(|| {
+            RegistryError::bad_request(
+                "invalid_last_event_id",
+                "Last-Event-ID must be a sequence number ≥ 0",
+            )
+        })
+}

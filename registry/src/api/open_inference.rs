@@ -1,0 +1,161 @@
+//! `/v2/…`: the Open Inference Protocol (KServe V2) over HTTP/JSON — health, model
+//! metadata and readiness, and `infer`. Existing V2 clients work unchanged: a body without
+//! a `Content-Type` is read as JSON, the binary tensor extension is accepted on input
+//! (`Inference-Header-Content-Length`), answers are always JSON (a client asking for
+//! binary outputs reads JSON data just as well), and errors carry V2's `error` member
+//! (every error here is wrapped by [`RegistryError::open_inference`]).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use capstan_client::inference::{V2InferRequest, V2InferResponse, V2ModelMetadata};
+use capstan_client::VersionRef;
+
+use super::extract::model_name;
+use crate::error::{RegistryError, RegistryResult};
+use crate::serving::{v2, LoadedModel, ServeError, Serving};
+
+fn version_number(raw: &str) -> Result<VersionRef, ServeError> {
+    match VersionRef::parse(raw) {
+        Ok(VersionRef::Number(n)) => Ok(VersionRef::Number(n)),
+        _ => Err(ServeError::BadInput(format!(
+            "model version {:?} must be a version number",
+            raw.chars().take(64).collect::<String>()
+        ))),
+    }
+}
+
+/// The model a V2 route names (`version` is the raw path segment).
+async fn resolve(
+    serving: &Serving,
+    name: &str,
+    version: Option<&str>,
+) -> RegistryResult<Arc<LoadedModel>> {
+    let resolved = async {
+        let name = model_name(name)?;
+        let version = version.map(version_number).transpose()?;
+        serving.v2_model(&name, version.as_ref()).await
+    };
+    resolved.await.map_err(RegistryError::open_inference)
+}
+
+/// Server liveness.
+#[utoipa::path(tag = "open-inference", path = "/v2/health/live", responses((status = 200, description = "Live")))]
+#[get("/v2/health/live")]
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "live": true }))
+}
+
+/// Server readiness: every configured model is loaded (model server), or the registry answers.
+#[utoipa::path(tag = "open-inference", path = "/v2/health/ready", responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
+#[get("/v2/health/ready")]
+pub async fn ready(serving: web::Data<Serving>) -> HttpResponse {
+    if serving.v2_ready() {
+        HttpResponse::Ok().json(json!({ "ready": true }))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({ "ready": false, "error": "models are still loading", "failures": serving.refs.failures() }))
+    }
+}
+
+/// Model metadata (the default version: production, else latest; or the served ref).
+#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}", params(("name" = String, Path, description = "Model name")), responses((status = 200, description = "Metadata", body = V2ModelMetadata)))]
+#[get("/v2/models/{name}")]
+pub async fn model_metadata(
+    serving: web::Data<Serving>,
+    path: web::Path<String>,
+) -> RegistryResult<HttpResponse> {
+    let model = resolve(&serving, &path, None).await?;
+    Ok(HttpResponse::Ok().json(v2::metadata(&model)))
+}
+
+/// Metadata of one version.
+#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/versions/{version}", params(("name" = String, Path, description = "Model name"), ("version" = i64, Path, description = "Version number")), responses((status = 200, description = "Metadata", body = V2ModelMetadata)))]
+#[get("/v2/models/{name}/versions/{version}")]
+pub async fn version_metadata(
+    serving: web::Data<Serving>,
+    path: web::Path<(String, String)>,
+) -> RegistryResult<HttpResponse> {
+    let (name, version) = path.into_inner();
+    let model = resolve(&serving, &name, Some(&version)).await?;
+    Ok(HttpResponse::Ok().json(v2::metadata(&model)))
+}
+
+fn ready_body(model: &LoadedModel) -> HttpResponse {
+    HttpResponse::Ok()
+        .json(json!({ "name": model.name, "version": model.version.to_string(), "ready": true }))
+}
+
+/// Model readiness.
+#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/ready", params(("name" = String, Path, description = "Model name")), responses((status = 200, description = "Ready")))]
+#[get("/v2/models/{name}/ready")]
+pub async fn model_ready(
+    serving: web::Data<Serving>,
+    path: web::Path<String>,
+) -> RegistryResult<HttpResponse> {
+    let model = resolve(&serving, &path, None).await?;
+    Ok(ready_body(&model))
+}
+
+/// Version readiness.
+#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/versions/{version}/ready", params(("name" = String, Path, description = "Model name"), ("version" = i64, Path, description = "Version number")), responses((status = 200, description = "Ready")))]
+#[get("/v2/models/{name}/versions/{version}/ready")]
+pub async fn version_ready(
+    serving: web::Data<Serving>,
+    path: web::Path<(String, String)>,
+) -> RegistryResult<HttpResponse> {
+    let (name, version) = path.into_inner();
+    let model = resolve(&serving, &name, Some(&version)).await?;
+    Ok(ready_body(&model))
+}
+
+/// Inference with the default version.
+#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/infer", params(("name" = String, Path, description = "Model name")), request_body = V2InferRequest, responses((status = 200, description = "Outputs `label` and `probabilities`", body = V2InferResponse), (status = 400, description = "Bad tensors; body has `error`")))]
+#[post("/v2/models/{name}/infer")]
+pub async fn infer(
+    serving: web::Data<Serving>,
+    path: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> RegistryResult<HttpResponse> {
+    let started = Instant::now();
+    let model = resolve(&serving, &path, None).await?;
+    infer_with(&serving, &model, &request, payload, started).await
+}
+
+/// Inference with one version.
+#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/versions/{version}/infer", params(("name" = String, Path, description = "Model name"), ("version" = i64, Path, description = "Version number")), request_body = V2InferRequest, responses((status = 200, description = "Outputs `label` and `probabilities`", body = V2InferResponse), (status = 400, description = "Bad tensors; body has `error`")))]
+#[post("/v2/models/{name}/versions/{version}/infer")]
+pub async fn infer_version(
+    serving: web::Data<Serving>,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> RegistryResult<HttpResponse> {
+    let started = Instant::now();
+    let (name, version) = path.into_inner();
+    let model = resolve(&serving, &name, Some(&version)).await?;
+    infer_with(&serving, &model, &request, payload, started).await
+}
+
+async fn infer_with(
+    serving: &Serving,
+    model: &Arc<LoadedModel>,
+    request: &HttpRequest,
+    payload: web::Payload,
+    started: Instant,
+) -> RegistryResult<HttpResponse> {
+    let json_length = request
+        .headers()
+        .get("Inference-Header-Content-Length")
+        .map(|v| v.as_bytes());
+    let response = serving
+        .v2_infer(model, payload, json_length, started)
+        .await
+        .map_err(RegistryError::open_inference)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Capstan-Model-Version", model.version.to_string()))
+        .json(response))
+}

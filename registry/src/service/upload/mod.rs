@@ -1,0 +1,342 @@
+//! Creating versions: the one-step upload (metadata and bytes together, see [`parts`]),
+//! and the two-step upload (a `pending` version, then its bytes). Uploaded bytes are
+//! staged, verified, then moved into place before the version row says `ready`; a
+//! [`StagedUpload`] makes sure a staged upload that is not committed is deleted.
+
+mod parts;
+mod staged;
+
+use bytes::Bytes;
+use futures::Stream;
+
+use capstan_client::runtime;
+use capstan_client::types::{EventKind, NewVersion, Version};
+use capstan_client::{Digest, ModelName, Signature, VersionRef};
+
+use super::convert::{load_version_view, to_json};
+use super::models::{lock_model, model_not_found};
+use super::resolve::resolve_row;
+use super::{event, now, Registry};
+use crate::artifacts::{ArtifactStore, StagedBlob};
+use crate::domain::text::{check_format, check_text, normalize_tags};
+use crate::error::{RegistryError, RegistryResult};
+use crate::store::rows::{ModelRow, NewVersionRow, VersionRow};
+use crate::store::{events, models, versions, DbConn};
+
+pub use parts::{parse_new_version, UploadPart};
+pub(crate) use staged::StagedUpload;
+
+/// Checks a new version's metadata; returns it with its tags normalised.
+fn checked_metadata(mut meta: NewVersion) -> RegistryResult<NewVersion> {
+    check_format(&meta.format)?;
+    check_text("description", meta.description.as_deref())?;
+    check_text("source", meta.source.as_deref())?;
+    meta.tags = Some(normalize_tags(meta.tags.take())?);
+    if let Some(signature) = &meta.signature {
+        signature
+            .validate()
+            .map_err(|e| RegistryError::bad_request("invalid_signature", e.to_string()))?;
+    }
+    if let Some((name, value)) = meta.metrics.iter().flatten().find(|(_, v)| !v.is_finite()) {
+        return Err(RegistryError::bad_request(
+            "invalid_metrics",
+            format!("metric {name:?} is {value}, metrics must be finite numbers"),
+        ));
+    }
+    Ok(meta)
+}
+
+fn digest_mismatch(declared: &Digest, actual: &Digest) -> RegistryError {
+    RegistryError::unprocessable(
+        "digest_mismatch",
+        format!("the uploaded bytes have digest {actual}, but {declared} was declared"),
+    )
+}
+
+/// Inserts a version row for `meta` with the next number; `ready` when `blob` is given.
+fn insert_version(
+    conn: &mut DbConn,
+    model: &ModelRow,
+    meta: &NewVersion,
+    blob: Option<(&Digest, u64)>,
+) -> RegistryResult<VersionRow> {
+    let number = models::allocate_version(conn, model.id)?;
+    let row = versions::insert(
+        conn,
+        &NewVersionRow {
+            model_id: model.id,
+            version: number,
+            status: if blob.is_some() { "ready" } else { "pending" }.to_owned(),
+            digest: blob.map(|(d, _)| d.to_string()),
+            size: blob.map(|(_, size)| i64::try_from(size).unwrap_or(i64::MAX)),
+            format: meta.format.clone(),
+            expected_digest: meta.sha256.map(|d| d.to_string()),
+            signature: meta.signature.as_ref().map(to_json).transpose()?,
+            metrics: to_json(&meta.metrics.clone().unwrap_or_default())?,
+            params: to_json(&meta.params.clone().unwrap_or_default())?,
+            tags: to_json(&meta.tags.clone().unwrap_or_default())?,
+            source: meta.source.clone(),
+            description: meta.description.clone(),
+            created_at: now(),
+        },
+    )?;
+    events::append(
+        conn,
+        event(EventKind::VersionCreated, &model.name, Some(number)),
+    )?;
+    if let Some((digest, _)) = blob {
+        let mut ready = event(EventKind::VersionReady, &model.name, Some(number));
+        ready.digest = Some(digest.to_string());
+        events::append(conn, ready)?;
+    }
+    Ok(row)
+}
+
+/// Artifacts of servable formats up to this size are loaded at upload time: to check they
+/// are valid models and to derive or check their signature.
+const MAX_INSPECTED_ARTIFACT: u64 = 512 * 1024 * 1024;
+
+/// For servable formats: loads the staged artifact with the runtime, rejecting (422) an
+/// artifact that is not a valid model or contradicts the declared signature, and returns
+/// the signature to store (the declared one, or one derived from the artifact).
+async fn inspect_artifact(
+    artifacts: &ArtifactStore,
+    format: &str,
+    declared: Option<Signature>,
+    staged: &StagedBlob,
+) -> RegistryResult<Option<Signature>> {
+    if !runtime::servable_formats().contains(&format) || staged.size > MAX_INSPECTED_ARTIFACT {
+        return Ok(declared);
+    }
+    let bytes = artifacts.read_staged(staged).await?;
+    let format = format.to_owned();
+    let inspected = tokio::task::spawn_blocking(move || match declared {
+        Some(signature) => {
+            runtime::load(&format, &bytes, Some(&signature)).map(|p| p.signature().clone())
+        }
+        None => runtime::derive_signature(&format, &bytes),
+    })
+    .await
+    .map_err(|_| RegistryError::Store(crate::store::StoreError::TaskJoin))?;
+    inspected
+        .map(Some)
+        .map_err(|e| RegistryError::unprocessable("invalid_artifact", e.to_string()))
+}
+
+/// Checks the staged bytes against the declared digest, then inspects them (see
+/// [`inspect_artifact`]); returns the signature to store.
+async fn verify_staged(
+    artifacts: &ArtifactStore,
+    staged: &StagedBlob,
+    declared_digest: Option<Digest>,
+    format: &str,
+    declared_signature: Option<Signature>,
+) -> RegistryResult<Option<Signature>> {
+    if let Some(declared) = declared_digest {
+        if declared != staged.digest {
+            return Err(digest_mismatch(&declared, &staged.digest));
+        }
+    }
+    inspect_artifact(artifacts, format, declared_signature, staged).await
+}
+
+impl Registry {
+    /// Validates a new version's metadata and that its model exists, before any bytes
+    /// are read.
+    async fn check_new_version(
+        &self,
+        name: &ModelName,
+        meta: NewVersion,
+    ) -> RegistryResult<NewVersion> {
+        let meta = checked_metadata(meta)?;
+        let key = name.clone();
+        let exists = self
+            .db
+            .read(move |conn| Ok::<_, RegistryError>(models::find(conn, key.as_str())?.is_some()))
+            .await?;
+        if !exists {
+            return Err(model_not_found(name.as_str()));
+        }
+        Ok(meta)
+    }
+
+    /// Streams an upload body to the staging area (see [`crate::artifacts`]).
+    async fn stage_artifact<S, E>(&self, body: S) -> RegistryResult<StagedUpload>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let blob = self
+            .artifacts
+            .stage(body, self.limits.max_artifact_bytes)
+            .await?;
+        Ok(StagedUpload::new(self.artifacts.clone(), blob))
+    }
+
+    /// One-step upload, last step: the staged bytes are verified and moved into place,
+    /// and only then is the version created, `ready`, in one transaction.
+    async fn create_ready_version(
+        &self,
+        name: ModelName,
+        mut meta: NewVersion,
+        staged: StagedUpload,
+    ) -> RegistryResult<Version> {
+        let declared_signature = meta.signature.take();
+        let (staged, signature) = staged
+            .check(async |artifacts, blob| {
+                verify_staged(
+                    artifacts,
+                    blob,
+                    meta.sha256,
+                    &meta.format,
+                    declared_signature,
+                )
+                .await
+            })
+            .await?;
+        meta.signature = signature;
+        let size = staged.size();
+        let digest = staged.commit().await?;
+        self.write(move |conn| {
+            let model = lock_model(conn, name.as_str())?;
+            let row = insert_version(conn, &model, &meta, Some((&digest, size)))?;
+            Ok(load_version_view(conn, &model, &row)?)
+        })
+        .await
+    }
+
+    /// Two-step upload, step one: a `pending` version with an `upload_url`.
+    pub async fn create_pending_version(
+        &self,
+        name: ModelName,
+        meta: NewVersion,
+    ) -> RegistryResult<Version> {
+        let meta = checked_metadata(meta)?;
+        self.write(move |conn| {
+            let model = lock_model(conn, name.as_str())?;
+            let row = insert_version(conn, &model, &meta, None)?;
+            Ok(load_version_view(conn, &model, &row)?)
+        })
+        .await
+    }
+
+    /// Two-step upload, step two: the bytes of a pending version. Any failure marks the
+    /// version `failed` (its number stays taken).
+    pub async fn upload_pending_artifact<S, E>(
+        &self,
+        name: ModelName,
+        number: i64,
+        body: S,
+    ) -> RegistryResult<Version>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let pending = self
+            .get_version(name.clone(), VersionRef::Number(number))
+            .await?;
+        if pending.upload_url.is_none() {
+            return Err(RegistryError::conflict(
+                "version_not_pending",
+                format!(
+                    "version {number} is {}; only pending versions accept an upload",
+                    pending.status.as_str()
+                ),
+            ));
+        }
+        let (expected, declared_signature) = self.expected_digest(&name, number).await?;
+        let verified = async {
+            self.stage_artifact(body)
+                .await?
+                .check(async |artifacts, blob| {
+                    verify_staged(
+                        artifacts,
+                        blob,
+                        expected,
+                        &pending.format,
+                        declared_signature,
+                    )
+                    .await
+                })
+                .await
+        };
+        let (staged, signature) = match verified.await {
+            Ok(verified) => verified,
+            Err(error) => {
+                self.fail_version(&name, number).await?;
+                return Err(error);
+            }
+        };
+        let signature = signature.as_ref().map(to_json).transpose()?;
+        let size = staged.size();
+        let digest = staged.commit().await?;
+        self.write(move |conn| {
+            let model = lock_model(conn, name.as_str())?;
+            let row = resolve_row(conn, &model, &VersionRef::Number(number))?;
+            let size = i64::try_from(size).unwrap_or(i64::MAX);
+            if !versions::mark_ready(
+                conn,
+                row.id,
+                &digest.to_string(),
+                size,
+                signature.as_deref(),
+            )? {
+                return Err(RegistryError::conflict(
+                    "version_not_pending",
+                    format!(
+                        "version {number} is no longer pending (another upload finished first)"
+                    ),
+                ));
+            }
+            let mut ready = event(EventKind::VersionReady, &model.name, Some(number));
+            ready.digest = Some(digest.to_string());
+            events::append(conn, ready)?;
+            let row = resolve_row(conn, &model, &VersionRef::Number(number))?;
+            Ok(load_version_view(conn, &model, &row)?)
+        })
+        .await
+    }
+
+    /// The digest and signature declared when a pending version was created.
+    async fn expected_digest(
+        &self,
+        name: &ModelName,
+        number: i64,
+    ) -> RegistryResult<(Option<Digest>, Option<Signature>)> {
+        let name = name.clone();
+        self.db
+            .read(move |conn| {
+                let model = models::find(conn, name.as_str())?
+                    .ok_or_else(|| model_not_found(name.as_str()))?;
+                let row = resolve_row(conn, &model, &VersionRef::Number(number))?;
+                let digest = row
+                    .expected_digest
+                    .as_deref()
+                    .and_then(|d| Digest::parse(d).ok());
+                let signature = row
+                    .signature
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(crate::store::StoreError::from)?;
+                Ok((digest, signature))
+            })
+            .await
+    }
+
+    async fn fail_version(&self, name: &ModelName, number: i64) -> RegistryResult<()> {
+        let name = name.clone();
+        self.write(move |conn| {
+            let model = lock_model(conn, name.as_str())?;
+            let row = resolve_row(conn, &model, &VersionRef::Number(number))?;
+            if versions::mark_failed(conn, row.id)? {
+                events::append(
+                    conn,
+                    event(EventKind::VersionFailed, &model.name, Some(number)),
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
