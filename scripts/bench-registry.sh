@@ -24,7 +24,7 @@ BACKEND="${1:-sqlite}"
 shift || true
 BENCHES=("$@")
 [ ${#BENCHES[@]} -eq 0 ] && BENCHES=(resolve upload-promote transfer)
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/capstan/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/capstan-target}"
 cargo build --quiet --release -p capstan-registry
 cargo build --quiet --release -p capstan-tests --bin capstan-bench
 BIN="$CARGO_TARGET_DIR/release"

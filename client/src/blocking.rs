@@ -17,7 +17,7 @@ use crate::cache::{BlobSource, BlobStream};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::api::{self, EventQuery, ModelQuery, VersionQuery};
-use crate::lock::pin::ModelSource;
+use crate::lock::pin::RegistryReader;
 use crate::names::{AliasName, ModelName};
 use crate::reference::{ModelRef, Stage, VersionRef};
 use crate::types::{
@@ -370,7 +370,7 @@ impl BlobSource for Artifact<'_> {
     }
 }
 
-impl ModelSource for Client {
+impl RegistryReader for Client {
     fn resolve(&mut self, reference: &ModelRef) -> Result<Version> {
         self.get_version(&reference.model, &reference.version)
     }

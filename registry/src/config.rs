@@ -1,23 +1,32 @@
 //! Configuration: every setting is a flag, an environment variable and a key in an
 //! optional TOML file (`--config`), in that order of precedence, then a default.
+//!
+//! One struct, [`ServeArgs`], defines all three: clap reads the flags and the environment
+//! into it, serde reads the file into it, and [`ServeArgs::from_matches`] lays what the
+//! command line and the environment gave over what the file says. [`Config::resolve`]
+//! then fills in the defaults and checks the values.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
+use clap::{ArgMatches, Args, FromArgMatches};
 use serde::Deserialize;
 
 use crate::artifacts::ObjectStoreConfig;
 use crate::events::{EventsConfig, KafkaConfig, NatsConfig};
 use crate::service::Limits;
 
-/// Flags of `capstan-registry serve`. Unset flags fall back to the config file, then to
-/// the defaults documented on each flag.
-#[derive(Debug, Default, Clone, Args)]
+/// The settings of `capstan-registry serve`: its flags, their environment variables and
+/// the keys of the config file (the field names). Unset flags fall back to the config
+/// file, then to the defaults documented on each flag.
+#[derive(Debug, Default, Clone, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServeArgs {
     /// TOML file with any of the settings below (keys as the flags, with `_`).
     #[arg(long, env = "CAPSTAN_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "CAPSTAN_LISTEN", value_name = "ADDR")]
@@ -51,13 +60,7 @@ pub struct ServeArgs {
     /// Database connections in the pool [default: 16].
     #[arg(long, env = "CAPSTAN_DB_POOL_SIZE", value_name = "N")]
     pub db_pool_size: Option<u32>,
-    #[command(flatten)]
-    pub events: EventArgs,
-}
-
-/// Flags of event delivery: SSE, the relay, NATS and Kafka.
-#[derive(Debug, Default, Clone, Args)]
-pub struct EventArgs {
+    // Event delivery: SSE, the relay, NATS and Kafka.
     /// The registry's public base URL, e.g. https://models.example.com: published events
     /// point at artifacts with absolute URLs under it [default: paths only].
     #[arg(long, env = "CAPSTAN_PUBLIC_URL", value_name = "URL")]
@@ -89,29 +92,25 @@ pub struct EventArgs {
     pub relay_lease_ms: Option<u64>,
 }
 
-/// The config file: the same settings as the flags.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    database_url: Option<String>,
-    object_store_url: Option<String>,
-    s3_endpoint: Option<String>,
-    s3_allow_http: Option<bool>,
-    max_artifact_bytes: Option<u64>,
-    max_json_bytes: Option<usize>,
-    workers: Option<usize>,
-    db_pool_size: Option<u32>,
-    public_url: Option<String>,
-    nats_url: Option<String>,
-    nats_stream: Option<String>,
-    nats_subject_prefix: Option<String>,
-    kafka_brokers: Option<String>,
-    kafka_topic: Option<String>,
-    sse_heartbeat_ms: Option<u64>,
-    events_poll_ms: Option<u64>,
-    relay_lease_ms: Option<u64>,
+impl ServeArgs {
+    /// The settings `matches` holds (flags, then environment variables) over those of the
+    /// config file it names, if any. The fields have no clap defaults, so a value in
+    /// `matches` was given; clap's `update_from_arg_matches` overwrites exactly those.
+    pub fn from_matches(matches: &ArgMatches) -> anyhow::Result<Self> {
+        let given = Self::from_arg_matches(matches)?;
+        let Some(path) = &given.config else {
+            return Ok(given);
+        };
+        let mut settings = Self::read_file(path)?;
+        settings.update_from_arg_matches(matches)?;
+        Ok(settings)
+    }
+
+    fn read_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
 }
 
 /// The settings the server runs with.
@@ -128,154 +127,131 @@ pub struct Config {
 }
 
 impl Config {
-    /// Resolves flags/environment, then the config file, then defaults. Creates the
-    /// data directory.
-    pub fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
-        let file = match &args.config {
-            Some(path) => read_file(path)?,
-            None => FileConfig::default(),
-        };
-        let events = resolve_events(args.events, &file)?;
-        let data_dir = args
+    /// Fills in the defaults of what `settings` (flags and environment over the file, see
+    /// [`ServeArgs::from_matches`]) leaves unset and checks the values. Creates the data
+    /// directory.
+    pub fn resolve(settings: ServeArgs) -> anyhow::Result<Self> {
+        let events = resolve_events(&settings)?;
+        let data_dir = settings
             .data_dir
-            .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("capstan-data"));
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let data_dir = data_dir
             .canonicalize()
             .with_context(|| format!("cannot resolve the data directory {}", data_dir.display()))?;
-        let database_url = args
+        let database_url = settings
             .database_url
-            .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("capstan.db").display()));
-        let object_store_url = args
+        let object_store_url = settings
             .object_store_url
-            .or(file.object_store_url)
             .unwrap_or_else(|| format!("file://{}", data_dir.join("objects").display()));
         let defaults = Limits::default();
         Ok(Self {
-            listen: args
+            listen: settings
                 .listen
-                .or(file.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             data_dir,
             database_url,
             object_store: ObjectStoreConfig {
                 url: object_store_url,
-                s3_endpoint: args.s3_endpoint.or(file.s3_endpoint),
-                s3_allow_http: args.s3_allow_http.or(file.s3_allow_http).unwrap_or(false),
+                s3_endpoint: settings.s3_endpoint,
+                s3_allow_http: settings.s3_allow_http.unwrap_or(false),
             },
             limits: Limits {
-                max_artifact_bytes: args
+                max_artifact_bytes: settings
                     .max_artifact_bytes
-                    .or(file.max_artifact_bytes)
                     .unwrap_or(defaults.max_artifact_bytes),
-                max_json_bytes: args
-                    .max_json_bytes
-                    .or(file.max_json_bytes)
-                    .unwrap_or(defaults.max_json_bytes),
+                max_json_bytes: settings.max_json_bytes.unwrap_or(defaults.max_json_bytes),
             },
-            workers: args.workers.or(file.workers),
-            db_pool_size: args.db_pool_size.or(file.db_pool_size).unwrap_or(16),
+            workers: settings.workers,
+            db_pool_size: settings.db_pool_size.unwrap_or(16),
             events,
         })
     }
 }
 
 /// The event-delivery settings, checked (a bad stream name or subject prefix fails at
-/// start, not at the first publish).
-fn resolve_events(args: EventArgs, file: &FileConfig) -> anyhow::Result<EventsConfig> {
+/// start, not at the first publish): the common ones here, each broker's in its own
+/// function.
+fn resolve_events(settings: &ServeArgs) -> anyhow::Result<EventsConfig> {
     let defaults = EventsConfig::default();
-    let millis = |flag: Option<u64>, key: Option<u64>, default: std::time::Duration| {
-        flag.or(key)
-            .map_or(default, |ms| std::time::Duration::from_millis(ms.max(1)))
+    let millis = |ms: Option<u64>, default: Duration| {
+        ms.map_or(default, |ms| Duration::from_millis(ms.max(1)))
     };
-    let public_url = args.public_url.or(file.public_url.clone());
-    if let Some(url) = &public_url {
+    if let Some(url) = &settings.public_url {
         anyhow::ensure!(
             url.starts_with("http://") || url.starts_with("https://"),
             "--public-url must start with http:// or https://, got {url:?}"
         );
     }
-    let nats = match args.nats_url.or(file.nats_url.clone()) {
-        Some(url) => {
-            let stream = args
-                .nats_stream
-                .or(file.nats_stream.clone())
-                .unwrap_or_else(|| NatsConfig::DEFAULT_STREAM.to_owned());
-            anyhow::ensure!(
-                !stream.is_empty() && !stream.contains(['.', '*', '>', ' ', '\t', '/', '\\']),
-                "--nats-stream {stream:?} is not a valid JetStream stream name"
-            );
-            let subject_prefix = args
-                .nats_subject_prefix
-                .or(file.nats_subject_prefix.clone())
-                .unwrap_or_else(|| NatsConfig::DEFAULT_SUBJECT_PREFIX.to_owned());
-            anyhow::ensure!(
-                subject_prefix
-                    .split('.')
-                    .all(|token| !token.is_empty() && !token.contains(['*', '>', ' ', '\t'])),
-                "--nats-subject-prefix {subject_prefix:?} is not a valid subject prefix"
-            );
-            Some(NatsConfig {
-                url,
-                stream,
-                subject_prefix,
-            })
-        }
-        None => None,
-    };
-    let kafka = match args.kafka_brokers.or(file.kafka_brokers.clone()) {
-        Some(brokers) => {
-            let brokers: Vec<String> = brokers
-                .split(',')
-                .map(str::trim)
-                .filter(|b| !b.is_empty())
-                .map(str::to_owned)
-                .collect();
-            anyhow::ensure!(!brokers.is_empty(), "--kafka-brokers names no broker");
-            let topic = args
-                .kafka_topic
-                .or(file.kafka_topic.clone())
-                .unwrap_or_else(|| KafkaConfig::DEFAULT_TOPIC.to_owned());
-            anyhow::ensure!(
-                !topic.is_empty()
-                    && topic.len() <= 249
-                    && topic
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')),
-                "--kafka-topic {topic:?} is not a valid Kafka topic name"
-            );
-            Some(KafkaConfig { brokers, topic })
-        }
-        None => None,
-    };
     Ok(EventsConfig {
-        public_url,
-        heartbeat: millis(
-            args.sse_heartbeat_ms,
-            file.sse_heartbeat_ms,
-            defaults.heartbeat,
-        ),
-        poll_interval: millis(
-            args.events_poll_ms,
-            file.events_poll_ms,
-            defaults.poll_interval,
-        ),
-        relay_lease: millis(
-            args.relay_lease_ms,
-            file.relay_lease_ms,
-            defaults.relay_lease,
-        ),
+        public_url: settings.public_url.clone(),
+        heartbeat: millis(settings.sse_heartbeat_ms, defaults.heartbeat),
+        poll_interval: millis(settings.events_poll_ms, defaults.poll_interval),
+        relay_lease: millis(settings.relay_lease_ms, defaults.relay_lease),
         broadcast_capacity: defaults.broadcast_capacity,
-        nats,
-        kafka,
+        nats: resolve_nats(settings)?,
+        kafka: resolve_kafka(settings)?,
     })
 }
 
-fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+/// NATS JetStream publishing, when `--nats-url` is set.
+fn resolve_nats(settings: &ServeArgs) -> anyhow::Result<Option<NatsConfig>> {
+    let Some(url) = settings.nats_url.clone() else {
+        return Ok(None);
+    };
+    let stream = settings
+        .nats_stream
+        .clone()
+        .unwrap_or_else(|| NatsConfig::DEFAULT_STREAM.to_owned());
+    anyhow::ensure!(
+        !stream.is_empty() && !stream.contains(['.', '*', '>', ' ', '\t', '/', '\\']),
+        "--nats-stream {stream:?} is not a valid JetStream stream name"
+    );
+    let subject_prefix = settings
+        .nats_subject_prefix
+        .clone()
+        .unwrap_or_else(|| NatsConfig::DEFAULT_SUBJECT_PREFIX.to_owned());
+    anyhow::ensure!(
+        subject_prefix
+            .split('.')
+            .all(|token| !token.is_empty() && !token.contains(['*', '>', ' ', '\t'])),
+        "--nats-subject-prefix {subject_prefix:?} is not a valid subject prefix"
+    );
+    Ok(Some(NatsConfig {
+        url,
+        stream,
+        subject_prefix,
+    }))
 }
+
+/// Kafka publishing, when `--kafka-brokers` is set.
+fn resolve_kafka(settings: &ServeArgs) -> anyhow::Result<Option<KafkaConfig>> {
+    let Some(brokers) = &settings.kafka_brokers else {
+        return Ok(None);
+    };
+    let brokers: Vec<String> = brokers
+        .split(',')
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(str::to_owned)
+        .collect();
+    anyhow::ensure!(!brokers.is_empty(), "--kafka-brokers names no broker");
+    let topic = settings
+        .kafka_topic
+        .clone()
+        .unwrap_or_else(|| KafkaConfig::DEFAULT_TOPIC.to_owned());
+    anyhow::ensure!(
+        !topic.is_empty()
+            && topic.len() <= 249
+            && topic
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')),
+        "--kafka-topic {topic:?} is not a valid Kafka topic name"
+    );
+    Ok(Some(KafkaConfig { brokers, topic }))
+}
+
+#[cfg(test)]
+mod tests;

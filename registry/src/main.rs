@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use capstan_registry::config::{Config, ServeArgs};
 use capstan_registry::model_server::ModelServerArgs;
@@ -33,13 +33,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     init_logging();
     let result = match cli.command {
         Some(Command::Openapi) => print_openapi(),
-        Some(Command::Serve(args)) => serve(*args),
         Some(Command::ModelServer(args)) => model_server(args),
-        None => serve(cli.serve),
+        // `serve`'s settings are read from its matches: they tell which flags and
+        // variables were given, so the config file fills in only the others.
+        Some(Command::Serve(_)) | None => {
+            serve(matches.subcommand().map_or(&matches, |(_, serve)| serve))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -56,8 +60,8 @@ fn print_openapi() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = Config::resolve(args)?;
+fn serve(matches: &ArgMatches) -> anyhow::Result<()> {
+    let config = Config::resolve(ServeArgs::from_matches(matches)?)?;
     actix_web::rt::System::new().block_on(async move {
         let running = capstan_registry::startup::start(&config).await?;
         running.server.await?;

@@ -443,6 +443,17 @@ pub fn breast_cancer_rows(n: usize) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// The probabilities `artifact` (a `linfa-logistic` model) gives for `rows`, computed in
+/// this process by the client's runtime: what a server must answer.
+pub fn direct_probabilities(artifact: &[u8], rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let predictor = capstan_client::runtime::load("linfa-logistic", artifact, None).unwrap();
+    let flat: Vec<f64> = rows.concat();
+    let matrix =
+        capstan_client::runtime::ndarray::Array2::from_shape_vec((rows.len(), rows[0].len()), flat)
+            .unwrap();
+    predictor.predict(matrix.view()).unwrap().probabilities
+}
+
 /// A model server (pattern 2) started in-process against `registry`, on port 0.
 pub struct TestModelServer {
     pub base: String,

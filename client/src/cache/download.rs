@@ -131,7 +131,7 @@ impl Transfer<'_> {
         let mut received = 0;
         let mut attempt = 0;
         loop {
-            let outcome = self.once(part, source, progress, &mut received);
+            let outcome = self.attempt_download(part, source, progress, &mut received);
             progress.finish();
             match outcome {
                 Ok(()) => return Ok(received),
@@ -147,7 +147,8 @@ impl Transfer<'_> {
         }
     }
 
-    fn once(
+    /// One attempt: asks `source` for the bytes after those `part` holds and appends them.
+    fn attempt_download(
         &self,
         part: &mut Partial,
         source: &mut dyn BlobSource,

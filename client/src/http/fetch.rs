@@ -1,4 +1,4 @@
-//! The async client as a [`ModelSource`] for the blocking fetch logic (cache + lockfile),
+//! The async client as a [`RegistryReader`] for the blocking fetch logic (cache + lockfile),
 //! so `capstan pull` and `capstan lock update` run exactly the code `build.rs` runs, with
 //! reqwest instead of ureq underneath. The blocking logic runs on tokio's blocking pool
 //! and waits on the async client with `Handle::block_on`.
@@ -13,7 +13,7 @@ use super::artifacts::Download;
 use super::Client;
 use crate::cache::{BlobCache, BlobSource, BlobStream, CachedBlob, Progress};
 use crate::error::{Error, Result};
-use crate::lock::pin::{self, ModelSource, PinOptions, Pinned};
+use crate::lock::pin::{self, PinOptions, Pinned, RegistryReader};
 use crate::lock::{LockEntry, Lockfile};
 use crate::names::ModelName;
 use crate::reference::{ModelRef, VersionRef};
@@ -79,7 +79,7 @@ impl Client {
     async fn blocking<T: Send + 'static>(
         &self,
         cache: &BlobCache,
-        work: impl FnOnce(&mut dyn ModelSource, &BlobCache) -> Result<T> + Send + 'static,
+        work: impl FnOnce(&mut dyn RegistryReader, &BlobCache) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let mut bridge = Bridge {
             client: self.clone(),
@@ -97,7 +97,7 @@ struct Bridge {
     handle: Handle,
 }
 
-impl ModelSource for Bridge {
+impl RegistryReader for Bridge {
     fn resolve(&mut self, reference: &ModelRef) -> Result<Version> {
         self.handle.block_on(
             self.client

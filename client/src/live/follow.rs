@@ -94,7 +94,7 @@ impl Follower {
     /// Records what the feed's first step (made before the initial version was loaded)
     /// said about the subscription.
     pub fn initial(&self, item: &FeedItem) {
-        self.handle_connection(item);
+        self.report_connection_change(item);
     }
 
     pub async fn run(mut self) {
@@ -117,7 +117,7 @@ impl Follower {
                     });
                     relevant.then_some(Some(delivery.seq))
                 }
-                Some(connection) => self.handle_connection(connection).then_some(None),
+                Some(connection) => self.report_connection_change(connection).then_some(None),
             };
             if let Some(seq) = apply {
                 self.apply(seq).await;
@@ -126,7 +126,7 @@ impl Follower {
     }
 
     /// Reports a (dis)connection; `true` when the state must be re-read.
-    fn handle_connection(&self, item: &FeedItem) -> bool {
+    fn report_connection_change(&self, item: &FeedItem) -> bool {
         let source = self.feed.source().describe();
         match item {
             FeedItem::Connected { resumed_after } => {

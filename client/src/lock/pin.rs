@@ -4,8 +4,8 @@
 //! With a lock entry, the pinned digest is fetched (by version number, checked against
 //! the digest) and the registry is not asked what the ref means now; without one, or
 //! when updating, the ref is resolved and the entry (re)written. Offline, nothing but the
-//! lockfile and the cache is used. Blocking code over a [`ModelSource`]; the transports
-//! (blocking `ureq`, async `reqwest`) live elsewhere.
+//! lockfile and the cache is used. Blocking code over a [`RegistryReader`]; the
+//! transports (blocking `ureq`, async `reqwest`) live elsewhere.
 
 use crate::cache::{BlobCache, BlobSource, CachedBlob, Progress};
 use crate::error::{Error, Result};
@@ -16,7 +16,7 @@ use crate::types::Version;
 use super::{LockEntry, Lockfile};
 
 /// A registry, as the fetch logic needs it.
-pub trait ModelSource {
+pub trait RegistryReader {
     /// What `reference` names now.
     fn resolve(&mut self, reference: &ModelRef) -> Result<Version>;
     /// The artifact bytes of one version.
@@ -47,7 +47,7 @@ pub struct Pinned {
 /// makes sure its bytes are in the cache. The lockfile is changed in memory only; save it
 /// once everything succeeded.
 pub fn pin(
-    source: &mut dyn ModelSource,
+    source: &mut dyn RegistryReader,
     cache: &BlobCache,
     lock: &mut Lockfile,
     reference: &ModelRef,
@@ -81,7 +81,7 @@ pub fn pin(
 
 /// Makes sure the bytes a lock entry pins are in the cache, verified.
 pub fn fetch_entry(
-    source: &mut dyn ModelSource,
+    source: &mut dyn RegistryReader,
     cache: &BlobCache,
     entry: &LockEntry,
     offline: bool,
@@ -133,7 +133,7 @@ pub fn fetch_entry(
 /// Re-resolves `refs` (every entry of the lockfile when empty; refs that are not locked
 /// yet are added) and fetches what they now name. The lockfile is changed in memory.
 pub fn update(
-    source: &mut dyn ModelSource,
+    source: &mut dyn RegistryReader,
     cache: &BlobCache,
     lock: &mut Lockfile,
     refs: &[ModelRef],
@@ -162,7 +162,7 @@ pub fn update(
 
 /// Resolves `reference` and makes sure its bytes are in the cache, without a lockfile.
 pub fn pull(
-    source: &mut dyn ModelSource,
+    source: &mut dyn RegistryReader,
     cache: &BlobCache,
     reference: &ModelRef,
     progress: &mut dyn Progress,

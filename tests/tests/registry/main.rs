@@ -7,6 +7,7 @@ mod artifacts;
 mod bad_input;
 mod events;
 mod migrations;
+mod model_server;
 mod models;
 mod openapi;
 mod server;

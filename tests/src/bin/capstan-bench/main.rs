@@ -1,0 +1,112 @@
+//! `capstan-bench`: measures a running registry from the outside, over real HTTP.
+//!
+//! - `resolve`: sequential `GET /api/v1/models/{model}/versions/{ref}` on one keep-alive
+//!   connection; latency percentiles.
+//! - `upload-promote`: sequential one-step upload of a small artifact (multipart) followed
+//!   by a promotion; latency percentiles of each step and of the pair.
+//! - `transfer`: upload and download of a large artifact (1 GiB by default), streamed from
+//!   and to disk; MB/s of each, and with `--pid` the server's peak RSS during each.
+//!
+//! With `--pid <server pid>` every subcommand also reports the CPU time the server spent
+//! (from `/proc/<pid>/task/*/schedstat`), per thread group with `--threads`: a poor man's
+//! profiler for when `perf` is not available.
+//!
+//! This is a measuring tool, not a test: it prints numbers and asserts nothing about them.
+//! See docs/performance.md for the recorded results and how to reproduce them.
+
+mod filler;
+mod latency;
+mod measure;
+mod registry;
+mod resolve;
+mod server;
+mod transfer;
+mod upload_promote;
+
+use clap::{Parser, Subcommand};
+
+use registry::Bench;
+use resolve::{resolve, ResolveArgs};
+use server::Server;
+use transfer::{transfer, TransferArgs};
+use upload_promote::{upload_promote, UploadPromoteArgs};
+
+/// Measures a running Capstan registry: ref resolution and upload+promote latency, and
+/// large-artifact transfer throughput and server memory.
+#[derive(Debug, Parser)]
+#[command(
+    name = "capstan-bench",
+    version,
+    after_help = "Examples:\n  \
+        capstan-bench --url http://127.0.0.1:8080 resolve --requests 5000\n  \
+        capstan-bench upload-promote --iterations 300 --pid $(pgrep -n capstan-registry)\n  \
+        capstan-bench transfer --size-mib 1024 --file /tmp/capstan-bench-1g.bin --pid $SERVER_PID\n\n\
+        Run the server in release mode with a throwaway --data-dir: the benchmark creates\n\
+        the model (default `bc`) and leaves its versions and blobs behind."
+)]
+struct Cli {
+    /// Base URL of the registry.
+    #[arg(
+        long,
+        env = "CAPSTAN_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    url: String,
+    /// Model to benchmark against; created if missing.
+    #[arg(long, default_value = "bc", global = true)]
+    model: String,
+    /// PID of the server process: report its CPU time (and, for `transfer`, its memory).
+    #[arg(long, global = true)]
+    pid: Option<u32>,
+    /// With --pid: break the server's CPU time down by thread name.
+    #[arg(long, global = true)]
+    threads: bool,
+    /// Also print the results as one JSON object on the last line.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sequential ref resolution: GET /api/v1/models/{model}/versions/{ref}.
+    Resolve(ResolveArgs),
+    /// Sequential small upload (multipart) + promotion to a stage.
+    UploadPromote(UploadPromoteArgs),
+    /// Upload then download one large artifact, streaming from/to disk.
+    Transfer(TransferArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .http1_only()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(1)
+        .build()?;
+    let bench = Bench {
+        http,
+        base: cli.url.trim_end_matches('/').to_owned(),
+        model: cli.model.clone(),
+    };
+    let server = cli.pid.map(|pid| Server { pid });
+    let report = match &cli.command {
+        Command::Resolve(args) => resolve(&bench, server, cli.threads, args).await?,
+        Command::UploadPromote(args) => upload_promote(&bench, server, cli.threads, args).await?,
+        Command::Transfer(args) => transfer(&bench, server, cli.threads, args).await?,
+    };
+    if cli.json {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(())
+}
