@@ -5,12 +5,12 @@
 //! Handlers call exactly one of these; nothing here knows about HTTP.
 
 mod aliases;
-mod convert;
 pub mod events;
 pub mod models;
 mod resolve;
 mod stages;
 mod versions;
+mod views;
 
 use std::sync::Arc;
 
@@ -108,7 +108,7 @@ pub(crate) fn event(
 ) -> EventRow {
     EventRow {
         seq: 0,
-        kind: kind.as_str().to_owned(),
+        kind,
         model: model.to_owned(),
         version,
         stage: None,

@@ -4,17 +4,17 @@ use bytes::Bytes;
 use futures::Stream;
 
 use capstan_client::runtime;
-use capstan_client::types::{EventKind, NewVersion, Version, VersionPage};
+use capstan_client::types::{EventKind, NewVersion, Version, VersionPage, VersionStatus};
 use capstan_client::{Digest, ModelName, Signature, VersionRef};
 
-use super::convert::{load_version_view, to_json, version_view};
 use super::models::{lock_model, model_not_found};
 use super::resolve::resolve_row;
+use super::views::{load_version_view, to_json, version_view};
 use super::{event, now, Registry};
 use crate::artifacts::StagedBlob;
+use crate::domain::metadata::{check_format, check_text, normalize_tags};
 use crate::domain::paging::{decode_token, encode_token, page_limit};
 use crate::domain::policy::check_archivable;
-use crate::domain::text::{check_format, check_text, normalize_tags};
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::rows::{ModelRow, NewVersionRow, VersionRow};
 use crate::store::{aliases, events, models, versions, DbConn};
@@ -59,7 +59,11 @@ fn insert_version(
         &NewVersionRow {
             model_id: model.id,
             version: number,
-            status: if blob.is_some() { "ready" } else { "pending" }.to_owned(),
+            status: if blob.is_some() {
+                VersionStatus::Ready
+            } else {
+                VersionStatus::Pending
+            },
             digest: blob.map(|(d, _)| d.to_string()),
             size: blob.map(|(_, size)| i64::try_from(size).unwrap_or(i64::MAX)),
             format: meta.format.clone(),

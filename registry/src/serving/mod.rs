@@ -10,6 +10,7 @@ mod error;
 pub mod metrics;
 mod model;
 mod predict;
+mod remote;
 mod source;
 mod table;
 mod v2;
@@ -22,7 +23,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub use error::ServeError;
 pub use metrics::Metrics;
 pub use model::LoadedModel;
-pub use source::{LocalSource, ModelSource, RemoteSource};
+pub use remote::RemoteSource;
+pub use source::{LocalSource, VersionLoader};
 pub use table::{ServedRefs, TableMode};
 pub use watcher::{watch_events, watch_remote};
 
