@@ -36,6 +36,9 @@ pub mod reference;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod signature;
+/// `VersionStatus` and `EventKind` as diesel TEXT values.
+#[cfg(feature = "diesel")]
+mod sql;
 pub mod types;
 
 pub use config::Config;

@@ -109,6 +109,11 @@ pub struct NewVersion {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "diesel",
+    derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow),
+    diesel(sql_type = diesel::sql_types::Text)
+)]
 #[serde(rename_all = "lowercase")]
 pub enum VersionStatus {
     /// Created; waiting for its artifact bytes.
@@ -120,12 +125,22 @@ pub enum VersionStatus {
 }
 
 impl VersionStatus {
+    pub const ALL: [VersionStatus; 3] = [
+        VersionStatus::Pending,
+        VersionStatus::Ready,
+        VersionStatus::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             VersionStatus::Pending => "pending",
             VersionStatus::Ready => "ready",
             VersionStatus::Failed => "failed",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
     }
 }
 
@@ -214,6 +229,11 @@ pub struct Alias {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "diesel",
+    derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow),
+    diesel(sql_type = diesel::sql_types::Text)
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     ModelCreated,
@@ -241,6 +261,24 @@ impl EventKind {
         EventKind::AliasSet,
         EventKind::AliasRemoved,
     ];
+
+    /// The kinds that can change what a model's refs name (`latest`, stages, aliases):
+    /// what a ref follower reacts to and what replaying a model's refs reads. The others
+    /// (`model_updated`, `version_created`, `version_failed`) never do.
+    pub const MOVES_REFS: [EventKind; 7] = [
+        EventKind::ModelCreated,
+        EventKind::ModelDeleted,
+        EventKind::VersionReady,
+        EventKind::VersionArchived,
+        EventKind::StageChanged,
+        EventKind::AliasSet,
+        EventKind::AliasRemoved,
+    ];
+
+    /// Whether an event of this kind can change what a ref of its model names.
+    pub fn moves_refs(self) -> bool {
+        Self::MOVES_REFS.contains(&self)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {

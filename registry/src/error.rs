@@ -1,7 +1,8 @@
 //! The one error type of the request path, and its one mapping to HTTP.
 //!
-//! Store, artifact and serving errors convert into [`RegistryError`]; rules raise its
-//! variants directly. The one [`ResponseError`] implementation turns every one into
+//! Store, artifact, serving and domain-rule errors convert into [`RegistryError`] (a
+//! refused rule gets its status and `code` here); use cases raise its variants directly.
+//! The one [`ResponseError`] implementation turns every one into
 //! `application/problem+json` with a stable `code`; an error wrapped by
 //! [`RegistryError::open_inference`] is rendered with the `error` member the Open Inference
 //! Protocol (KServe V2) specifies beside the problem fields. Internal details are logged,
@@ -16,6 +17,7 @@ use capstan_client::Problem;
 
 use crate::artifacts::ArtifactError;
 use crate::serving::ServeError;
+use crate::domain::DomainError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,9 +58,33 @@ impl From<ServeError> for RegistryError {
 
 pub type RegistryResult<T> = Result<T, RegistryError>;
 
-impl From<diesel::result::Error> for RegistryError {
-    fn from(error: diesel::result::Error) -> Self {
-        RegistryError::Store(StoreError::Diesel(error))
+/// A refused rule: the status and `code` clients see for each.
+impl From<DomainError> for RegistryError {
+    fn from(error: DomainError) -> Self {
+        let detail = error.to_string();
+        match error {
+            DomainError::TooManyTags { .. } | DomainError::InvalidTag { .. } => {
+                RegistryError::bad_request("invalid_tags", detail)
+            }
+            DomainError::InvalidText { .. } => RegistryError::bad_request("invalid_text", detail),
+            DomainError::InvalidFormat { .. } => {
+                RegistryError::bad_request("invalid_format", detail)
+            }
+            DomainError::InvalidLimit { .. } => RegistryError::bad_request("invalid_limit", detail),
+            DomainError::InvalidPageToken => {
+                RegistryError::bad_request("invalid_page_token", detail)
+            }
+            DomainError::VersionNotReady { .. } => {
+                RegistryError::conflict("version_not_ready", detail)
+            }
+            DomainError::VersionArchived { .. } => {
+                RegistryError::conflict("version_archived", detail)
+            }
+            DomainError::StageConflict { .. } => RegistryError::conflict("stage_conflict", detail),
+            DomainError::VersionInStage { .. } => {
+                RegistryError::conflict("version_in_stage", detail)
+            }
+        }
     }
 }
 
@@ -126,7 +152,7 @@ impl RegistryError {
                 "range_not_satisfiable",
                 self.to_string(),
             ),
-            RegistryError::Store(StoreError::Diesel(diesel::result::Error::NotFound)) => (
+            RegistryError::Store(StoreError::NotFound) => (
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "the resource does not exist".to_owned(),

@@ -390,6 +390,22 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Runs `sql` on this test's database directly: to put it in a state the API cannot
+    /// produce (a value an older or newer release wrote, a manual edit).
+    pub fn execute_sql(&self, sql: &str) {
+        match self.db_backend {
+            DbBackend::Sqlite => {
+                let path = self.database_url.trim_start_matches("sqlite://");
+                let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+                diesel::sql_query(sql).execute(&mut conn).unwrap();
+            }
+            DbBackend::Postgres => {
+                let mut conn = diesel::PgConnection::establish(&self.database_url).unwrap();
+                diesel::sql_query(sql).execute(&mut conn).unwrap();
+            }
+        }
+    }
+
     /// Polls `check` until it holds or `timeout` passes; for effects the server applies
     /// after the client is gone (a dropped connection), where there is no signal to await.
     pub async fn eventually<F, Fut>(&self, timeout: Duration, mut check: F) -> bool

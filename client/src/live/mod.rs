@@ -43,7 +43,7 @@ pub use load::{Loaded, Loader};
 pub use model::{LiveModel, LiveModelBuilder, LivePrediction};
 #[cfg(feature = "live-nats")]
 pub use nats::{subject_token, NatsSource};
-pub use relevance::{concerns, moves_refs};
+pub use relevance::concerns;
 pub use source::{Checkpoint, Delivery, EventSource, EventStream, Position};
 pub use sse::SseSource;
 

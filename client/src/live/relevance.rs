@@ -5,14 +5,6 @@
 use crate::reference::{ModelRef, VersionRef};
 use crate::types::{EventKind, EventMessage};
 
-/// Whether an event of this kind can change what any ref of its model names.
-pub fn moves_refs(kind: EventKind) -> bool {
-    !matches!(
-        kind,
-        EventKind::ModelUpdated | EventKind::VersionCreated | EventKind::VersionFailed
-    )
-}
-
 /// Whether `message` may have changed what `reference` names. An undecodable event
 /// (`None`) may have.
 pub fn concerns(reference: &ModelRef, message: Option<&EventMessage>) -> bool {
@@ -27,9 +19,11 @@ pub fn concerns(reference: &ModelRef, message: Option<&EventMessage>) -> bool {
     if message.refs.contains(&target) {
         return true;
     }
+    if !event.kind.moves_refs() {
+        return false;
+    }
     match event.kind {
         EventKind::ModelCreated | EventKind::ModelDeleted | EventKind::VersionArchived => true,
-        EventKind::ModelUpdated | EventKind::VersionCreated | EventKind::VersionFailed => false,
         EventKind::VersionReady => reference.version == VersionRef::Latest,
         EventKind::StageChanged => match &reference.version {
             VersionRef::Stage(stage) => event.stage.is_none_or(|s| s == *stage),
@@ -39,6 +33,8 @@ pub fn concerns(reference: &ModelRef, message: Option<&EventMessage>) -> bool {
             VersionRef::Alias(alias) => event.alias.as_deref().is_none_or(|a| a == alias.as_str()),
             _ => false,
         },
+        // The kinds that move no ref were answered above.
+        EventKind::ModelUpdated | EventKind::VersionCreated | EventKind::VersionFailed => false,
     }
 }
 
@@ -108,7 +104,7 @@ mod tests {
             Some(&message(EventKind::ModelDeleted, "bc", &[]))
         ));
         assert!(concerns(&alias, None));
-        assert!(!moves_refs(EventKind::VersionCreated));
-        assert!(moves_refs(EventKind::StageChanged));
+        assert!(!EventKind::VersionCreated.moves_refs());
+        assert!(EventKind::StageChanged.moves_refs());
     }
 }

@@ -3,19 +3,16 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use crate::error::{RegistryError, RegistryResult};
+use super::error::{DomainError, DomainResult};
 
 pub const DEFAULT_PAGE: i64 = 100;
 pub const MAX_PAGE: i64 = 1000;
 
-pub fn page_limit(limit: Option<i64>) -> RegistryResult<i64> {
+pub fn page_limit(limit: Option<i64>) -> DomainResult<i64> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(n) => Err(RegistryError::bad_request(
-            "invalid_limit",
-            format!("limit must be between 1 and {MAX_PAGE}, got {n}"),
-        )),
+        Some(limit) => Err(DomainError::InvalidLimit { limit }),
     }
 }
 
@@ -25,13 +22,8 @@ pub fn encode_token(kind: &str, key: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{kind}:{key}"))
 }
 
-pub fn decode_token(kind: &str, token: &str) -> RegistryResult<String> {
-    let invalid = || {
-        RegistryError::bad_request(
-            "invalid_page_token",
-            "page_token is not a token this listing returned",
-        )
-    };
+pub fn decode_token(kind: &str, token: &str) -> DomainResult<String> {
+    let invalid = || DomainError::InvalidPageToken;
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     text.strip_prefix(kind)

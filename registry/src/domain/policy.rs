@@ -3,7 +3,7 @@
 use capstan_client::types::VersionStatus;
 use capstan_client::Stage;
 
-use crate::error::{RegistryError, RegistryResult};
+use super::error::{DomainError, DomainResult};
 
 /// What the rules need to know of a version.
 pub struct VersionState {
@@ -13,25 +13,19 @@ pub struct VersionState {
 }
 
 /// A stage or an alias may only point at a ready, non-archived version.
-pub fn check_assignable(target: &VersionState, pointer: &str) -> RegistryResult<()> {
+pub fn check_assignable(target: &VersionState, pointer: &str) -> DomainResult<()> {
     if target.status != VersionStatus::Ready {
-        return Err(RegistryError::conflict(
-            "version_not_ready",
-            format!(
-                "version {} is {}, only ready versions can be assigned to {pointer}",
-                target.version,
-                target.status.as_str()
-            ),
-        ));
+        return Err(DomainError::VersionNotReady {
+            version: target.version,
+            status: target.status,
+            pointer: pointer.to_owned(),
+        });
     }
     if target.archived {
-        return Err(RegistryError::conflict(
-            "version_archived",
-            format!(
-                "version {} is archived and cannot be assigned to {pointer}",
-                target.version
-            ),
-        ));
+        return Err(DomainError::VersionArchived {
+            version: target.version,
+            pointer: pointer.to_owned(),
+        });
     }
     Ok(())
 }
@@ -41,33 +35,26 @@ pub fn check_expected_holder(
     stage: Stage,
     current: Option<i64>,
     expected: Option<Option<i64>>,
-) -> RegistryResult<()> {
+) -> DomainResult<()> {
     match expected {
-        Some(expected) if expected != current => Err(RegistryError::conflict(
-            "stage_conflict",
-            format!(
-                "{stage} holds {} but the request expected {}; reload and retry",
-                describe(current),
-                describe(expected)
-            ),
-        )),
+        Some(expected) if expected != current => Err(DomainError::StageConflict {
+            stage,
+            current,
+            expected,
+        }),
         _ => Ok(()),
     }
 }
 
 /// A version holding a stage cannot be archived: move the stage first.
-pub fn check_archivable(version: i64, held_stages: &[Stage]) -> RegistryResult<()> {
+pub fn check_archivable(version: i64, held_stages: &[Stage]) -> DomainResult<()> {
     if let Some(stage) = held_stages.first() {
-        return Err(RegistryError::conflict(
-            "version_in_stage",
-            format!("version {version} holds {stage}; promote another version or roll back first"),
-        ));
+        return Err(DomainError::VersionInStage {
+            version,
+            stage: *stage,
+        });
     }
     Ok(())
-}
-
-fn describe(version: Option<i64>) -> String {
-    version.map_or_else(|| "no version".to_owned(), |v| format!("version {v}"))
 }
 
 #[cfg(test)]

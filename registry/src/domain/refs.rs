@@ -19,8 +19,12 @@ impl RefReplay {
         &self.state
     }
 
-    /// Moves the refs as `event` (of this model, in `seq` order) did.
+    /// Moves the refs as `event` (of this model, in `seq` order) did. Kinds outside
+    /// [`EventKind::MOVES_REFS`] leave them where they are.
     pub fn apply(&mut self, event: &Event) {
+        if !event.kind.moves_refs() {
+            return;
+        }
         match (event.kind, event.version) {
             (EventKind::ModelCreated | EventKind::ModelDeleted, _) => *self = Self::default(),
             (EventKind::VersionReady, Some(version)) => {

@@ -3,7 +3,6 @@
 use capstan_client::types::{Alias, EventKind};
 use capstan_client::{AliasName, ModelName, VersionRef};
 
-use super::convert::status_of;
 use super::models::lock_model;
 use super::resolve::resolve_row;
 use super::{event, now, Registry};
@@ -24,7 +23,7 @@ impl Registry {
             let target = resolve_row(conn, &model, &VersionRef::Number(version))?;
             let state = VersionState {
                 version: target.version,
-                status: status_of(&target),
+                status: target.status,
                 archived: target.archived_at.is_some(),
             };
             check_assignable(&state, &format!("alias {:?}", alias.as_str()))?;

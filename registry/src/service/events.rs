@@ -2,20 +2,24 @@
 //! moved and the artifact they now name) for subscribers, and the relays' bookkeeping.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
-use capstan_client::types::{ArtifactPointer, Event, EventKind, EventMessage, EventPage};
-use capstan_client::{Digest, ModelName};
+use capstan_client::http::api;
+use capstan_client::types::{
+    ArtifactPointer, Event, EventKind, EventMessage, EventPage, VersionStatus,
+};
+use capstan_client::{Digest, ModelName, VersionRef};
 
-use super::convert::event_view;
+use super::views::event_view;
 use super::{now, Registry};
 use crate::domain::paging::page_limit;
 use crate::domain::refs::RefReplay;
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::events::{self, EventFilter};
 use crate::store::relay::{self, RelayPosition};
-use crate::store::{models, versions, DbConn, StoreResult};
+use crate::store::rows::VersionRow;
+use crate::store::{versions, DbConn, StoreResult};
 
 #[derive(Debug, Default)]
 pub struct EventQuery {
@@ -69,7 +73,7 @@ impl Registry {
                     conn,
                     &EventFilter {
                         model: query.model.as_ref().map(ModelName::as_str),
-                        kind: query.kind.map(EventKind::as_str),
+                        kind: query.kind,
                         after,
                         until: None,
                         limit,
@@ -98,7 +102,7 @@ impl Registry {
                     conn,
                     &EventFilter {
                         model: query.model.as_ref().map(ModelName::as_str),
-                        kind: query.kind.map(EventKind::as_str),
+                        kind: query.kind,
                         after: query.after,
                         until: query.until,
                         limit: query.limit.clamp(1, 1000),
@@ -107,6 +111,7 @@ impl Registry {
                 let until = rows.last().map_or(0, |row| row.seq);
                 let mut replays: HashMap<String, ModelReplay> = HashMap::new();
                 let mut messages = Vec::with_capacity(rows.len());
+                let mut targets = Vec::with_capacity(rows.len());
                 for row in rows {
                     let event = event_view(row)?;
                     let replay = match replays.entry(event.model.to_string()) {
@@ -118,7 +123,15 @@ impl Registry {
                             until,
                         )?),
                     };
-                    messages.push(message_of(conn, event, replay, public_url.as_deref())?);
+                    let (message, target) = message_of(event, replay);
+                    messages.push(message);
+                    targets.push(target);
+                }
+                let artifacts = Artifacts::load(conn, &messages, &targets)?;
+                for (message, target) in messages.iter_mut().zip(targets) {
+                    message.artifact = target.and_then(|version| {
+                        artifacts.pointer(&message.event, version, public_url.as_deref())
+                    });
                 }
                 Ok(messages)
             })
@@ -172,12 +185,8 @@ impl ModelReplay {
     }
 }
 
-fn message_of(
-    conn: &mut DbConn,
-    event: Event,
-    replay: &mut ModelReplay,
-    public_url: Option<&str>,
-) -> StoreResult<EventMessage> {
+/// The message of `event` without its artifact, and the version whose artifact it names.
+fn message_of(event: Event, replay: &mut ModelReplay) -> (EventMessage, Option<i64>) {
     let latest_before = replay.advance(&event);
     let latest = matches!(
         event.kind,
@@ -188,16 +197,13 @@ fn message_of(
         after: replay.replay.state().latest,
     });
     let (refs, target) = moved_refs(&event, latest);
-    let artifact = match target {
-        Some(version) => artifact_pointer(conn, &event, version, public_url)?,
-        None => None,
-    };
-    Ok(EventMessage {
+    let message = EventMessage {
         event,
         refs,
-        artifact,
+        artifact: None,
         state: replay.replay.state().clone(),
-    })
+    };
+    (message, target)
 }
 
 /// The refs `event` moved, then the number of the version they now name; and that
@@ -237,38 +243,79 @@ fn moved_refs(event: &Event, latest: Option<LatestMove>) -> (Vec<String>, Option
     (refs, target)
 }
 
-/// The stored artifact of `version`, if the model that `event` belongs to still exists
-/// (not deleted and created again since) and the version is ready.
-fn artifact_pointer(
-    conn: &mut DbConn,
-    event: &Event,
-    version: i64,
-    public_url: Option<&str>,
-) -> StoreResult<Option<ArtifactPointer>> {
-    let name = event.model.as_str();
-    if events::deleted_after(conn, name, event.seq)? {
-        return Ok(None);
+/// The versions a batch of messages names, read for the whole batch at once (two queries,
+/// whatever its length): the models' last deletions and the named versions.
+struct Artifacts {
+    last_deletion: HashMap<String, i64>,
+    versions: HashMap<(String, i64), VersionRow>,
+}
+
+impl Artifacts {
+    fn load(
+        conn: &mut DbConn,
+        messages: &[EventMessage],
+        targets: &[Option<i64>],
+    ) -> StoreResult<Self> {
+        let mut wanted: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+        for (message, target) in messages.iter().zip(targets) {
+            if let Some(version) = target {
+                wanted
+                    .entry(message.event.model.to_string())
+                    .or_default()
+                    .insert(*version);
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(Artifacts {
+                last_deletion: HashMap::new(),
+                versions: HashMap::new(),
+            });
+        }
+        let names: Vec<&str> = wanted.keys().map(String::as_str).collect();
+        let last_deletion = events::last_deletions(conn, &names)?;
+        let versions = versions::find_named(conn, &wanted)?
+            .into_iter()
+            .map(|(name, row)| ((name, row.version), row))
+            .collect();
+        Ok(Artifacts {
+            last_deletion,
+            versions,
+        })
     }
-    let Some(model) = models::find(conn, name)? else {
-        return Ok(None);
-    };
-    let Some(row) = versions::find(conn, model.id, version)? else {
-        return Ok(None);
-    };
-    let digest = row.digest.as_deref().and_then(|d| Digest::parse(d).ok());
-    Ok(match (row.status.as_str(), digest, row.size) {
-        ("ready", Some(digest), Some(size)) => Some(ArtifactPointer {
-            version,
-            digest,
-            size,
-            format: row.format,
-            url: format!(
-                "{}/api/v1/models/{name}/versions/{version}/artifact",
-                public_url.unwrap_or("").trim_end_matches('/')
-            ),
-        }),
-        _ => None,
-    })
+
+    /// The stored artifact of `version`, if the model that `event` belongs to still
+    /// exists (not deleted and created again since) and the version is ready.
+    fn pointer(
+        &self,
+        event: &Event,
+        version: i64,
+        public_url: Option<&str>,
+    ) -> Option<ArtifactPointer> {
+        let name = event.model.as_str();
+        if self
+            .last_deletion
+            .get(name)
+            .is_some_and(|deleted| *deleted > event.seq)
+        {
+            return None;
+        }
+        let row = self.versions.get(&(name.to_owned(), version))?;
+        let digest = row.digest.as_deref().and_then(|d| Digest::parse(d).ok());
+        match (row.status, digest, row.size) {
+            (VersionStatus::Ready, Some(digest), Some(size)) => Some(ArtifactPointer {
+                version,
+                digest,
+                size,
+                format: row.format.clone(),
+                url: format!(
+                    "{}{}",
+                    public_url.unwrap_or("").trim_end_matches('/'),
+                    api::artifact(&event.model, &VersionRef::Number(version))
+                ),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// The relays' cursors and leases (see [`crate::store::relay`]). These bypass

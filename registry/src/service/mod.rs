@@ -6,7 +6,6 @@
 
 mod aliases;
 mod body;
-mod convert;
 pub mod download;
 pub mod events;
 pub mod models;
@@ -14,6 +13,7 @@ mod resolve;
 mod stages;
 pub mod upload;
 mod versions;
+mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,7 +120,7 @@ pub(crate) fn event(
 ) -> EventRow {
     EventRow {
         seq: 0,
-        kind: kind.as_str().to_owned(),
+        kind,
         model: model.to_owned(),
         version,
         stage: None,

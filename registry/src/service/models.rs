@@ -3,14 +3,14 @@
 use capstan_client::types::{CreateModel, EventKind, Model, ModelPage, UpdateModel};
 use capstan_client::ModelName;
 
-use super::convert::model_view;
+use super::views::{model_view, model_views};
 use super::{event, now, Registry};
+use crate::domain::metadata::{check_text, normalize_tags};
 use crate::domain::paging::{decode_token, encode_token, page_limit};
-use crate::domain::text::{check_text, normalize_tags};
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::models::{self, ModelFilter};
 use crate::store::rows::NewModelRow;
-use crate::store::{events, DbConn};
+use crate::store::{events, DbConn, StoreError};
 
 pub(crate) fn model_not_found(name: &str) -> RegistryError {
     RegistryError::not_found("model_not_found", format!("model {name:?} does not exist"))
@@ -63,12 +63,9 @@ impl Registry {
         .await
         .map_err(|e| match e {
             // Two creators raced past the existence check: the unique index decides.
-            RegistryError::Store(crate::store::StoreError::Diesel(
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                ),
-            )) => RegistryError::conflict("model_exists", "model already exists"),
+            RegistryError::Store(StoreError::UniqueViolation { .. }) => {
+                RegistryError::conflict("model_exists", "model already exists")
+            }
             other => other,
         })
     }
@@ -100,10 +97,7 @@ impl Registry {
                     },
                 )?;
                 let has_more = rows.len() as i64 > limit;
-                let mut page = Vec::with_capacity(rows.len());
-                for row in rows.iter().take(limit as usize) {
-                    page.push(model_view(conn, row)?);
-                }
+                let page = model_views(conn, &rows[..rows.len().min(limit as usize)])?;
                 let next_page_token = has_more
                     .then(|| page.last().map(|m| encode_token("models", m.name.as_str())))
                     .flatten();

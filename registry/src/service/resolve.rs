@@ -3,8 +3,8 @@
 use capstan_client::types::{Version, VersionStatus};
 use capstan_client::{Digest, ModelName, VersionRef};
 
-use super::convert::load_version_view;
 use super::models::model_not_found;
+use super::views::load_version_view;
 use super::Registry;
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::rows::{ModelRow, VersionRow};
@@ -18,7 +18,7 @@ pub(crate) fn resolve_number(
 ) -> RegistryResult<i64> {
     let found = match reference {
         VersionRef::Number(n) => Some(*n),
-        VersionRef::Stage(stage) => super::convert::stage_pointers(model).get(*stage),
+        VersionRef::Stage(stage) => super::views::stage_pointers(model).get(*stage),
         VersionRef::Alias(alias) => aliases::find(conn, model.id, alias.as_str())?,
         VersionRef::Latest => versions::latest_ready(conn, model.id)?,
     };

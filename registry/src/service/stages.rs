@@ -3,12 +3,12 @@
 use capstan_client::types::{EventKind, PromoteRequest, Version};
 use capstan_client::{ModelName, Stage, VersionRef};
 
-use super::convert::{load_version_view, stage_pointers, status_of};
 use super::models::lock_model;
 use super::resolve::resolve_row;
+use super::views::{load_version_view, stage_pointers};
 use super::{event, Registry};
+use crate::domain::metadata::check_text;
 use crate::domain::policy::{check_assignable, check_expected_holder, VersionState};
-use crate::domain::text::check_text;
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::rows::{ModelRow, VersionRow};
 use crate::store::{events, models, stages, DbConn};
@@ -16,7 +16,7 @@ use crate::store::{events, models, stages, DbConn};
 fn state_of(row: &VersionRow) -> VersionState {
     VersionState {
         version: row.version,
-        status: status_of(row),
+        status: row.status,
         archived: row.archived_at.is_some(),
     }
 }

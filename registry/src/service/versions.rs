@@ -4,7 +4,7 @@
 use capstan_client::types::{EventKind, Version, VersionPage};
 use capstan_client::{ModelName, VersionRef};
 
-use super::convert::{load_version_view, version_view};
+use super::views::{load_version_view, version_view};
 use super::models::{lock_model, model_not_found};
 use super::resolve::resolve_row;
 use super::{event, now, Registry};

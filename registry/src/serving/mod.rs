@@ -13,6 +13,7 @@ mod error;
 pub mod metrics;
 mod model;
 mod predict;
+mod remote;
 mod source;
 mod table;
 pub mod v2;
@@ -23,7 +24,8 @@ use std::sync::Arc;
 pub use error::ServeError;
 pub use metrics::Metrics;
 pub use model::LoadedModel;
-pub use source::{LocalSource, ModelSource, RemoteSource};
+pub use remote::RemoteSource;
+pub use source::{LocalSource, VersionLoader};
 pub use table::{ServedRefs, TableMode};
 pub use watcher::{watch_events, watch_remote};
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use capstan_client::{ModelName, ModelRef, Stage, VersionRef};
 
 use super::model::{load_predictor, LoadedModel, PredictorCache};
-use super::source::ModelSource;
+use super::source::VersionLoader;
 use super::ServeError;
 
 /// How refs get into the table.
@@ -23,7 +23,7 @@ pub enum TableMode {
 type Key = (ModelName, String);
 
 pub struct ServedRefs {
-    source: Arc<dyn ModelSource>,
+    source: Arc<dyn VersionLoader>,
     cache: PredictorCache,
     mode: TableMode,
     entries: RwLock<HashMap<Key, Arc<LoadedModel>>>,
@@ -32,7 +32,7 @@ pub struct ServedRefs {
 }
 
 impl ServedRefs {
-    pub fn new(source: Arc<dyn ModelSource>, mode: TableMode, configured: Vec<ModelRef>) -> Self {
+    pub fn new(source: Arc<dyn VersionLoader>, mode: TableMode, configured: Vec<ModelRef>) -> Self {
         Self {
             source,
             cache: PredictorCache::default(),

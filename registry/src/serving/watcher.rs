@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use capstan_client::http::Client;
-use capstan_client::live::{moves_refs, Backoff, Checkpoint, EventFeed, FeedItem, SseSource};
+use capstan_client::live::{Backoff, Checkpoint, EventFeed, FeedItem, SseSource};
 use capstan_client::ModelName;
 
 use super::table::ServedRefs;
@@ -85,7 +85,7 @@ async fn follow_model(
             Some(FeedItem::Event(delivery)) => delivery
                 .message
                 .as_ref()
-                .is_none_or(|m| moves_refs(m.event.kind)),
+                .is_none_or(|m| m.event.kind.moves_refs()),
             Some(FeedItem::Connected { resumed_after }) => {
                 tracing::info!(%model, source = %feed.source().describe(), ?resumed_after, "following the registry's events");
                 true

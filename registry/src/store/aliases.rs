@@ -14,6 +14,15 @@ pub fn of_model(conn: &mut DbConn, model_id: i64) -> StoreResult<Vec<AliasRow>> 
         .load(conn)?)
 }
 
+/// The aliases of each of `model_ids`, in one query.
+pub fn of_models(conn: &mut DbConn, model_ids: &[i64]) -> StoreResult<Vec<AliasRow>> {
+    Ok(aliases::table
+        .filter(aliases::model_id.eq_any(model_ids))
+        .select(AliasRow::as_select())
+        .order((aliases::model_id.asc(), aliases::alias.asc()))
+        .load(conn)?)
+}
+
 pub fn find(conn: &mut DbConn, model_id: i64, alias: &str) -> StoreResult<Option<i64>> {
     Ok(aliases::table
         .find((model_id, alias))

@@ -1,7 +1,11 @@
 //! The append-only event log. `append` must run inside the transaction whose change it
 //! records; the `counters` row it increments serialises appenders, so `seq` is gap-free.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
+
+use capstan_client::types::EventKind;
 
 use super::rows::EventRow;
 use super::schema::{counters, events};
@@ -24,7 +28,7 @@ pub fn append(conn: &mut DbConn, mut event: EventRow) -> StoreResult<EventRow> {
 
 pub struct EventFilter<'a> {
     pub model: Option<&'a str>,
-    pub kind: Option<&'a str>,
+    pub kind: Option<EventKind>,
     pub after: i64,
     /// Only events with `seq <= until`.
     pub until: Option<i64>,
@@ -45,7 +49,7 @@ pub fn list(conn: &mut DbConn, filter: &EventFilter<'_>) -> StoreResult<Vec<Even
         query = query.filter(events::model.eq(model.to_owned()));
     }
     if let Some(kind) = filter.kind {
-        query = query.filter(events::kind.eq(kind.to_owned()));
+        query = query.filter(events::kind.eq(kind));
     }
     Ok(query.load(conn)?)
 }
@@ -69,7 +73,7 @@ pub fn ref_history(
 ) -> StoreResult<Vec<EventRow>> {
     let created: Option<i64> = events::table
         .filter(events::model.eq(model))
-        .filter(events::kind.eq("model_created"))
+        .filter(events::kind.eq(EventKind::ModelCreated))
         .filter(events::seq.le(from))
         .select(diesel::dsl::max(events::seq))
         .get_result(conn)?;
@@ -77,28 +81,23 @@ pub fn ref_history(
         .filter(events::model.eq(model))
         .filter(events::seq.ge(created.unwrap_or(0)))
         .filter(events::seq.le(until))
-        .filter(events::kind.eq_any([
-            "model_created",
-            "model_deleted",
-            "version_ready",
-            "version_archived",
-            "stage_changed",
-            "alias_set",
-            "alias_removed",
-        ]))
+        .filter(events::kind.eq_any(EventKind::MOVES_REFS))
         .select(EventRow::as_select())
         .order(events::seq.asc())
         .load(conn)?)
 }
 
-/// Whether `model` was deleted after `seq` (so its current rows, if any, belong to a
-/// model created again under the same name).
-pub fn deleted_after(conn: &mut DbConn, model: &str, seq: i64) -> StoreResult<bool> {
-    let deletions: i64 = events::table
-        .filter(events::model.eq(model))
-        .filter(events::kind.eq("model_deleted"))
-        .filter(events::seq.gt(seq))
-        .count()
-        .get_result(conn)?;
-    Ok(deletions > 0)
+/// The `seq` of each of `models`' last deletion, in one query; a model never deleted is
+/// absent.
+pub fn last_deletions(conn: &mut DbConn, models: &[&str]) -> StoreResult<HashMap<String, i64>> {
+    let rows: Vec<(String, Option<i64>)> = events::table
+        .filter(events::model.eq_any(models))
+        .filter(events::kind.eq(EventKind::ModelDeleted))
+        .group_by(events::model)
+        .select((events::model, diesel::dsl::max(events::seq)))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(model, seq)| Some((model, seq?)))
+        .collect())
 }

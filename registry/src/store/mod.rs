@@ -32,10 +32,25 @@ pub enum DbConn {
     Sqlite(SqliteConnection),
 }
 
+/// What a query failed with. diesel's error is classified here, once: callers match on
+/// `NotFound` and `UniqueViolation`, never on diesel's error kinds.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A row a query needed does not exist.
+    #[error("the row does not exist")]
+    NotFound,
+    /// A write would have broken a unique constraint (another writer got there first).
+    #[error("unique constraint violated: {detail}")]
+    UniqueViolation {
+        /// The constraint's name, when the database reports it (PostgreSQL does).
+        constraint: Option<String>,
+        detail: String,
+    },
+    /// A stored value the wire types cannot represent (an unknown status or kind, …).
+    #[error("stored data is invalid: {0}")]
+    Invalid(String),
     #[error("database error: {0}")]
-    Diesel(#[from] diesel::result::Error),
+    Diesel(diesel::result::Error),
     #[error("database connection pool: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("stored JSON is malformed: {0}")]
@@ -49,6 +64,37 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::NotFound => StoreError::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                StoreError::UniqueViolation {
+                    constraint: info.constraint_name().map(str::to_owned),
+                    detail: info.message().to_owned(),
+                }
+            }
+            Error::DeserializationError(cause) => StoreError::Invalid(cause.to_string()),
+            other => StoreError::Diesel(other),
+        }
+    }
+}
+
+/// A write transaction's outcome before it reaches the caller: the caller's own error
+/// (a failed rule), or diesel's (BEGIN/COMMIT), which the caller only sees as a
+/// [`StoreError`].
+enum TransactionError<E> {
+    Caller(E),
+    Database(diesel::result::Error),
+}
+
+impl<E> From<diesel::result::Error> for TransactionError<E> {
+    fn from(error: diesel::result::Error) -> Self {
+        TransactionError::Database(error)
+    }
+}
 
 /// Which backend a URL selects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,7 +203,7 @@ impl Db {
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        E: From<StoreError> + From<diesel::result::Error> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
         let pool = self.pool.clone();
@@ -168,7 +214,11 @@ impl Db {
             let _turn = write_lock
                 .as_ref()
                 .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
-            conn.transaction(|conn| f(conn))
+            conn.transaction(|conn| f(conn).map_err(TransactionError::Caller))
+                .map_err(|error| match error {
+                    TransactionError::Caller(error) => error,
+                    TransactionError::Database(error) => E::from(StoreError::from(error)),
+                })
         })
         .await
         .map_err(|_| E::from(StoreError::TaskJoin))?

@@ -1,11 +1,13 @@
 //! Queries on `models` and `model_tags`.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::rows::{ModelRow, NewModelRow};
 use super::schema::{model_tags, models};
-use super::{DbConn, StoreResult};
+use super::{DbConn, StoreError, StoreResult};
 
 pub fn find(conn: &mut DbConn, name: &str) -> StoreResult<Option<ModelRow>> {
     Ok(models::table
@@ -32,7 +34,7 @@ pub fn insert(conn: &mut DbConn, row: &NewModelRow<'_>) -> StoreResult<ModelRow>
     diesel::insert_into(models::table)
         .values(row)
         .execute(conn)?;
-    find(conn, row.name)?.ok_or(diesel::result::Error::NotFound.into())
+    find(conn, row.name)?.ok_or(StoreError::NotFound)
 }
 
 pub fn set_description(conn: &mut DbConn, id: i64, description: Option<&str>) -> StoreResult<()> {
@@ -79,12 +81,18 @@ pub fn set_stage_pointer(
     Ok(())
 }
 
-pub fn tags_of(conn: &mut DbConn, id: i64) -> StoreResult<Vec<String>> {
-    Ok(model_tags::table
-        .filter(model_tags::model_id.eq(id))
-        .select(model_tags::tag)
-        .order(model_tags::tag.asc())
-        .load(conn)?)
+/// The tags of each of `ids` (sorted), in one query; a model without tags is absent.
+pub fn tags_of_many(conn: &mut DbConn, ids: &[i64]) -> StoreResult<HashMap<i64, Vec<String>>> {
+    let rows: Vec<(i64, String)> = model_tags::table
+        .filter(model_tags::model_id.eq_any(ids))
+        .select((model_tags::model_id, model_tags::tag))
+        .order((model_tags::model_id.asc(), model_tags::tag.asc()))
+        .load(conn)?;
+    let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+    for (id, tag) in rows {
+        tags.entry(id).or_default().push(tag);
+    }
+    Ok(tags)
 }
 
 pub fn replace_tags(conn: &mut DbConn, id: i64, tags: &[String]) -> StoreResult<()> {

@@ -3,6 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use capstan_client::types::{EventKind, VersionStatus};
+
 use super::schema::{aliases, events, models, versions};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -34,7 +36,7 @@ pub struct VersionRow {
     pub id: i64,
     pub model_id: i64,
     pub version: i64,
-    pub status: String,
+    pub status: VersionStatus,
     pub digest: Option<String>,
     pub size: Option<i64>,
     pub format: String,
@@ -54,7 +56,7 @@ pub struct VersionRow {
 pub struct NewVersionRow {
     pub model_id: i64,
     pub version: i64,
-    pub status: String,
+    pub status: VersionStatus,
     pub digest: Option<String>,
     pub size: Option<i64>,
     pub format: String,
@@ -81,7 +83,7 @@ pub struct AliasRow {
 #[diesel(table_name = events)]
 pub struct EventRow {
     pub seq: i64,
-    pub kind: String,
+    pub kind: EventKind,
     pub model: String,
     pub version: Option<i64>,
     pub stage: Option<String>,

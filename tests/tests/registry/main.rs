@@ -13,4 +13,5 @@ mod openapi;
 mod server;
 mod serving;
 mod stages;
+mod stored_values;
 mod versions;

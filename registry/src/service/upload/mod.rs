@@ -10,15 +10,15 @@ use bytes::Bytes;
 use futures::Stream;
 
 use capstan_client::runtime;
-use capstan_client::types::{EventKind, NewVersion, Version};
+use capstan_client::types::{EventKind, NewVersion, Version, VersionStatus};
 use capstan_client::{Digest, ModelName, Signature, VersionRef};
 
-use super::convert::{load_version_view, to_json};
+use super::views::{load_version_view, to_json};
 use super::models::{lock_model, model_not_found};
 use super::resolve::resolve_row;
 use super::{event, now, Registry};
 use crate::artifacts::{ArtifactStore, StagedBlob};
-use crate::domain::text::{check_format, check_text, normalize_tags};
+use crate::domain::metadata::{check_format, check_text, normalize_tags};
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::rows::{ModelRow, NewVersionRow, VersionRow};
 use crate::store::{events, models, versions, DbConn};
@@ -66,7 +66,11 @@ fn insert_version(
         &NewVersionRow {
             model_id: model.id,
             version: number,
-            status: if blob.is_some() { "ready" } else { "pending" }.to_owned(),
+            status: if blob.is_some() {
+                VersionStatus::Ready
+            } else {
+                VersionStatus::Pending
+            },
             digest: blob.map(|(d, _)| d.to_string()),
             size: blob.map(|(_, size)| i64::try_from(size).unwrap_or(i64::MAX)),
             format: meta.format.clone(),

@@ -1,29 +1,21 @@
-//! Free-text and tag rules shared by models and versions.
+//! Rules for the descriptive metadata of models and versions: tags, free texts (descriptions,
+//! reasons, sources) and artifact format names.
 
 use capstan_client::types::{MAX_TAGS, MAX_TAG_LEN, MAX_TEXT_LEN};
 
-use crate::error::{RegistryError, RegistryResult};
+use super::error::{DomainError, DomainResult};
 
 /// Tags are 1–128 printable characters, at most 64 of them; duplicates are dropped and
 /// the result is sorted, so equal sets compare equal.
-pub fn normalize_tags(tags: Option<Vec<String>>) -> RegistryResult<Vec<String>> {
+pub fn normalize_tags(tags: Option<Vec<String>>) -> DomainResult<Vec<String>> {
     let mut tags = tags.unwrap_or_default();
     if tags.len() > MAX_TAGS {
-        return Err(RegistryError::bad_request(
-            "invalid_tags",
-            format!("at most {MAX_TAGS} tags are allowed, got {}", tags.len()),
-        ));
+        return Err(DomainError::TooManyTags { count: tags.len() });
     }
     for tag in &tags {
         let printable = !tag.chars().any(char::is_control);
         if tag.trim().is_empty() || tag.chars().count() > MAX_TAG_LEN || !printable {
-            return Err(RegistryError::bad_request(
-                "invalid_tags",
-                format!(
-                    "tag {:?} must be 1–{MAX_TAG_LEN} printable characters",
-                    shorten(tag)
-                ),
-            ));
+            return Err(DomainError::InvalidTag { tag: shorten(tag) });
         }
     }
     tags.sort();
@@ -32,19 +24,18 @@ pub fn normalize_tags(tags: Option<Vec<String>>) -> RegistryResult<Vec<String>> 
 }
 
 /// Descriptions, reasons and sources: at most 16 KiB, no NUL.
-pub fn check_text(field: &str, text: Option<&str>) -> RegistryResult<()> {
+pub fn check_text(field: &str, text: Option<&str>) -> DomainResult<()> {
     let Some(text) = text else { return Ok(()) };
     if text.len() > MAX_TEXT_LEN || text.contains('\0') {
-        return Err(RegistryError::bad_request(
-            "invalid_text",
-            format!("{field} must be at most {MAX_TEXT_LEN} bytes of text without NUL characters"),
-        ));
+        return Err(DomainError::InvalidText {
+            field: field.to_owned(),
+        });
     }
     Ok(())
 }
 
 /// Artifact formats: `[a-z0-9][a-z0-9._+-]{0,63}` (`onnx`, `linfa-logistic`, `pickle`).
-pub fn check_format(format: &str) -> RegistryResult<()> {
+pub fn check_format(format: &str) -> DomainResult<()> {
     let mut bytes = format.bytes();
     let ok = bytes
         .next()
@@ -54,13 +45,9 @@ pub fn check_format(format: &str) -> RegistryResult<()> {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'+' | b'-')
         });
     if !ok {
-        return Err(RegistryError::bad_request(
-            "invalid_format",
-            format!(
-                "format {:?} must be 1–64 characters of `a-z`, `0-9`, `.`, `_`, `+`, `-` (for example `onnx`, `linfa-logistic`, `pickle`)",
-                shorten(format)
-            ),
-        ));
+        return Err(DomainError::InvalidFormat {
+            format: shorten(format),
+        });
     }
     Ok(())
 }

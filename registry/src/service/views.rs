@@ -1,9 +1,12 @@
-//! Rows → wire types.
+//! Rows → wire types: the views the API shows of models, versions and events.
+
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use capstan_client::types::{Event, EventKind, Model, StagePointers, Version, VersionStatus};
-use capstan_client::{Digest, ModelName, Stage};
+use capstan_client::http::api;
+use capstan_client::types::{Event, Model, StagePointers, Version, VersionStatus};
+use capstan_client::{Digest, ModelName, Stage, VersionRef};
 
 use crate::store::rows::{AliasRow, EventRow, ModelRow, VersionRow};
 use crate::store::{aliases, models, versions, DbConn, StoreError, StoreResult};
@@ -14,7 +17,7 @@ pub(crate) fn utc(at: NaiveDateTime) -> DateTime<Utc> {
 
 fn stored_name(name: &str) -> StoreResult<ModelName> {
     ModelName::parse(name)
-        .map_err(|e| StoreError::Migration(format!("stored model name is invalid: {e}")))
+        .map_err(|e| StoreError::Invalid(format!("stored model name is invalid: {e}")))
 }
 
 pub(crate) fn stage_pointers(row: &ModelRow) -> StagePointers {
@@ -24,32 +27,39 @@ pub(crate) fn stage_pointers(row: &ModelRow) -> StagePointers {
     }
 }
 
-pub(crate) fn status_of(row: &VersionRow) -> VersionStatus {
-    match row.status.as_str() {
-        "ready" => VersionStatus::Ready,
-        "failed" => VersionStatus::Failed,
-        _ => VersionStatus::Pending,
-    }
-}
-
 /// The model as the API shows it: with its tags, stages, aliases and latest version.
 pub(crate) fn model_view(conn: &mut DbConn, row: &ModelRow) -> StoreResult<Model> {
-    let tags = models::tags_of(conn, row.id)?;
-    let aliases = aliases::of_model(conn, row.id)?
-        .into_iter()
-        .map(|a| (a.alias, a.version))
-        .collect();
-    let latest_version = versions::latest_ready(conn, row.id)?;
-    Ok(Model {
-        name: stored_name(&row.name)?,
-        description: row.description.clone(),
-        tags,
-        stages: stage_pointers(row),
-        aliases,
-        latest_version,
-        created_at: utc(row.created_at),
-        updated_at: utc(row.updated_at),
-    })
+    let mut views = model_views(conn, std::slice::from_ref(row))?;
+    views.pop().ok_or(StoreError::NotFound)
+}
+
+/// [`model_view`] of each row, in order: three queries for the whole page, whatever its
+/// length.
+pub(crate) fn model_views(conn: &mut DbConn, rows: &[ModelRow]) -> StoreResult<Vec<Model>> {
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let mut tags = models::tags_of_many(conn, &ids)?;
+    let mut aliases: HashMap<i64, BTreeMap<String, i64>> = HashMap::new();
+    for alias in aliases::of_models(conn, &ids)? {
+        aliases
+            .entry(alias.model_id)
+            .or_default()
+            .insert(alias.alias, alias.version);
+    }
+    let latest = versions::latest_ready_of_many(conn, &ids)?;
+    rows.iter()
+        .map(|row| {
+            Ok(Model {
+                name: stored_name(&row.name)?,
+                description: row.description.clone(),
+                tags: tags.remove(&row.id).unwrap_or_default(),
+                stages: stage_pointers(row),
+                aliases: aliases.remove(&row.id).unwrap_or_default(),
+                latest_version: latest.get(&row.id).copied(),
+                created_at: utc(row.created_at),
+                updated_at: utc(row.updated_at),
+            })
+        })
+        .collect()
 }
 
 /// The version as the API shows it; `aliases` are the model's aliases (any order).
@@ -68,10 +78,13 @@ pub(crate) fn version_view(
         .filter(|a| a.version == row.version)
         .map(|a| a.alias.clone())
         .collect();
+    let name = stored_name(&model.name)?;
+    let upload_url = (row.status == VersionStatus::Pending)
+        .then(|| api::artifact(&name, &VersionRef::Number(row.version)));
     Ok(Version {
-        model: stored_name(&model.name)?,
+        model: name,
         version: row.version,
-        status: status_of(row),
+        status: row.status,
         digest: row.digest.as_deref().and_then(|d| Digest::parse(d).ok()),
         size: row.size,
         format: row.format.clone(),
@@ -89,12 +102,7 @@ pub(crate) fn version_view(
         source: row.source.clone(),
         description: row.description.clone(),
         created_at: utc(row.created_at),
-        upload_url: (status_of(row) == VersionStatus::Pending).then(|| {
-            format!(
-                "/api/v1/models/{}/versions/{}/artifact",
-                model.name, row.version
-            )
-        }),
+        upload_url,
     })
 }
 
@@ -109,12 +117,9 @@ pub(crate) fn load_version_view(
 }
 
 pub(crate) fn event_view(row: EventRow) -> StoreResult<Event> {
-    let kind = EventKind::parse(&row.kind).ok_or_else(|| {
-        StoreError::Migration(format!("unknown stored event kind {:?}", row.kind))
-    })?;
     Ok(Event {
         seq: row.seq,
-        kind,
+        kind: row.kind,
         model: stored_name(&row.model)?,
         version: row.version,
         stage: row.stage.as_deref().and_then(|s| s.parse().ok()),

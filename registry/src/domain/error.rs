@@ -1,0 +1,54 @@
+//! `DomainError`: why a rule refused. It names the rule and carries what the message
+//! needs; it wraps no store or object-store failure and knows nothing of HTTP (the one
+//! mapping to a status and a problem `code` is in `crate::error`).
+
+use capstan_client::types::{VersionStatus, MAX_TAGS, MAX_TAG_LEN, MAX_TEXT_LEN};
+use capstan_client::Stage;
+
+use super::paging::MAX_PAGE;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("at most {MAX_TAGS} tags are allowed, got {count}")]
+    TooManyTags { count: usize },
+    /// `tag` is already shortened for display.
+    #[error("tag {tag:?} must be 1–{MAX_TAG_LEN} printable characters")]
+    InvalidTag { tag: String },
+    #[error("{field} must be at most {MAX_TEXT_LEN} bytes of text without NUL characters")]
+    InvalidText { field: String },
+    /// `format` is already shortened for display.
+    #[error(
+        "format {format:?} must be 1–64 characters of `a-z`, `0-9`, `.`, `_`, `+`, `-` (for example `onnx`, `linfa-logistic`, `pickle`)"
+    )]
+    InvalidFormat { format: String },
+    #[error("version {version} is {}, only ready versions can be assigned to {pointer}", status.as_str())]
+    VersionNotReady {
+        version: i64,
+        status: VersionStatus,
+        pointer: String,
+    },
+    #[error("version {version} is archived and cannot be assigned to {pointer}")]
+    VersionArchived { version: i64, pointer: String },
+    #[error(
+        "{stage} holds {} but the request expected {}; reload and retry",
+        describe(*current),
+        describe(*expected)
+    )]
+    StageConflict {
+        stage: Stage,
+        current: Option<i64>,
+        expected: Option<i64>,
+    },
+    #[error("version {version} holds {stage}; promote another version or roll back first")]
+    VersionInStage { version: i64, stage: Stage },
+    #[error("limit must be between 1 and {MAX_PAGE}, got {limit}")]
+    InvalidLimit { limit: i64 },
+    #[error("page_token is not a token this listing returned")]
+    InvalidPageToken,
+}
+
+pub type DomainResult<T> = Result<T, DomainError>;
+
+fn describe(version: Option<i64>) -> String {
+    version.map_or_else(|| "no version".to_owned(), |v| format!("version {v}"))
+}
