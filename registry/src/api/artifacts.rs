@@ -9,9 +9,9 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 
 use capstan_client::types::Version;
-use capstan_client::{Problem, VersionRef};
+use capstan_client::{ModelName, Problem, VersionRef};
 
-use super::extract::{model_name, version_ref};
+use super::extract::VersionPath;
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::Registry;
 
@@ -22,7 +22,7 @@ const PRESIGNED_TTL: Duration = Duration::from_secs(15 * 60);
 #[utoipa::path(
     tag = "artifacts",
     params(
-        ("name" = String, Path, description = "Model name"),
+        ("name" = ModelName, Path, description = "Model name"),
         ("ref" = i64, Path, description = "Version number")
     ),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
@@ -36,18 +36,18 @@ const PRESIGNED_TTL: Duration = Duration::from_secs(15 * 60);
 #[put("/models/{name}/versions/{ref}/artifact")]
 pub async fn upload_artifact(
     registry: web::Data<Registry>,
-    path: web::Path<(String, String)>,
+    path: web::Path<VersionPath>,
     payload: web::Payload,
 ) -> RegistryResult<HttpResponse> {
-    let (name, reference) = path.into_inner();
-    let VersionRef::Number(number) = version_ref(&reference)? else {
+    let VersionPath { name, reference } = path.into_inner();
+    let VersionRef::Number(number) = reference else {
         return Err(RegistryError::bad_request(
             "invalid_ref",
             "upload to a version number (the `upload_url` of a pending version)",
         ));
     };
     let version = registry
-        .upload_pending_artifact(model_name(&name)?, number, payload)
+        .upload_pending_artifact(name, number, payload)
         .await?;
     Ok(HttpResponse::Ok().json(version))
 }
@@ -67,8 +67,8 @@ pub struct DownloadParams {
 #[utoipa::path(
     tag = "artifacts",
     params(
-        ("name" = String, Path, description = "Model name"),
-        ("ref" = String, Path, description = "Version number, stage, alias or `latest`"),
+        ("name" = ModelName, Path, description = "Model name"),
+        ("ref" = inline(VersionRef), Path, description = "Version number, stage, alias or `latest`"),
         DownloadParams
     ),
     responses(
@@ -84,14 +84,12 @@ pub struct DownloadParams {
 #[get("/models/{name}/versions/{ref}/artifact")]
 pub async fn download_artifact(
     registry: web::Data<Registry>,
-    path: web::Path<(String, String)>,
+    path: web::Path<VersionPath>,
     query: web::Query<DownloadParams>,
     request: HttpRequest,
 ) -> RegistryResult<HttpResponse> {
-    let (name, reference) = path.into_inner();
-    let resolved = registry
-        .resolve_artifact(model_name(&name)?, version_ref(&reference)?)
-        .await?;
+    let VersionPath { name, reference } = path.into_inner();
+    let resolved = registry.resolve_artifact(name, reference).await?;
     let etag = format!("\"{}\"", resolved.digest);
     let version_header = (
         "X-Capstan-Model-Version",

@@ -25,7 +25,6 @@ use capstan_client::{ModelName, Problem};
 
 use super::message::{OutboundEvent, SSE_KEEP_ALIVE};
 use super::tail::{EventHub, READ_BATCH};
-use crate::api::extract::model_name;
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::events::MessageQuery;
 
@@ -33,9 +32,9 @@ use crate::service::events::MessageQuery;
 #[into_params(parameter_in = Query)]
 pub struct StreamEventsParams {
     /// Only events of this model.
-    model: Option<String>,
+    model: Option<ModelName>,
     /// Only events of this kind (`stage_changed`, `version_ready`, …).
-    kind: Option<String>,
+    kind: Option<EventKind>,
     /// Replay events with a greater `seq` from the log first (`Last-Event-ID` wins when
     /// both are given). Without either, only new events are sent.
     after: Option<i64>,
@@ -66,8 +65,8 @@ pub async fn stream_events(
 ) -> RegistryResult<HttpResponse> {
     let query = query.into_inner();
     let filter = StreamFilter {
-        model: query.model.as_deref().map(model_name).transpose()?,
-        kind: query.kind.as_deref().map(parse_kind).transpose()?,
+        model: query.model,
+        kind: query.kind,
     };
     let resume = match request.headers().get("Last-Event-ID") {
         Some(value) => Some(parse_last_event_id(value)?),
@@ -106,18 +105,6 @@ pub async fn stream_events(
         // A finished stream's connection is not reused, so a shutdown is not held up by it.
         .force_close()
         .streaming(body))
-}
-
-fn parse_kind(text: &str) -> RegistryResult<EventKind> {
-    EventKind::parse(text).ok_or_else(|| {
-        RegistryError::bad_request(
-            "invalid_kind",
-            format!(
-                "unknown event kind {:?}",
-                text.chars().take(64).collect::<String>()
-            ),
-        )
-    })
 }
 
 fn parse_last_event_id(value: &header::HeaderValue) -> RegistryResult<i64> {

@@ -5,6 +5,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use capstan_client::http::EventQuery;
 use capstan_client::types::{ArtifactPointer, Event, EventKind, EventMessage, EventPage};
 use capstan_client::{Digest, ModelName};
 
@@ -16,14 +17,6 @@ use crate::error::{RegistryError, RegistryResult};
 use crate::store::events::{self, EventFilter};
 use crate::store::relay::{self, RelayPosition};
 use crate::store::{models, versions, DbConn, StoreResult};
-
-#[derive(Debug, Default)]
-pub struct EventQuery {
-    pub model: Option<ModelName>,
-    pub kind: Option<EventKind>,
-    pub after: Option<i64>,
-    pub limit: Option<i64>,
-}
 
 /// Which events to read as published messages: `after < seq <= until`, oldest first.
 #[derive(Debug, Clone, Default)]

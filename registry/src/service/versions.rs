@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use futures::Stream;
 
+use capstan_client::http::VersionQuery;
 use capstan_client::runtime;
 use capstan_client::types::{EventKind, NewVersion, Version, VersionPage};
 use capstan_client::{Digest, ModelName, Signature, VersionRef};
@@ -329,11 +330,11 @@ impl Registry {
     pub async fn list_versions(
         &self,
         name: ModelName,
-        limit: Option<i64>,
-        page_token: Option<String>,
+        query: VersionQuery,
     ) -> RegistryResult<VersionPage> {
-        let limit = page_limit(limit)?;
-        let before = page_token
+        let limit = page_limit(query.limit)?;
+        let before = query
+            .page_token
             .as_deref()
             .map(|token| {
                 decode_token("versions", token)?

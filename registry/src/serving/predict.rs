@@ -12,7 +12,7 @@ use capstan_client::runtime::Prediction;
 use capstan_client::Problem;
 
 use super::{LoadedModel, ServeError, Serving};
-use crate::api::extract::{model_name, version_ref};
+use crate::api::extract::VersionPath;
 
 /// Batches up to this many rows are predicted on the request's worker; larger ones on the
 /// blocking pool, so a big batch never stalls other requests.
@@ -54,15 +54,12 @@ pub(super) async fn run_prediction(
 #[post("/api/v1/models/{name}/versions/{ref}/predict")]
 pub async fn predict(
     serving: web::Data<Serving>,
-    path: web::Path<(String, String)>,
+    path: web::Path<VersionPath>,
     body: web::Json<PredictRequest>,
 ) -> Result<HttpResponse, ServeError> {
     let started = Instant::now();
-    let (name, reference) = path.into_inner();
-    let model = serving
-        .refs
-        .get(&model_name(&name)?, &version_ref(&reference)?)
-        .await?;
+    let VersionPath { name, reference } = path.into_inner();
+    let model = serving.refs.get(&name, &reference).await?;
     let outcome = predict_with(&model, body.into_inner()).await;
     serving
         .metrics

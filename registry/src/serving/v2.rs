@@ -21,7 +21,8 @@ use self::tensors::rows_from_inputs;
 use super::predict::run_prediction;
 use super::table::TableMode;
 use super::{LoadedModel, ServeError, Serving};
-use crate::api::extract::{model_name, read_limited};
+use crate::api::extract::read_limited;
+use crate::error::RegistryError;
 
 /// Largest infer request body.
 const MAX_INFER_BYTES: usize = 64 * 1024 * 1024;
@@ -47,7 +48,8 @@ async fn resolve(
     name: &str,
     version: Option<&str>,
 ) -> Result<Arc<LoadedModel>, ServeError> {
-    let name: ModelName = model_name(name)?;
+    let name = ModelName::parse(name)
+        .map_err(|e| RegistryError::bad_request("invalid_name", e.to_string()))?;
     match version {
         Some(raw) => serving.refs.get(&name, &version_number(raw)?).await,
         None => serving.refs.default_for(&name).await,
