@@ -158,6 +158,22 @@ macro_rules! serde_via_display {
 serde_via_display!(VersionRef);
 serde_via_display!(ModelRef);
 
+/// A ref in a path: a version number, a stage, an alias or `latest`, all of which have
+/// the shape of an alias.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for VersionRef {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[a-z0-9][a-z0-9._-]{0,63}$"))
+            .examples([serde_json::json!("production")])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for VersionRef {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

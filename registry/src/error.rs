@@ -16,8 +16,8 @@ use capstan_client::runtime::RuntimeError;
 use capstan_client::Problem;
 
 use crate::artifacts::ArtifactError;
-use crate::serving::ServeError;
 use crate::domain::DomainError;
+use crate::serving::ServeError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,8 @@ pub enum RegistryError {
     Conflict { code: &'static str, detail: String },
     #[error("{detail}")]
     TooLarge { detail: String },
+    #[error("{detail}")]
+    UnsupportedMediaType { detail: String },
     #[error("{detail}")]
     Unprocessable { code: &'static str, detail: String },
     #[error("range not satisfiable for an artifact of {size} bytes")]
@@ -139,6 +141,11 @@ impl RegistryError {
             RegistryError::Conflict { code, detail } => {
                 (StatusCode::CONFLICT, *code, detail.clone())
             }
+            RegistryError::UnsupportedMediaType { detail } => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                detail.clone(),
+            ),
             RegistryError::TooLarge { detail } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",

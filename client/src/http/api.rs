@@ -2,6 +2,8 @@
 //! paths, query types and their query strings, and the artifact headers (`ETag`,
 //! `Content-Range`). Pure functions; no HTTP library here.
 
+use serde::{Deserialize, Serialize};
+
 use crate::digest::Digest;
 use crate::names::{AliasName, ModelName};
 use crate::reference::{Stage, VersionRef};
@@ -45,17 +47,21 @@ pub fn alias(name: &ModelName, alias: &AliasName) -> String {
     format!("{MODELS}/{name}/aliases/{alias}")
 }
 
-/// Filters and paging of `GET /api/v1/models`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Filters and paging of `GET /api/v1/models`. The client writes it into the URL; the
+/// server reads it back with the same type.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct ModelQuery {
+    /// Page size, 1–1000 (default 100).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
+    pub limit: Option<i64>,
+    /// The `next_page_token` of the previous page.
+    pub page_token: Option<String>,
     /// Only models whose name starts with this.
     pub name_prefix: Option<String>,
     /// Only models with this tag.
     pub tag: Option<String>,
-    /// Page size, 1–1000 (server default 100).
-    pub limit: Option<i64>,
-    /// The `next_page_token` of the previous page.
-    pub page_token: Option<String>,
 }
 
 impl ModelQuery {
@@ -73,9 +79,14 @@ impl ModelQuery {
 }
 
 /// Paging of `GET /api/v1/models/{name}/versions`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct VersionQuery {
+    /// Page size, 1–1000 (default 100).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     pub limit: Option<i64>,
+    /// The `next_page_token` of the previous page.
     pub page_token: Option<String>,
 }
 
@@ -91,14 +102,48 @@ impl VersionQuery {
     }
 }
 
-/// Filters of `GET /api/v1/events`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EventQuery {
+/// Filters and resume point of `GET /api/v1/events/stream` (server-sent events).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct EventStreamQuery {
+    /// Only events of this model.
     pub model: Option<ModelName>,
+    /// Only events of this kind (`stage_changed`, `version_ready`, …).
     pub kind: Option<EventKind>,
-    /// Only events with a greater `seq`.
+    /// Replay events with a greater `seq` from the log first (`Last-Event-ID` wins when
+    /// both are given). Without either, only new events are sent.
+    #[cfg_attr(feature = "openapi", param(minimum = 0))]
     pub after: Option<i64>,
-    /// Page size, 1–1000 (server default 100).
+}
+
+impl EventStreamQuery {
+    pub fn path(&self) -> String {
+        with_query(
+            &format!("{EVENTS}/stream"),
+            &[
+                ("model", self.model.as_ref().map(|m| m.to_string())),
+                ("kind", self.kind.map(|k| k.as_str().to_owned())),
+                ("after", self.after.map(|n| n.to_string())),
+            ],
+        )
+    }
+}
+
+/// Filters and paging of `GET /api/v1/events`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct EventQuery {
+    /// Only events of this model.
+    pub model: Option<ModelName>,
+    /// Only events of this kind (`stage_changed`, `version_ready`, …).
+    pub kind: Option<EventKind>,
+    /// Only events with a greater `seq` (default 0: from the start).
+    #[cfg_attr(feature = "openapi", param(minimum = 0))]
+    pub after: Option<i64>,
+    /// Page size, 1–1000 (default 100).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     pub limit: Option<i64>,
 }
 

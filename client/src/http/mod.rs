@@ -20,7 +20,7 @@ mod stages;
 #[cfg(feature = "http")]
 mod versions;
 
-pub use api::{EventQuery, ModelQuery, VersionQuery};
+pub use api::{EventQuery, EventStreamQuery, ModelQuery, VersionQuery};
 #[cfg(feature = "http")]
 pub use artifacts::Download;
 #[cfg(feature = "http")]

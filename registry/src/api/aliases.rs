@@ -3,9 +3,9 @@
 use actix_web::{delete, put, web, HttpResponse};
 
 use capstan_client::types::{Alias, SetAlias};
-use capstan_client::Problem;
+use capstan_client::{AliasName, ModelName, Problem};
 
-use super::extract::{alias, model_name};
+use super::extract::AliasPath;
 use crate::error::RegistryResult;
 use crate::service::Registry;
 
@@ -13,8 +13,8 @@ use crate::service::Registry;
 #[utoipa::path(
     tag = "aliases",
     params(
-        ("name" = String, Path, description = "Model name"),
-        ("alias" = String, Path, description = "Alias, e.g. `champion`")
+        ("name" = ModelName, Path, description = "Model name"),
+        ("alias" = AliasName, Path, description = "Alias, e.g. `champion`")
     ),
     request_body = SetAlias,
     responses(
@@ -27,13 +27,11 @@ use crate::service::Registry;
 #[put("/models/{name}/aliases/{alias}")]
 pub async fn set_alias(
     registry: web::Data<Registry>,
-    path: web::Path<(String, String)>,
+    path: web::Path<AliasPath>,
     body: web::Json<SetAlias>,
 ) -> RegistryResult<HttpResponse> {
-    let (name, alias_name) = path.into_inner();
-    let set = registry
-        .set_alias(model_name(&name)?, alias(&alias_name)?, body.version)
-        .await?;
+    let AliasPath { name, alias } = path.into_inner();
+    let set = registry.set_alias(name, alias, body.version).await?;
     Ok(HttpResponse::Ok().json(set))
 }
 
@@ -41,8 +39,8 @@ pub async fn set_alias(
 #[utoipa::path(
     tag = "aliases",
     params(
-        ("name" = String, Path, description = "Model name"),
-        ("alias" = String, Path, description = "Alias")
+        ("name" = ModelName, Path, description = "Model name"),
+        ("alias" = AliasName, Path, description = "Alias")
     ),
     responses(
         (status = 204, description = "Removed"),
@@ -52,11 +50,9 @@ pub async fn set_alias(
 #[delete("/models/{name}/aliases/{alias}")]
 pub async fn delete_alias(
     registry: web::Data<Registry>,
-    path: web::Path<(String, String)>,
+    path: web::Path<AliasPath>,
 ) -> RegistryResult<HttpResponse> {
-    let (name, alias_name) = path.into_inner();
-    registry
-        .delete_alias(model_name(&name)?, alias(&alias_name)?)
-        .await?;
+    let AliasPath { name, alias } = path.into_inner();
+    registry.delete_alias(name, alias).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,9 +6,9 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 
 use capstan_client::types::Version;
-use capstan_client::{Problem, VersionRef};
+use capstan_client::{ModelName, Problem, VersionRef};
 
-use super::extract::{model_name, version_ref};
+use super::extract::VersionPath;
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::{ArtifactContent, ArtifactRequest, ByteRange, Registry};
 
@@ -16,7 +16,7 @@ use crate::service::{ArtifactContent, ArtifactRequest, ByteRange, Registry};
 #[utoipa::path(
     tag = "artifacts",
     params(
-        ("name" = String, Path, description = "Model name"),
+        ("name" = ModelName, Path, description = "Model name"),
         ("ref" = i64, Path, description = "Version number")
     ),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
@@ -30,18 +30,18 @@ use crate::service::{ArtifactContent, ArtifactRequest, ByteRange, Registry};
 #[put("/models/{name}/versions/{ref}/artifact")]
 pub async fn upload_artifact(
     registry: web::Data<Registry>,
-    path: web::Path<(String, String)>,
+    path: web::Path<VersionPath>,
     payload: web::Payload,
 ) -> RegistryResult<HttpResponse> {
-    let (name, reference) = path.into_inner();
-    let VersionRef::Number(number) = version_ref(&reference)? else {
+    let VersionPath { name, reference } = path.into_inner();
+    let VersionRef::Number(number) = reference else {
         return Err(RegistryError::bad_request(
             "invalid_ref",
             "upload to a version number (the `upload_url` of a pending version)",
         ));
     };
     let version = registry
-        .upload_pending_artifact(model_name(&name)?, number, payload)
+        .upload_pending_artifact(name, number, payload)
         .await?;
     Ok(HttpResponse::Ok().json(version))
 }
@@ -61,8 +61,8 @@ pub struct DownloadParams {
 #[utoipa::path(
     tag = "artifacts",
     params(
-        ("name" = String, Path, description = "Model name"),
-        ("ref" = String, Path, description = "Version number, stage, alias or `latest`"),
+        ("name" = ModelName, Path, description = "Model name"),
+        ("ref" = inline(VersionRef), Path, description = "Version number, stage, alias or `latest`"),
         DownloadParams
     ),
     responses(
@@ -78,19 +78,17 @@ pub struct DownloadParams {
 #[get("/models/{name}/versions/{ref}/artifact")]
 pub async fn download_artifact(
     registry: web::Data<Registry>,
-    path: web::Path<(String, String)>,
+    path: web::Path<VersionPath>,
     query: web::Query<DownloadParams>,
     request: HttpRequest,
 ) -> RegistryResult<HttpResponse> {
-    let (name, reference) = path.into_inner();
+    let VersionPath { name, reference } = path.into_inner();
     let wanted = ArtifactRequest {
         range: requested_range(request.headers()),
         redirect: query.redirect,
         if_none_match: if_none_match(request.headers()),
     };
-    let opened = registry
-        .open_artifact(model_name(&name)?, version_ref(&reference)?, wanted)
-        .await?;
+    let opened = registry.open_artifact(name, reference, wanted).await?;
     let etag = opened.etag();
     let version_header = (
         "X-Capstan-Model-Version",

@@ -3,28 +3,15 @@
 
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use capstan_client::types::{EventKind, EventMessage};
+use capstan_client::http::EventStreamQuery;
+use capstan_client::types::EventMessage;
 use capstan_client::Problem;
 
-use super::extract::model_name;
 use crate::error::{RegistryError, RegistryResult};
 use crate::events::stream::StreamFilter;
 use crate::events::EventHub;
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct StreamEventsParams {
-    /// Only events of this model.
-    model: Option<String>,
-    /// Only events of this kind (`stage_changed`, `version_ready`, …).
-    kind: Option<String>,
-    /// Replay events with a greater `seq` from the log first (`Last-Event-ID` wins when
-    /// both are given). Without either, only new events are sent.
-    after: Option<i64>,
-}
 
 /// Follow the event log as server-sent events.
 ///
@@ -34,7 +21,7 @@ pub struct StreamEventsParams {
 #[utoipa::path(
     tag = "events",
     params(
-        StreamEventsParams,
+        EventStreamQuery,
         ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this seq (sent by EventSource on reconnect)")
     ),
     responses(
@@ -46,13 +33,13 @@ pub struct StreamEventsParams {
 pub async fn stream_events(
     hub: web::Data<EventHub>,
     shutdown: web::Data<CancellationToken>,
-    query: web::Query<StreamEventsParams>,
+    query: web::Query<EventStreamQuery>,
     request: HttpRequest,
 ) -> RegistryResult<HttpResponse> {
     let query = query.into_inner();
     let filter = StreamFilter {
-        model: query.model.as_deref().map(model_name).transpose()?,
-        kind: query.kind.as_deref().map(parse_kind).transpose()?,
+        model: query.model,
+        kind: query.kind,
     };
     let resume = match request.headers().get("Last-Event-ID") {
         Some(value) => Some(parse_last_event_id(value)?),
@@ -76,18 +63,6 @@ pub async fn stream_events(
         // A finished stream's connection is not reused, so a shutdown is not held up by it.
         .force_close()
         .streaming(body))
-}
-
-fn parse_kind(text: &str) -> RegistryResult<EventKind> {
-    EventKind::parse(text).ok_or_else(|| {
-        RegistryError::bad_request(
-            "invalid_kind",
-            format!(
-                "unknown event kind {:?}",
-                text.chars().take(64).collect::<String>()
-            ),
-        )
-    })
 }
 
 fn parse_last_event_id(value: &header::HeaderValue) -> RegistryResult<i64> {

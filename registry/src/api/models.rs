@@ -1,14 +1,13 @@
 //! `/api/v1/models` and `/api/v1/models/{name}`.
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
-use serde::Deserialize;
 
+use capstan_client::http::ModelQuery;
 use capstan_client::types::{CreateModel, Model, ModelPage, UpdateModel};
-use capstan_client::Problem;
+use capstan_client::{ModelName, Problem};
 
-use super::extract::model_name;
+use super::extract::ModelPath;
 use crate::error::RegistryResult;
-use crate::service::models::ModelQuery;
 use crate::service::Registry;
 
 /// Register a model.
@@ -30,23 +29,10 @@ pub async fn create_model(
     Ok(HttpResponse::Created().json(model))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListModelsParams {
-    /// Page size, 1–1000 (default 100).
-    limit: Option<i64>,
-    /// The `next_page_token` of the previous page.
-    page_token: Option<String>,
-    /// Only models whose name starts with this.
-    name_prefix: Option<String>,
-    /// Only models with this tag.
-    tag: Option<String>,
-}
-
 /// List models, by name, a page at a time.
 #[utoipa::path(
     tag = "models",
-    params(ListModelsParams),
+    params(ModelQuery),
     responses(
         (status = 200, description = "A page of models", body = ModelPage),
         (status = 400, description = "Invalid limit or page token", body = Problem, content_type = "application/problem+json")
@@ -55,24 +41,16 @@ pub struct ListModelsParams {
 #[get("/models")]
 pub async fn list_models(
     registry: web::Data<Registry>,
-    query: web::Query<ListModelsParams>,
+    query: web::Query<ModelQuery>,
 ) -> RegistryResult<HttpResponse> {
-    let query = query.into_inner();
-    let page = registry
-        .list_models(ModelQuery {
-            limit: query.limit,
-            page_token: query.page_token,
-            name_prefix: query.name_prefix,
-            tag: query.tag,
-        })
-        .await?;
+    let page = registry.list_models(query.into_inner()).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
 /// Show a model with its stages, aliases and latest version.
 #[utoipa::path(
     tag = "models",
-    params(("name" = String, Path, description = "Model name")),
+    params(("name" = ModelName, Path, description = "Model name")),
     responses(
         (status = 200, description = "The model", body = Model),
         (status = 400, description = "Invalid name", body = Problem, content_type = "application/problem+json"),
@@ -82,16 +60,16 @@ pub async fn list_models(
 #[get("/models/{name}")]
 pub async fn get_model(
     registry: web::Data<Registry>,
-    path: web::Path<String>,
+    path: web::Path<ModelPath>,
 ) -> RegistryResult<HttpResponse> {
-    let model = registry.get_model(model_name(&path)?).await?;
+    let model = registry.get_model(path.into_inner().name).await?;
     Ok(HttpResponse::Ok().json(model))
 }
 
 /// Update a model's description or tags.
 #[utoipa::path(
     tag = "models",
-    params(("name" = String, Path, description = "Model name")),
+    params(("name" = ModelName, Path, description = "Model name")),
     request_body = UpdateModel,
     responses(
         (status = 200, description = "The updated model", body = Model),
@@ -102,11 +80,11 @@ pub async fn get_model(
 #[patch("/models/{name}")]
 pub async fn update_model(
     registry: web::Data<Registry>,
-    path: web::Path<String>,
+    path: web::Path<ModelPath>,
     body: web::Json<UpdateModel>,
 ) -> RegistryResult<HttpResponse> {
     let model = registry
-        .update_model(model_name(&path)?, body.into_inner())
+        .update_model(path.into_inner().name, body.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(model))
 }
@@ -114,7 +92,7 @@ pub async fn update_model(
 /// Delete a model and its versions. Refused while a version is in staging or production.
 #[utoipa::path(
     tag = "models",
-    params(("name" = String, Path, description = "Model name")),
+    params(("name" = ModelName, Path, description = "Model name")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
@@ -124,8 +102,8 @@ pub async fn update_model(
 #[delete("/models/{name}")]
 pub async fn delete_model(
     registry: web::Data<Registry>,
-    path: web::Path<String>,
+    path: web::Path<ModelPath>,
 ) -> RegistryResult<HttpResponse> {
-    registry.delete_model(model_name(&path)?).await?;
+    registry.delete_model(path.into_inner().name).await?;
     Ok(HttpResponse::NoContent().finish())
 }

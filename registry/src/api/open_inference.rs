@@ -12,9 +12,9 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use capstan_client::inference::{V2InferRequest, V2InferResponse, V2ModelMetadata};
-use capstan_client::VersionRef;
+use capstan_client::{ModelName, VersionRef};
 
-use super::extract::model_name;
+use super::extract::{InferenceModelPath, InferenceVersionPath};
 use crate::error::{RegistryError, RegistryResult};
 use crate::serving::{v2, LoadedModel, ServeError, Serving};
 
@@ -31,13 +31,12 @@ fn version_number(raw: &str) -> Result<VersionRef, ServeError> {
 /// The model a V2 route names (`version` is the raw path segment).
 async fn resolve(
     serving: &Serving,
-    name: &str,
+    name: &ModelName,
     version: Option<&str>,
 ) -> RegistryResult<Arc<LoadedModel>> {
     let resolved = async {
-        let name = model_name(name)?;
         let version = version.map(version_number).transpose()?;
-        serving.v2_model(&name, version.as_ref()).await
+        serving.v2_model(name, version.as_ref()).await
     };
     resolved.await.map_err(RegistryError::open_inference)
 }
@@ -61,24 +60,24 @@ pub async fn ready(serving: web::Data<Serving>) -> HttpResponse {
 }
 
 /// Model metadata (the default version: production, else latest; or the served ref).
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}", params(("name" = String, Path, description = "Model name")), responses((status = 200, description = "Metadata", body = V2ModelMetadata)))]
+#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}", params(("name" = ModelName, Path, description = "Model name")), responses((status = 200, description = "Metadata", body = V2ModelMetadata)))]
 #[get("/v2/models/{name}")]
 pub async fn model_metadata(
     serving: web::Data<Serving>,
-    path: web::Path<String>,
+    path: web::Path<InferenceModelPath>,
 ) -> RegistryResult<HttpResponse> {
-    let model = resolve(&serving, &path, None).await?;
+    let model = resolve(&serving, &path.name, None).await?;
     Ok(HttpResponse::Ok().json(v2::metadata(&model)))
 }
 
 /// Metadata of one version.
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/versions/{version}", params(("name" = String, Path, description = "Model name"), ("version" = i64, Path, description = "Version number")), responses((status = 200, description = "Metadata", body = V2ModelMetadata)))]
+#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/versions/{version}", params(("name" = ModelName, Path, description = "Model name"), ("version" = i64, Path, description = "Version number")), responses((status = 200, description = "Metadata", body = V2ModelMetadata)))]
 #[get("/v2/models/{name}/versions/{version}")]
 pub async fn version_metadata(
     serving: web::Data<Serving>,
-    path: web::Path<(String, String)>,
+    path: web::Path<InferenceVersionPath>,
 ) -> RegistryResult<HttpResponse> {
-    let (name, version) = path.into_inner();
+    let InferenceVersionPath { name, version } = path.into_inner();
     let model = resolve(&serving, &name, Some(&version)).await?;
     Ok(HttpResponse::Ok().json(v2::metadata(&model)))
 }
@@ -89,53 +88,53 @@ fn ready_body(model: &LoadedModel) -> HttpResponse {
 }
 
 /// Model readiness.
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/ready", params(("name" = String, Path, description = "Model name")), responses((status = 200, description = "Ready")))]
+#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/ready", params(("name" = ModelName, Path, description = "Model name")), responses((status = 200, description = "Ready")))]
 #[get("/v2/models/{name}/ready")]
 pub async fn model_ready(
     serving: web::Data<Serving>,
-    path: web::Path<String>,
+    path: web::Path<InferenceModelPath>,
 ) -> RegistryResult<HttpResponse> {
-    let model = resolve(&serving, &path, None).await?;
+    let model = resolve(&serving, &path.name, None).await?;
     Ok(ready_body(&model))
 }
 
 /// Version readiness.
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/versions/{version}/ready", params(("name" = String, Path, description = "Model name"), ("version" = i64, Path, description = "Version number")), responses((status = 200, description = "Ready")))]
+#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/versions/{version}/ready", params(("name" = ModelName, Path, description = "Model name"), ("version" = i64, Path, description = "Version number")), responses((status = 200, description = "Ready")))]
 #[get("/v2/models/{name}/versions/{version}/ready")]
 pub async fn version_ready(
     serving: web::Data<Serving>,
-    path: web::Path<(String, String)>,
+    path: web::Path<InferenceVersionPath>,
 ) -> RegistryResult<HttpResponse> {
-    let (name, version) = path.into_inner();
+    let InferenceVersionPath { name, version } = path.into_inner();
     let model = resolve(&serving, &name, Some(&version)).await?;
     Ok(ready_body(&model))
 }
 
 /// Inference with the default version.
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/infer", params(("name" = String, Path, description = "Model name")), request_body = V2InferRequest, responses((status = 200, description = "Outputs `label` and `probabilities`", body = V2InferResponse), (status = 400, description = "Bad tensors; body has `error`")))]
+#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/infer", params(("name" = ModelName, Path, description = "Model name")), request_body = V2InferRequest, responses((status = 200, description = "Outputs `label` and `probabilities`", body = V2InferResponse), (status = 400, description = "Bad tensors; body has `error`")))]
 #[post("/v2/models/{name}/infer")]
 pub async fn infer(
     serving: web::Data<Serving>,
-    path: web::Path<String>,
+    path: web::Path<InferenceModelPath>,
     request: HttpRequest,
     payload: web::Payload,
 ) -> RegistryResult<HttpResponse> {
     let started = Instant::now();
-    let model = resolve(&serving, &path, None).await?;
+    let model = resolve(&serving, &path.name, None).await?;
     infer_with(&serving, &model, &request, payload, started).await
 }
 
 /// Inference with one version.
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/versions/{version}/infer", params(("name" = String, Path, description = "Model name"), ("version" = i64, Path, description = "Version number")), request_body = V2InferRequest, responses((status = 200, description = "Outputs `label` and `probabilities`", body = V2InferResponse), (status = 400, description = "Bad tensors; body has `error`")))]
+#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/versions/{version}/infer", params(("name" = ModelName, Path, description = "Model name"), ("version" = i64, Path, description = "Version number")), request_body = V2InferRequest, responses((status = 200, description = "Outputs `label` and `probabilities`", body = V2InferResponse), (status = 400, description = "Bad tensors; body has `error`")))]
 #[post("/v2/models/{name}/versions/{version}/infer")]
 pub async fn infer_version(
     serving: web::Data<Serving>,
-    path: web::Path<(String, String)>,
+    path: web::Path<InferenceVersionPath>,
     request: HttpRequest,
     payload: web::Payload,
 ) -> RegistryResult<HttpResponse> {
     let started = Instant::now();
-    let (name, version) = path.into_inner();
+    let InferenceVersionPath { name, version } = path.into_inner();
     let model = resolve(&serving, &name, Some(&version)).await?;
     infer_with(&serving, &model, &request, payload, started).await
 }

@@ -3,9 +3,9 @@
 use actix_web::{post, web, HttpResponse};
 
 use capstan_client::inference::{PredictRequest, PredictResponse};
-use capstan_client::Problem;
+use capstan_client::{ModelName, Problem, VersionRef};
 
-use super::extract::{model_name, version_ref};
+use super::extract::VersionPath;
 use crate::error::RegistryResult;
 use crate::serving::Serving;
 
@@ -16,8 +16,8 @@ use crate::serving::Serving;
 #[utoipa::path(
     tag = "serving",
     params(
-        ("name" = String, Path, description = "Model name"),
-        ("ref" = String, Path, description = "Version number, stage, alias or `latest`")
+        ("name" = ModelName, Path, description = "Model name"),
+        ("ref" = inline(VersionRef), Path, description = "Version number, stage, alias or `latest`")
     ),
     request_body = PredictRequest,
     responses(
@@ -30,16 +30,12 @@ use crate::serving::Serving;
 #[post("/api/v1/models/{name}/versions/{ref}/predict")]
 pub async fn predict(
     serving: web::Data<Serving>,
-    path: web::Path<(String, String)>,
+    path: web::Path<VersionPath>,
     body: web::Json<PredictRequest>,
 ) -> RegistryResult<HttpResponse> {
-    let (name, reference) = path.into_inner();
+    let VersionPath { name, reference } = path.into_inner();
     let (model, response) = serving
-        .predict(
-            &model_name(&name)?,
-            &version_ref(&reference)?,
-            body.into_inner(),
-        )
+        .predict(&name, &reference, body.into_inner())
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("X-Capstan-Model-Version", model.version.to_string()))

@@ -3,9 +3,9 @@
 use actix_web::{post, web, HttpResponse};
 
 use capstan_client::types::{PromoteRequest, RollbackRequest, Version};
-use capstan_client::Problem;
+use capstan_client::{ModelName, Problem, Stage};
 
-use super::extract::{model_name, stage};
+use super::extract::StagePath;
 use crate::error::RegistryResult;
 use crate::service::Registry;
 
@@ -16,8 +16,8 @@ use crate::service::Registry;
 #[utoipa::path(
     tag = "stages",
     params(
-        ("name" = String, Path, description = "Model name"),
-        ("stage" = String, Path, description = "`staging` or `production`")
+        ("name" = ModelName, Path, description = "Model name"),
+        ("stage" = Stage, Path, description = "`staging` or `production`")
     ),
     request_body = PromoteRequest,
     responses(
@@ -30,13 +30,11 @@ use crate::service::Registry;
 #[post("/models/{name}/stages/{stage}")]
 pub async fn promote(
     registry: web::Data<Registry>,
-    path: web::Path<(String, String)>,
+    path: web::Path<StagePath>,
     body: web::Json<PromoteRequest>,
 ) -> RegistryResult<HttpResponse> {
-    let (name, stage_name) = path.into_inner();
-    let version = registry
-        .promote(model_name(&name)?, stage(&stage_name)?, body.into_inner())
-        .await?;
+    let StagePath { name, stage } = path.into_inner();
+    let version = registry.promote(name, stage, body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(version))
 }
 
@@ -44,8 +42,8 @@ pub async fn promote(
 #[utoipa::path(
     tag = "stages",
     params(
-        ("name" = String, Path, description = "Model name"),
-        ("stage" = String, Path, description = "`staging` or `production`")
+        ("name" = ModelName, Path, description = "Model name"),
+        ("stage" = Stage, Path, description = "`staging` or `production`")
     ),
     request_body(content = Option<RollbackRequest>, description = "Optional reason"),
     responses(
@@ -57,13 +55,11 @@ pub async fn promote(
 #[post("/models/{name}/stages/{stage}/rollback")]
 pub async fn rollback(
     registry: web::Data<Registry>,
-    path: web::Path<(String, String)>,
+    path: web::Path<StagePath>,
     body: Option<web::Json<RollbackRequest>>,
 ) -> RegistryResult<HttpResponse> {
-    let (name, stage_name) = path.into_inner();
+    let StagePath { name, stage } = path.into_inner();
     let reason = body.and_then(|b| b.into_inner().reason);
-    let version = registry
-        .rollback(model_name(&name)?, stage(&stage_name)?, reason)
-        .await?;
+    let version = registry.rollback(name, stage, reason).await?;
     Ok(HttpResponse::Ok().json(version))
 }

@@ -4,12 +4,12 @@ use actix_multipart::Multipart;
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use futures::StreamExt;
-use serde::Deserialize;
 
+use capstan_client::http::VersionQuery;
 use capstan_client::types::{NewVersion, Version, VersionPage};
-use capstan_client::Problem;
+use capstan_client::{ModelName, Problem, VersionRef};
 
-use super::extract::{model_name, version_ref};
+use super::extract::{ModelPath, VersionPath};
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::{parse_new_version, read_limited, Registry, UploadPart};
 
@@ -31,7 +31,7 @@ pub struct UploadForm {
 /// `upload_url` to `PUT` the bytes to.
 #[utoipa::path(
     tag = "versions",
-    params(("name" = String, Path, description = "Model name")),
+    params(("name" = ModelName, Path, description = "Model name")),
     request_body(content(
         (UploadForm = "multipart/form-data"),
         (NewVersion = "application/json")
@@ -48,11 +48,11 @@ pub struct UploadForm {
 #[post("/models/{name}/versions")]
 pub async fn create_version(
     registry: web::Data<Registry>,
-    path: web::Path<String>,
+    path: web::Path<ModelPath>,
     request: HttpRequest,
     payload: web::Payload,
 ) -> RegistryResult<HttpResponse> {
-    let name = model_name(&path)?;
+    let name = path.into_inner().name;
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -74,10 +74,11 @@ pub async fn create_version(
         let meta = parse_new_version(&body)?;
         registry.create_pending_version(name, meta).await?
     } else {
-        return Err(RegistryError::bad_request(
-            "unsupported_media_type",
-            "send multipart/form-data (metadata + artifact) or application/json (metadata only)",
-        ));
+        return Err(RegistryError::UnsupportedMediaType {
+            detail:
+                "send multipart/form-data (metadata + artifact) or application/json (metadata only)"
+                    .to_owned(),
+        });
     };
     Ok(HttpResponse::Created()
         .insert_header((
@@ -90,19 +91,10 @@ pub async fn create_version(
         .json(version))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListVersionsParams {
-    /// Page size, 1–1000 (default 100).
-    limit: Option<i64>,
-    /// The `next_page_token` of the previous page.
-    page_token: Option<String>,
-}
-
 /// List a model's versions, newest first.
 #[utoipa::path(
     tag = "versions",
-    params(("name" = String, Path, description = "Model name"), ListVersionsParams),
+    params(("name" = ModelName, Path, description = "Model name"), VersionQuery),
     responses(
         (status = 200, description = "A page of versions", body = VersionPage),
         (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json")
@@ -111,12 +103,11 @@ pub struct ListVersionsParams {
 #[get("/models/{name}/versions")]
 pub async fn list_versions(
     registry: web::Data<Registry>,
-    path: web::Path<String>,
-    query: web::Query<ListVersionsParams>,
+    path: web::Path<ModelPath>,
+    query: web::Query<VersionQuery>,
 ) -> RegistryResult<HttpResponse> {
-    let query = query.into_inner();
     let page = registry
-        .list_versions(model_name(&path)?, query.limit, query.page_token)
+        .list_versions(path.into_inner().name, query.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(page))
 }
@@ -125,8 +116,8 @@ pub async fn list_versions(
 #[utoipa::path(
     tag = "versions",
     params(
-        ("name" = String, Path, description = "Model name"),
-        ("ref" = String, Path, description = "Version number, stage, alias or `latest`")
+        ("name" = ModelName, Path, description = "Model name"),
+        ("ref" = inline(VersionRef), Path, description = "Version number, stage, alias or `latest`")
     ),
     responses(
         (status = 200, description = "The version", body = Version),
@@ -137,12 +128,10 @@ pub async fn list_versions(
 #[get("/models/{name}/versions/{ref}")]
 pub async fn get_version(
     registry: web::Data<Registry>,
-    path: web::Path<(String, String)>,
+    path: web::Path<VersionPath>,
 ) -> RegistryResult<HttpResponse> {
-    let (name, reference) = path.into_inner();
-    let version = registry
-        .get_version(model_name(&name)?, version_ref(&reference)?)
-        .await?;
+    let VersionPath { name, reference } = path.into_inner();
+    let version = registry.get_version(name, reference).await?;
     Ok(HttpResponse::Ok().json(version))
 }
 
@@ -150,8 +139,8 @@ pub async fn get_version(
 #[utoipa::path(
     tag = "versions",
     params(
-        ("name" = String, Path, description = "Model name"),
-        ("ref" = String, Path, description = "Version number, alias or `latest`")
+        ("name" = ModelName, Path, description = "Model name"),
+        ("ref" = inline(VersionRef), Path, description = "Version number, alias or `latest`")
     ),
     responses(
         (status = 200, description = "The archived version", body = Version),
@@ -162,11 +151,9 @@ pub async fn get_version(
 #[post("/models/{name}/versions/{ref}/archive")]
 pub async fn archive_version(
     registry: web::Data<Registry>,
-    path: web::Path<(String, String)>,
+    path: web::Path<VersionPath>,
 ) -> RegistryResult<HttpResponse> {
-    let (name, reference) = path.into_inner();
-    let version = registry
-        .archive_version(model_name(&name)?, version_ref(&reference)?)
-        .await?;
+    let VersionPath { name, reference } = path.into_inner();
+    let version = registry.archive_version(name, reference).await?;
     Ok(HttpResponse::Ok().json(version))
 }

@@ -5,7 +5,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
-use capstan_client::http::api;
+use capstan_client::http::{api, EventQuery};
 use capstan_client::types::{
     ArtifactPointer, Event, EventKind, EventMessage, EventPage, VersionStatus,
 };
@@ -20,14 +20,6 @@ use crate::store::events::{self, EventFilter};
 use crate::store::relay::{self, RelayPosition};
 use crate::store::rows::VersionRow;
 use crate::store::{versions, DbConn, StoreResult};
-
-#[derive(Debug, Default)]
-pub struct EventQuery {
-    pub model: Option<ModelName>,
-    pub kind: Option<EventKind>,
-    pub after: Option<i64>,
-    pub limit: Option<i64>,
-}
 
 /// Which events to read as published messages: `after < seq <= until`, oldest first.
 #[derive(Debug, Clone, Default)]

@@ -1,5 +1,6 @@
 //! Use cases on models: create, list, show, update, delete.
 
+use capstan_client::http::ModelQuery;
 use capstan_client::types::{CreateModel, EventKind, Model, ModelPage, UpdateModel};
 use capstan_client::ModelName;
 
@@ -22,15 +23,6 @@ pub(crate) fn lock_model(
     name: &str,
 ) -> RegistryResult<crate::store::rows::ModelRow> {
     models::lock(conn, name, now())?.ok_or_else(|| model_not_found(name))
-}
-
-/// Query parameters of a model listing.
-#[derive(Debug, Default)]
-pub struct ModelQuery {
-    pub limit: Option<i64>,
-    pub page_token: Option<String>,
-    pub name_prefix: Option<String>,
-    pub tag: Option<String>,
 }
 
 impl Registry {

@@ -4,9 +4,11 @@
 use capstan_client::types::{EventKind, Version, VersionPage};
 use capstan_client::{ModelName, VersionRef};
 
-use super::views::{load_version_view, version_view};
+use capstan_client::http::VersionQuery;
+
 use super::models::{lock_model, model_not_found};
 use super::resolve::resolve_row;
+use super::views::{load_version_view, version_view};
 use super::{event, now, Registry};
 use crate::domain::paging::{decode_token, encode_token, page_limit};
 use crate::domain::policy::check_archivable;
@@ -17,11 +19,11 @@ impl Registry {
     pub async fn list_versions(
         &self,
         name: ModelName,
-        limit: Option<i64>,
-        page_token: Option<String>,
+        query: VersionQuery,
     ) -> RegistryResult<VersionPage> {
-        let limit = page_limit(limit)?;
-        let before = page_token
+        let limit = page_limit(query.limit)?;
+        let before = query
+            .page_token
             .as_deref()
             .map(|token| {
                 decode_token("versions", token)?

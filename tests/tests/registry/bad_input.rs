@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use capstan_tests::{raw_request, spawn_app};
+use capstan_tests::{assert_problem, raw_request, spawn_app};
 
 #[tokio::test]
 async fn traversal_and_odd_names_in_paths_are_rejected() {
@@ -72,6 +72,109 @@ async fn traversal_and_odd_names_in_paths_are_rejected() {
     }
     let (_, models) = app.get_json("/api/v1/models").await;
     assert_eq!(models["models"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn each_path_segment_that_does_not_parse_is_named_by_its_code() {
+    let app = spawn_app().await;
+    app.create_model("bc").await;
+    app.upload("bc", b"x").await;
+    for (method, path, code) in [
+        ("GET", "/api/v1/models/Upper", "invalid_name"),
+        ("DELETE", "/api/v1/models/a..b", "invalid_name"),
+        ("GET", "/api/v1/models/-x/versions", "invalid_name"),
+        ("GET", "/api/v1/models/bc/versions/0", "invalid_ref"),
+        (
+            "GET",
+            "/api/v1/models/bc/versions/Prod/artifact",
+            "invalid_ref",
+        ),
+        (
+            "POST",
+            "/api/v1/models/bc/versions/a..b/archive",
+            "invalid_ref",
+        ),
+        (
+            "PUT",
+            "/api/v1/models/bc/versions/champion/artifact",
+            "invalid_ref",
+        ),
+        ("POST", "/api/v1/models/bc/stages/canary", "invalid_stage"),
+        (
+            "POST",
+            "/api/v1/models/bc/stages/Prod/rollback",
+            "invalid_stage",
+        ),
+        ("PUT", "/api/v1/models/bc/aliases/latest", "invalid_alias"),
+        ("DELETE", "/api/v1/models/bc/aliases/7", "invalid_alias"),
+        // The name is checked first.
+        ("GET", "/api/v1/models/Upper/versions/0", "invalid_name"),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = app
+            .http
+            .request(method.clone(), app.url(path))
+            .json(&json!({"version": 1}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{method} {path}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_problem(status, &body, 400, code);
+    }
+}
+
+#[tokio::test]
+async fn query_parameters_that_do_not_parse_are_400_problems() {
+    let app = spawn_app().await;
+    app.create_model("bc").await;
+    for (path, code) in [
+        ("/api/v1/models?limit=abc", "invalid_query"),
+        ("/api/v1/models?limit=1001", "invalid_limit"),
+        ("/api/v1/models/bc/versions?limit=abc", "invalid_query"),
+        ("/api/v1/models/bc/versions?limit=0", "invalid_limit"),
+        ("/api/v1/events?limit=x", "invalid_query"),
+        ("/api/v1/events?model=..%2fx", "invalid_name"),
+        ("/api/v1/events?after=1&kind=bogus", "invalid_kind"),
+        ("/api/v1/events?kind=", "invalid_kind"),
+        (
+            "/api/v1/models/bc/versions/1/artifact?redirect=maybe",
+            "invalid_query",
+        ),
+    ] {
+        let (status, body) = app.get_json(path).await;
+        assert_problem(status, &body, 400, code);
+    }
+}
+
+#[tokio::test]
+async fn version_upload_that_is_neither_multipart_nor_json_is_415() {
+    let app = spawn_app().await;
+    app.create_model("bc").await;
+    for content_type in ["text/plain", "application/octet-stream", "application/xml"] {
+        let response = app
+            .http
+            .post(app.url("/api/v1/models/bc/versions"))
+            .header("content-type", content_type)
+            .body(r#"{"format":"opaque"}"#)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_problem(status, &body, 415, "unsupported_media_type");
+    }
+    let (_, page) = app.get_json("/api/v1/models/bc/versions").await;
+    assert_eq!(page["versions"], json!([]));
 }
 
 #[tokio::test]

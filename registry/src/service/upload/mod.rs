@@ -13,9 +13,9 @@ use capstan_client::runtime;
 use capstan_client::types::{EventKind, NewVersion, Version, VersionStatus};
 use capstan_client::{Digest, ModelName, Signature, VersionRef};
 
-use super::views::{load_version_view, to_json};
 use super::models::{lock_model, model_not_found};
 use super::resolve::resolve_row;
+use super::views::{load_version_view, to_json};
 use super::{event, now, Registry};
 use crate::artifacts::{ArtifactStore, StagedBlob};
 use crate::domain::metadata::{check_format, check_text, normalize_tags};
