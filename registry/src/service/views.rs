@@ -36,6 +36,9 @@ pub(crate) fn model_view(conn: &mut DbConn, row: &ModelRow) -> StoreResult<Model
 /// [`model_view`] of each row, in order: three queries for the whole page, whatever its
 /// length.
 pub(crate) fn model_views(conn: &mut DbConn, rows: &[ModelRow]) -> StoreResult<Vec<Model>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
     let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
     let mut tags = models::tags_of_many(conn, &ids)?;
     let mut aliases: HashMap<i64, BTreeMap<String, i64>> = HashMap::new();
