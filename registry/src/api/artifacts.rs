@@ -5,6 +5,7 @@ use actix_web::{get, put, web, HttpRequest, HttpResponse};
 use futures::TryStreamExt;
 use serde::Deserialize;
 
+use capstan_client::http::api::VERSION_HEADER;
 use capstan_client::types::Version;
 use capstan_client::{ModelName, Problem, VersionRef};
 
@@ -90,10 +91,7 @@ pub async fn download_artifact(
     };
     let opened = registry.open_artifact(name, reference, wanted).await?;
     let etag = opened.etag();
-    let version_header = (
-        "X-Capstan-Model-Version",
-        opened.version.version.to_string(),
-    );
+    let version_header = (VERSION_HEADER, opened.version.version.to_string());
     let (blob, partial) = match opened.content {
         ArtifactContent::NotModified => {
             return Ok(HttpResponse::NotModified()

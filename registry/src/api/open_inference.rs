@@ -11,6 +11,7 @@ use std::time::Instant;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use capstan_client::http::api::VERSION_HEADER;
 use capstan_client::inference::{V2InferRequest, V2InferResponse, V2ModelMetadata};
 use capstan_client::{ModelName, VersionRef};
 
@@ -155,6 +156,6 @@ async fn infer_with(
         .await
         .map_err(RegistryError::open_inference)?;
     Ok(HttpResponse::Ok()
-        .insert_header(("X-Capstan-Model-Version", model.version.to_string()))
+        .insert_header((VERSION_HEADER, model.version.to_string()))
         .json(response))
 }

@@ -2,6 +2,7 @@
 
 use actix_web::{post, web, HttpResponse};
 
+use capstan_client::http::api::VERSION_HEADER;
 use capstan_client::inference::{PredictRequest, PredictResponse};
 use capstan_client::{ModelName, Problem, VersionRef};
 
@@ -38,6 +39,6 @@ pub async fn predict(
         .predict(&name, &reference, body.into_inner())
         .await?;
     Ok(HttpResponse::Ok()
-        .insert_header(("X-Capstan-Model-Version", model.version.to_string()))
+        .insert_header((VERSION_HEADER, model.version.to_string()))
         .json(response))
 }

@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 
-use capstan_client::http::VersionQuery;
+use capstan_client::http::{api, VersionQuery};
 use capstan_client::types::{NewVersion, Version, VersionPage};
 use capstan_client::{ModelName, Problem, VersionRef};
 
@@ -83,10 +83,7 @@ pub async fn create_version(
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,
-            format!(
-                "/api/v1/models/{}/versions/{}",
-                version.model, version.version
-            ),
+            api::version(&version.model, &VersionRef::Number(version.version)),
         ))
         .json(version))
 }
