@@ -12,15 +12,16 @@ use crate::signature::ClassLabel;
 /// (`instances`) or records by feature name (`inputs`); exactly one of the two.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(min_properties = 1, max_properties = 1))]
 #[serde(deny_unknown_fields)]
 pub struct PredictRequest {
     /// Rows, each an array with one number per feature in signature order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Vec<f64>>>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<f64>>, required = false, min_items = 1))]
     pub instances: Option<Vec<Value>>,
     /// Records, each an object mapping every feature name to a number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Object>>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>, required = false, min_items = 1))]
     pub inputs: Option<Vec<Value>>,
 }
 
@@ -80,6 +81,7 @@ pub struct V2InferRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub parameters: Option<Value>,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub inputs: Vec<V2Tensor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outputs: Option<Vec<V2RequestedOutput>>,

@@ -35,6 +35,8 @@ pub mod reference;
 /// The model runtime: predictors for the servable formats, input validation and training.
 #[cfg(feature = "runtime")]
 pub mod runtime;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod signature;
 /// `VersionStatus` and `EventKind` as diesel TEXT values.
 #[cfg(feature = "diesel")]

@@ -127,7 +127,7 @@ impl ModelName {
     }
 }
 
-string_newtype!(ModelName, "^[a-z0-9][a-z0-9._-]{0,127}$", "bc");
+string_newtype!(ModelName, r"^(?!.*\.\.)[a-z0-9][a-z0-9._-]{0,127}$", "bc");
 
 /// An alias: a free, user-managed pointer to a version (`champion`, `canary`). Same shape
 /// as a model name (at most 64 characters), but never all digits, a stage name or `latest`,
@@ -147,7 +147,11 @@ impl AliasName {
     }
 }
 
-string_newtype!(AliasName, "^[a-z0-9][a-z0-9._-]{0,63}$", "champion");
+string_newtype!(
+    AliasName,
+    r"^(?![0-9]+$)(?!(?:staging|production|latest)$)(?!.*\.\.)[a-z0-9][a-z0-9._-]{0,63}$",
+    "champion"
+);
 
 #[cfg(test)]
 mod tests {

@@ -165,7 +165,10 @@ impl utoipa::PartialSchema for VersionRef {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
-            .pattern(Some("^[a-z0-9][a-z0-9._-]{0,63}$"))
+            // A version number that fits an i64, or a stage, `latest` or an alias.
+            .pattern(Some(
+                r"^(?:[1-9][0-9]{0,17}|(?![0-9]+$)(?!.*\.\.)[a-z0-9][a-z0-9._-]{0,63})$",
+            ))
             .examples([serde_json::json!("production")])
             .into()
     }

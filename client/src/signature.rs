@@ -25,6 +25,7 @@ pub struct Signature {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Feature {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
     pub name: String,
     #[serde(default)]
     pub dtype: DataType,

@@ -17,14 +17,22 @@ pub const MAX_TAG_LEN: usize = 128;
 /// Longest description, reason or source text.
 pub const MAX_TEXT_LEN: usize = 16 * 1024;
 
+#[cfg(feature = "openapi")]
+use crate::schema::Tag;
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateModel {
     pub name: ModelName,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 16384, pattern = r"^[^\x00]*$")
+    )]
     pub description: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Tag>>, max_items = 64))]
     pub tags: Option<Vec<String>>,
 }
 
@@ -34,8 +42,13 @@ pub struct CreateModel {
 #[serde(deny_unknown_fields)]
 pub struct UpdateModel {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 16384, pattern = r"^[^\x00]*$")
+    )]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Tag>>, max_items = 64))]
     pub tags: Option<Vec<String>>,
 }
 
@@ -87,6 +100,7 @@ pub struct ModelPage {
 pub struct NewVersion {
     /// Artifact format: `linfa-logistic`, `onnx`, or any other (`pickle`, `joblib`, …),
     /// stored but not servable.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[a-z0-9][a-z0-9._+-]{0,63}$"))]
     pub format: String,
     /// The artifact's sha256 (64 lowercase hex digits, `sha256:` prefix optional). When
     /// given, the upload is rejected unless the bytes match.
@@ -99,11 +113,20 @@ pub struct NewVersion {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<BTreeMap<String, serde_json::Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Tag>>, max_items = 64))]
     pub tags: Option<Vec<String>>,
     /// Where the model came from: a run id, a commit, a notebook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 16384, pattern = r"^[^\x00]*$")
+    )]
     pub source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 16384, pattern = r"^[^\x00]*$")
+    )]
     pub description: Option<String>,
 }
 
@@ -184,9 +207,14 @@ pub struct VersionPage {
 #[serde(deny_unknown_fields)]
 pub struct PromoteRequest {
     /// The version to put in the stage.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub version: i64,
     /// Why (kept in the audit trail).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 16384, pattern = r"^[^\x00]*$")
+    )]
     pub reason: Option<String>,
     /// Optimistic concurrency: the version the stage must hold right now (`null` = the
     /// stage must be unassigned). Omit to promote unconditionally.
@@ -209,6 +237,10 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 16384, pattern = r"^[^\x00]*$")
+    )]
     pub reason: Option<String>,
 }
 
@@ -216,6 +248,7 @@ pub struct RollbackRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetAlias {
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub version: i64,
 }
 

@@ -32,6 +32,8 @@ pub enum RegistryError {
     TooLarge { detail: String },
     #[error("{detail}")]
     UnsupportedMediaType { detail: String },
+    #[error("{method} is not allowed here; this route answers {allowed}")]
+    MethodNotAllowed { method: String, allowed: String },
     #[error("{detail}")]
     Unprocessable { code: &'static str, detail: String },
     #[error("range not satisfiable for an artifact of {size} bytes")]
@@ -141,6 +143,11 @@ impl RegistryError {
             RegistryError::Conflict { code, detail } => {
                 (StatusCode::CONFLICT, *code, detail.clone())
             }
+            RegistryError::MethodNotAllowed { .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                self.to_string(),
+            ),
             RegistryError::UnsupportedMediaType { detail } => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -273,9 +280,18 @@ impl ResponseError for RegistryError {
             return open_inference_response(&problem);
         }
         let mut response = problem_response(&problem);
-        if let RegistryError::RangeNotSatisfiable { size } = self {
-            if let Ok(value) = header::HeaderValue::from_str(&format!("bytes */{size}")) {
-                response.headers_mut().insert(header::CONTENT_RANGE, value);
+        let extra_header = match self {
+            RegistryError::RangeNotSatisfiable { size } => {
+                Some((header::CONTENT_RANGE, format!("bytes */{size}")))
+            }
+            RegistryError::MethodNotAllowed { allowed, .. } => {
+                Some((header::ALLOW, allowed.clone()))
+            }
+            _ => None,
+        };
+        if let Some((name, value)) = extra_header {
+            if let Ok(value) = header::HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
             }
         }
         response

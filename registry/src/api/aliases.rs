@@ -5,7 +5,7 @@ use actix_web::{delete, put, web, HttpResponse};
 use capstan_client::types::{Alias, SetAlias};
 use capstan_client::{AliasName, ModelName, Problem};
 
-use super::extract::AliasPath;
+use super::extract::{AliasPath, JsonObject};
 use crate::error::RegistryResult;
 use crate::service::Registry;
 
@@ -21,17 +21,18 @@ use crate::service::Registry;
         (status = 200, description = "The alias", body = Alias),
         (status = 400, description = "Invalid or reserved alias", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such model or version", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The version is not ready or archived", body = Problem, content_type = "application/problem+json")
+        (status = 409, description = "The version is not ready or archived", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[put("/models/{name}/aliases/{alias}")]
 pub async fn set_alias(
     registry: web::Data<Registry>,
     path: web::Path<AliasPath>,
-    body: web::Json<SetAlias>,
+    body: JsonObject<SetAlias>,
 ) -> RegistryResult<HttpResponse> {
     let AliasPath { name, alias } = path.into_inner();
-    let set = registry.set_alias(name, alias, body.version).await?;
+    let set = registry.set_alias(name, alias, body.0.version).await?;
     Ok(HttpResponse::Ok().json(set))
 }
 
@@ -44,7 +45,8 @@ pub async fn set_alias(
     ),
     responses(
         (status = 204, description = "Removed"),
-        (status = 404, description = "No such model or alias", body = Problem, content_type = "application/problem+json")
+        (status = 404, description = "No such model or alias", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid path, query or body", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[delete("/models/{name}/aliases/{alias}")]

@@ -73,6 +73,7 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
     } else {
         super::model_server_openapi()
     };
+    let routes = web::Data::new(super::fallback::RouteTable::of(&openapi));
     let serving = web::Data::new(spec.serving);
     let limits = spec.limits;
     let mut server = HttpServer::new(move || {
@@ -93,7 +94,7 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
                         .app_data(data.shutdown);
                 }
             })
-            .configure(|cfg| super::app_data(cfg, limits))
+            .configure(|cfg| super::extractor_config(cfg, limits))
             .configure(|cfg| {
                 let mut utoipa_cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
                 if is_registry {
@@ -103,7 +104,8 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
                 }
             })
             .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi.clone()))
-            .default_service(web::to(super::not_found))
+            .app_data(routes.clone())
+            .default_service(web::to(super::fallback::unmatched))
     })
     .listen(listener)?
     .keep_alive(spec.keep_alive)

@@ -18,14 +18,16 @@ use crate::service::{ArtifactContent, ArtifactRequest, ByteRange, Registry};
     tag = "artifacts",
     params(
         ("name" = ModelName, Path, description = "Model name"),
-        ("ref" = i64, Path, description = "Version number")
+        ("ref" = i64, Path, minimum = 1, description = "Version number")
     ),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses(
         (status = 200, description = "The version, now `ready`", body = Version),
         (status = 409, description = "The version is not pending", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too large; the version is now `failed`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Digest mismatch; the version is now `failed`", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "Digest mismatch; the version is now `failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid path, query or body", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such model or version", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[put("/models/{name}/versions/{ref}/artifact")]
@@ -73,7 +75,8 @@ pub struct DownloadParams {
         (status = 307, description = "Redirect to a presigned URL (S3, `redirect=true`)"),
         (status = 404, description = "No such model or version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The version has no artifact yet", body = Problem, content_type = "application/problem+json"),
-        (status = 416, description = "Range not satisfiable", body = Problem, content_type = "application/problem+json")
+        (status = 416, description = "Range not satisfiable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid path, query or body", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[get("/models/{name}/versions/{ref}/artifact")]

@@ -6,12 +6,27 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use tokio_util::sync::CancellationToken;
 
 use capstan_client::http::EventStreamQuery;
-use capstan_client::types::EventMessage;
+use capstan_client::types::EventKind;
 use capstan_client::Problem;
 
 use crate::error::{RegistryError, RegistryResult};
 use crate::events::stream::StreamFilter;
 use crate::events::EventHub;
+
+/// One server-sent event of the stream, as an `EventSource` client reads it (`: keep-alive`
+/// comments while idle are not events).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the frames for the OpenAPI document only
+pub struct EventStreamFrame {
+    /// The event's `seq`: send it back as `Last-Event-ID` to resume after it.
+    #[schema(pattern = "^[0-9]+$")]
+    id: String,
+    /// The event's kind.
+    event: EventKind,
+    /// The `EventMessage`, as one line of JSON.
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
 
 /// Follow the event log as server-sent events.
 ///
@@ -22,10 +37,10 @@ use crate::events::EventHub;
     tag = "events",
     params(
         EventStreamQuery,
-        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this seq (sent by EventSource on reconnect)")
+        ("Last-Event-ID" = Option<i64>, Header, nullable = false, minimum = 0, description = "Resume after this seq (sent by EventSource on reconnect)")
     ),
     responses(
-        (status = 200, description = "A stream of events; each `data:` line is one EventMessage", body = EventMessage, content_type = "text/event-stream"),
+        (status = 200, description = "A stream of events; each `data:` line is one EventMessage", body = EventStreamFrame, content_type = "text/event-stream"),
         (status = 400, description = "Invalid filter or position", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -41,16 +56,16 @@ pub async fn stream_events(
         model: query.model,
         kind: query.kind,
     };
-    let resume = match request.headers().get("Last-Event-ID") {
-        Some(value) => Some(parse_last_event_id(value)?),
-        None => query.after,
-    };
-    if resume.is_some_and(|seq| seq < 0) {
+    if query.after.is_some_and(|seq| seq < 0) {
         return Err(RegistryError::bad_request(
             "invalid_after",
             "after must be a sequence number ≥ 0",
         ));
     }
+    let resume = match request.headers().get("Last-Event-ID") {
+        Some(value) => Some(parse_last_event_id(value)?),
+        None => query.after,
+    };
     let body = hub
         .sse_stream(filter, resume, shutdown.get_ref().clone())
         .await?;

@@ -7,7 +7,11 @@
 //! `invalid_alias`, `invalid_kind`), so a handler never sees an unchecked string.
 
 use actix_web::error::JsonPayloadError;
-use actix_web::{web, HttpRequest};
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 use serde::Deserialize;
 
 use capstan_client::types::EventKind;
@@ -169,4 +173,48 @@ pub fn query_config() -> web::QueryConfig {
             .unwrap_or_else(|| RegistryError::bad_request("invalid_query", error.to_string()));
         rejection(request, error)
     })
+}
+
+/// A JSON request body that must be an object (serde alone would also build a struct from
+/// an array), with numbers written as `7.0` read as the integers JSON Schema says they
+/// are. For the small command bodies (create, update, promote, alias), not for bulk data.
+pub struct JsonObject<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let object = web::Json::<Map<String, Value>>::from_request(request, payload);
+        let request = request.clone();
+        Box::pin(async move {
+            let mut body = Value::Object(object.await?.into_inner());
+            integral_numbers_as_integers(&mut body);
+            serde_json::from_value(body).map(JsonObject).map_err(|e| {
+                let error = RegistryError::bad_request(
+                    "invalid_body",
+                    format!("request body is not valid: {e}"),
+                );
+                rejection(&request, error)
+            })
+        })
+    }
+}
+
+/// Rewrites every number with no fractional part that an `i64` holds exactly (`7.0`) as an
+/// integer, so integer fields accept it as JSON Schema does.
+fn integral_numbers_as_integers(value: &mut Value) {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match value {
+        Value::Number(number) if !number.is_i64() && !number.is_u64() => {
+            if let Some(float) = number.as_f64() {
+                if float.fract() == 0.0 && float.abs() <= EXACT {
+                    *value = Value::from(float as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_numbers_as_integers),
+        _ => {}
+    }
 }

@@ -12,6 +12,7 @@ mod artifacts;
 mod event_stream;
 mod events;
 pub mod extract;
+mod fallback;
 mod health;
 mod metrics;
 mod models;
@@ -20,11 +21,9 @@ mod predict;
 mod stages;
 mod versions;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::web;
 use utoipa::openapi::OpenApi;
 use utoipa_actix_web::{scope, service_config::ServiceConfig, AppExt};
-
-use crate::error::{problem, problem_response};
 
 pub use extract::{json_config, path_config, query_config};
 
@@ -111,17 +110,8 @@ fn document(routes: fn(&mut ServiceConfig), title: &str, description: &str) -> O
     api
 }
 
-/// The fallback for unknown routes: a problem document instead of an empty 404.
-pub async fn not_found(request: HttpRequest) -> HttpResponse {
-    problem_response(&problem(
-        actix_web::http::StatusCode::NOT_FOUND,
-        "route_not_found",
-        format!("no route for {} {}", request.method(), request.path()),
-    ))
-}
-
 /// Registers the fallback and extractor error handlers on an app.
-pub fn app_data(cfg: &mut web::ServiceConfig, limits: crate::service::Limits) {
+pub fn extractor_config(cfg: &mut web::ServiceConfig, limits: crate::service::Limits) {
     cfg.app_data(json_config(limits.max_json_bytes))
         .app_data(path_config())
         .app_data(query_config());

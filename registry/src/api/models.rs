@@ -6,7 +6,7 @@ use capstan_client::http::ModelQuery;
 use capstan_client::types::{CreateModel, Model, ModelPage, UpdateModel};
 use capstan_client::{ModelName, Problem};
 
-use super::extract::ModelPath;
+use super::extract::{JsonObject, ModelPath};
 use crate::error::RegistryResult;
 use crate::service::Registry;
 
@@ -17,15 +17,16 @@ use crate::service::Registry;
     responses(
         (status = 201, description = "Created", body = Model),
         (status = 400, description = "Invalid name or body", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A model with this name exists", body = Problem, content_type = "application/problem+json")
+        (status = 409, description = "A model with this name exists", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/models")]
 pub async fn create_model(
     registry: web::Data<Registry>,
-    body: web::Json<CreateModel>,
+    body: JsonObject<CreateModel>,
 ) -> RegistryResult<HttpResponse> {
-    let model = registry.create_model(body.into_inner()).await?;
+    let model = registry.create_model(body.0).await?;
     Ok(HttpResponse::Created().json(model))
 }
 
@@ -74,17 +75,18 @@ pub async fn get_model(
     responses(
         (status = 200, description = "The updated model", body = Model),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json")
+        (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[patch("/models/{name}")]
 pub async fn update_model(
     registry: web::Data<Registry>,
     path: web::Path<ModelPath>,
-    body: web::Json<UpdateModel>,
+    body: JsonObject<UpdateModel>,
 ) -> RegistryResult<HttpResponse> {
     let model = registry
-        .update_model(path.into_inner().name, body.into_inner())
+        .update_model(path.into_inner().name, body.0)
         .await?;
     Ok(HttpResponse::Ok().json(model))
 }
@@ -96,7 +98,8 @@ pub async fn update_model(
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A version holds a stage", body = Problem, content_type = "application/problem+json")
+        (status = 409, description = "A version holds a stage", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid path, query or body", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[delete("/models/{name}")]

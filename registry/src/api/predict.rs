@@ -25,7 +25,8 @@ use crate::serving::Serving;
         (status = 200, description = "Predictions", body = PredictResponse),
         (status = 400, description = "Input does not fit the signature (names the row and field)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such model, version or served ref", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The version's format cannot be served", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "The version's format cannot be served", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/api/v1/models/{name}/versions/{ref}/predict")]

@@ -5,7 +5,7 @@ use actix_web::{post, web, HttpResponse};
 use capstan_client::types::{PromoteRequest, RollbackRequest, Version};
 use capstan_client::{ModelName, Problem, Stage};
 
-use super::extract::StagePath;
+use super::extract::{JsonObject, StagePath};
 use crate::error::RegistryResult;
 use crate::service::Registry;
 
@@ -24,17 +24,18 @@ use crate::service::Registry;
         (status = 200, description = "The promoted version", body = Version),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such model or version", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`expected_version` did not match, or the version is not ready or archived", body = Problem, content_type = "application/problem+json")
+        (status = 409, description = "`expected_version` did not match, or the version is not ready or archived", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/models/{name}/stages/{stage}")]
 pub async fn promote(
     registry: web::Data<Registry>,
     path: web::Path<StagePath>,
-    body: web::Json<PromoteRequest>,
+    body: JsonObject<PromoteRequest>,
 ) -> RegistryResult<HttpResponse> {
     let StagePath { name, stage } = path.into_inner();
-    let version = registry.promote(name, stage, body.into_inner()).await?;
+    let version = registry.promote(name, stage, body.0).await?;
     Ok(HttpResponse::Ok().json(version))
 }
 
@@ -49,17 +50,19 @@ pub async fn promote(
     responses(
         (status = 200, description = "The version the stage holds now", body = Version),
         (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Nothing to roll back to", body = Problem, content_type = "application/problem+json")
+        (status = 409, description = "Nothing to roll back to", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid path, query or body", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/models/{name}/stages/{stage}/rollback")]
 pub async fn rollback(
     registry: web::Data<Registry>,
     path: web::Path<StagePath>,
-    body: Option<web::Json<RollbackRequest>>,
+    body: Option<JsonObject<RollbackRequest>>,
 ) -> RegistryResult<HttpResponse> {
     let StagePath { name, stage } = path.into_inner();
-    let reason = body.and_then(|b| b.into_inner().reason);
+    let reason = body.and_then(|b| b.0.reason);
     let version = registry.rollback(name, stage, reason).await?;
     Ok(HttpResponse::Ok().json(version))
 }

@@ -20,7 +20,7 @@ pub struct UploadForm {
     /// JSON metadata (`NewVersion`).
     metadata: NewVersion,
     /// The artifact bytes.
-    #[schema(content_media_type = "application/octet-stream")]
+    #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
     artifact: Vec<u8>,
 }
 
@@ -94,7 +94,8 @@ pub async fn create_version(
     params(("name" = ModelName, Path, description = "Model name"), VersionQuery),
     responses(
         (status = 200, description = "A page of versions", body = VersionPage),
-        (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json")
+        (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid path, query or body", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[get("/models/{name}/versions")]
@@ -142,7 +143,8 @@ pub async fn get_version(
     responses(
         (status = 200, description = "The archived version", body = Version),
         (status = 404, description = "No such model or version", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The version holds a stage", body = Problem, content_type = "application/problem+json")
+        (status = 409, description = "The version holds a stage", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid path, query or body", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/models/{name}/versions/{ref}/archive")]
