@@ -6,13 +6,13 @@
 //! the one that failed with its own code (`invalid_name`, `invalid_ref`, `invalid_stage`,
 //! `invalid_alias`, `invalid_kind`), so a handler never sees an unchecked string.
 
-use actix_web::error::JsonPayloadError;
 use actix_web::dev::Payload;
+use actix_web::error::JsonPayloadError;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use capstan_client::types::EventKind;
 use capstan_client::{AliasName, ModelName, Stage, VersionRef};

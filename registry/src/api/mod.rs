@@ -77,12 +77,22 @@ pub fn routes(cfg: &mut ServiceConfig) {
 
 /// The registry's OpenAPI document, generated from the handlers' annotations.
 pub fn openapi() -> OpenApi {
-    document(
+    let mut api = document(
         routes,
         "Capstan registry API",
         "Model registry and deployment control plane: models, versions, content-addressed \
          artifacts, stages, aliases and the event log. Every error is application/problem+json.",
-    )
+    );
+    // The stream's frames carry an `EventMessage` as JSON text; keep its schema listed.
+    use capstan_client::types::EventMessage;
+    use utoipa::{PartialSchema, ToSchema};
+    let mut schemas = vec![(EventMessage::name().into_owned(), EventMessage::schema())];
+    EventMessage::schemas(&mut schemas);
+    api.components
+        .get_or_insert_with(Default::default)
+        .schemas
+        .extend(schemas);
+    api
 }
 
 /// The model server's OpenAPI document: prediction (both protocols), health, metrics.

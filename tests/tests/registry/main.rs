@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod api_fuzz;
 mod artifacts;
 mod bad_input;
 mod events;

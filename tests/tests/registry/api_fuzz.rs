@@ -1,0 +1,114 @@
+//! Schemathesis, driven by each server's own OpenAPI document, against the registry and
+//! the model server: every request the document allows must be accepted, every request it
+//! forbids refused, and every answer must be one the document lists. Needs
+//! `pip install schemathesis` (`.ci/run` installs the pinned version); outside CI a missing
+//! schemathesis skips these tests with a notice.
+//!
+//! Settings, and the few operations where acceptance of schema-valid data depends on data
+//! no document can describe, are in `schemathesis.toml` at the repository root. The run is
+//! reproducible: the seed is fixed (`CAPSTAN_SCHEMATHESIS_SEED` picks another for an
+//! exploratory run) and `CAPSTAN_SCHEMATHESIS_EXAMPLES` raises the examples per operation
+//! (default 10).
+//!
+//! A finding of any check fails the test. A "Runtime Error" is Schemathesis failing inside
+//! its own test-case generation (a Hypothesis error, no request involved); it is printed,
+//! and fails the test only when nothing else ran.
+
+use serde_json::json;
+
+use capstan_tests::{spawn_app, spawn_model_server, train_breast_cancer};
+
+const DEFAULT_SEED: &str = "20261202";
+
+fn schemathesis_installed() -> bool {
+    let installed = std::process::Command::new("schemathesis")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install schemathesis (see .ci/run)"
+        );
+        eprintln!("schemathesis is not installed: skipping the OpenAPI fuzz test (pip install schemathesis)");
+    }
+    installed
+}
+
+/// Runs `schemathesis run` against `base` and fails the test with its report unless it
+/// found nothing.
+async fn run_schemathesis(base: &str) {
+    let seed = std::env::var("CAPSTAN_SCHEMATHESIS_SEED").unwrap_or_else(|_| DEFAULT_SEED.into());
+    let examples = std::env::var("CAPSTAN_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "10".into());
+    let report_dir = tempfile::tempdir().unwrap();
+    let args = vec![
+        "run".to_owned(),
+        format!("{base}/api-docs/openapi.json"),
+        "--seed".into(),
+        seed,
+        "--max-examples".into(),
+        examples,
+        "--workers".into(),
+        "2".into(),
+        "--no-color".into(),
+        "--generation-database".into(),
+        "none".into(),
+        "--report-dir".into(),
+        report_dir.path().display().to_string(),
+    ];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("schemathesis")
+            .arg("--config-file")
+            .arg(root.join("schemathesis.toml"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !report.contains("\nFailures:"),
+        "schemathesis found problems:\n{report}\n{stderr}"
+    );
+    assert!(
+        report.contains(" passed") && report.contains("Tested:"),
+        "schemathesis tested nothing:\n{report}\n{stderr}"
+    );
+    if !output.status.success() {
+        assert!(
+            report.contains("Runtime Error"),
+            "schemathesis failed:\n{report}\n{stderr}"
+        );
+        eprintln!("schemathesis reported errors of its own (no check failed):\n{report}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_answers_as_its_openapi_document_says() {
+    if !schemathesis_installed() {
+        return;
+    }
+    let app = spawn_app().await;
+    app.create_model("bc").await;
+    let version = app.upload_trained("bc", &train_breast_cancer(1.0)).await;
+    app.promote("bc", "production", &json!({"version": version}))
+        .await;
+    run_schemathesis(&app.base).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_server_answers_as_its_openapi_document_says() {
+    if !schemathesis_installed() {
+        return;
+    }
+    let app = spawn_app().await;
+    app.create_model("bc").await;
+    let version = app.upload_trained("bc", &train_breast_cancer(1.0)).await;
+    app.promote("bc", "production", &json!({"version": version}))
+        .await;
+    let server = spawn_model_server(&app.base, &["bc@production"], 500).await;
+    run_schemathesis(&server.base).await;
+}
