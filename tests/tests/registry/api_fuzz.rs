@@ -57,8 +57,10 @@ async fn run_schemathesis(base: &str) {
         report_dir.path().display().to_string(),
     ];
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let work_dir = report_dir.path().to_owned();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new("schemathesis")
+            .current_dir(&work_dir)
             .arg("--config-file")
             .arg(root.join("schemathesis.toml"))
             .args(&args)
@@ -86,16 +88,22 @@ async fn run_schemathesis(base: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_registry_answers_as_its_openapi_document_says() {
-    if !schemathesis_installed() {
-        return;
-    }
+/// A registry holding a trained `bc` model with version 1 in production.
+async fn registry_serving_bc() -> capstan_tests::TestApp {
     let app = spawn_app().await;
     app.create_model("bc").await;
     let version = app.upload_trained("bc", &train_breast_cancer(1.0)).await;
     app.promote("bc", "production", &json!({"version": version}))
         .await;
+    app
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_answers_as_its_openapi_document_says() {
+    if !schemathesis_installed() {
+        return;
+    }
+    let app = registry_serving_bc().await;
     run_schemathesis(&app.base).await;
 }
 
@@ -104,11 +112,7 @@ async fn the_model_server_answers_as_its_openapi_document_says() {
     if !schemathesis_installed() {
         return;
     }
-    let app = spawn_app().await;
-    app.create_model("bc").await;
-    let version = app.upload_trained("bc", &train_breast_cancer(1.0)).await;
-    app.promote("bc", "production", &json!({"version": version}))
-        .await;
+    let app = registry_serving_bc().await;
     let server = spawn_model_server(&app.base, &["bc@production"], 500).await;
     run_schemathesis(&server.base).await;
 }
