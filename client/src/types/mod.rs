@@ -399,5 +399,7 @@ pub struct RelayStatus {
     pub last_error: Option<String>,
 }
 
+pub mod batch;
 mod message;
+pub use batch::DataFormat;
 pub use message::{ArtifactPointer, EventMessage, RefState};
