@@ -25,9 +25,15 @@ shift || true
 BENCHES=("$@")
 [ ${#BENCHES[@]} -eq 0 ] && BENCHES=(resolve upload-promote transfer)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/capstan-target}"
-cargo build --quiet --release -p capstan-registry
-cargo build --quiet --release -p capstan-tests --bin capstan-bench
-BIN="$CARGO_TARGET_DIR/release"
+# CAPSTAN_BENCH_BIN: a directory of prebuilt binaries to run instead (for A/B runs of two
+# builds); without it the current tree is built.
+if [ -n "${CAPSTAN_BENCH_BIN:-}" ]; then
+    BIN="$CAPSTAN_BENCH_BIN"
+else
+    cargo build --quiet --release -p capstan-registry
+    cargo build --quiet --release -p capstan-tests --bin capstan-bench
+    BIN="$CARGO_TARGET_DIR/release"
+fi
 WORK="$(mktemp -d)"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 PG_ADMIN="${CAPSTAN_BENCH_PG:-postgres://postgres@127.0.0.1:5432/test}"

@@ -12,9 +12,15 @@ cd "$(dirname "$0")/.."
 DURATION="${1:-15}"
 CONNECTIONS="${2:-32}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/capstan-target}"
-cargo build --quiet --release -p capstan-registry
-cargo build --quiet --release -p capstan-client --features cli --bin capstan
-BIN="$CARGO_TARGET_DIR/release"
+# CAPSTAN_BENCH_BIN: a directory of prebuilt binaries to run instead (for A/B runs of two
+# builds); without it the current tree is built.
+if [ -n "${CAPSTAN_BENCH_BIN:-}" ]; then
+    BIN="$CAPSTAN_BENCH_BIN"
+else
+    cargo build --quiet --release -p capstan-registry
+    cargo build --quiet --release -p capstan-client --features cli --bin capstan
+    BIN="$CARGO_TARGET_DIR/release"
+fi
 WORK="$(mktemp -d)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 REGISTRY_PORT=$(free_port)
