@@ -8,7 +8,7 @@ use diesel::deserialize::{self, FromSql};
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 
-use crate::types::{DataFormat, EventKind, VersionStatus};
+use crate::types::{BatchJobStatus, DataFormat, EventKind, VersionStatus};
 
 macro_rules! text_enum {
     ($ty:ty, $what:literal) => {
@@ -39,3 +39,4 @@ macro_rules! text_enum {
 text_enum!(VersionStatus, "version status");
 text_enum!(EventKind, "event kind");
 text_enum!(DataFormat, "data format");
+text_enum!(BatchJobStatus, "batch job status");

@@ -51,6 +51,9 @@ pub struct ServeArgs {
     /// Largest artifact accepted, in bytes [default: 17179869184 = 16 GiB].
     #[arg(long, env = "CAPSTAN_MAX_ARTIFACT_BYTES", value_name = "BYTES")]
     pub max_artifact_bytes: Option<u64>,
+    /// Largest dataset accepted, in bytes [default: the artifact limit].
+    #[arg(long, env = "CAPSTAN_MAX_DATASET_BYTES", value_name = "BYTES")]
+    pub max_dataset_bytes: Option<u64>,
     /// Largest JSON body, in bytes [default: 1048576 = 1 MiB].
     #[arg(long, env = "CAPSTAN_MAX_JSON_BYTES", value_name = "BYTES")]
     pub max_json_bytes: Option<usize>,
@@ -162,6 +165,10 @@ impl Config {
                 max_artifact_bytes: settings
                     .max_artifact_bytes
                     .unwrap_or(defaults.max_artifact_bytes),
+                max_dataset_bytes: settings
+                    .max_dataset_bytes
+                    .or(settings.max_artifact_bytes)
+                    .unwrap_or(defaults.max_dataset_bytes),
                 max_json_bytes: settings.max_json_bytes.unwrap_or(defaults.max_json_bytes),
             },
             workers: settings.workers,

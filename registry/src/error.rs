@@ -88,6 +88,23 @@ impl From<DomainError> for RegistryError {
             DomainError::VersionInStage { .. } => {
                 RegistryError::conflict("version_in_stage", detail)
             }
+            DomainError::InvalidLabel { field } => RegistryError::bad_request(
+                match field {
+                    "id_column" => "invalid_id_column",
+                    _ => "invalid_dataset_name",
+                },
+                detail,
+            ),
+            DomainError::UnknownInputFormat { .. } => {
+                RegistryError::unprocessable("unknown_input_format", detail)
+            }
+            DomainError::JobNotCancellable { .. } => {
+                RegistryError::conflict("job_not_cancellable", detail)
+            }
+            DomainError::JobNotReviewable { .. } => {
+                RegistryError::conflict("job_not_reviewable", detail)
+            }
+            DomainError::ReasonRequired => RegistryError::bad_request("reason_required", detail),
         }
     }
 }

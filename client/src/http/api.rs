@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::names::{AliasName, ModelName};
 use crate::reference::{Stage, VersionRef};
-use crate::types::EventKind;
+use crate::types::{BatchJobStatus, EventKind};
 
 pub const MODELS: &str = "/api/v1/models";
 pub const EVENTS: &str = "/api/v1/events";
+pub const DATASETS: &str = "/api/v1/datasets";
+pub const BATCH_JOBS: &str = "/api/v1/batch-jobs";
 pub const HEALTH: &str = "/healthz";
 /// The response header that says which version an artifact download is.
 pub const VERSION_HEADER: &str = "x-capstan-model-version";
@@ -156,6 +158,96 @@ impl EventQuery {
                 ("kind", self.kind.map(|k| k.as_str().to_owned())),
                 ("after", self.after.map(|n| n.to_string())),
                 ("limit", self.limit.map(|n| n.to_string())),
+            ],
+        )
+    }
+}
+
+pub fn dataset(id: &str) -> String {
+    format!("{DATASETS}/{}", encode(id))
+}
+
+pub fn dataset_content(id: &str) -> String {
+    format!("{DATASETS}/{}/content", encode(id))
+}
+
+/// `POST /api/v1/datasets?name=…`.
+pub fn dataset_upload(name: &str) -> String {
+    with_query(DATASETS, &[("name", Some(name.to_owned()))])
+}
+
+pub fn batch_job(id: &str) -> String {
+    format!("{BATCH_JOBS}/{}", encode(id))
+}
+
+/// `…/cancel`, `…/approve`, `…/reject`, `…/output`.
+pub fn batch_job_action(id: &str, action: &str) -> String {
+    format!("{BATCH_JOBS}/{}/{action}", encode(id))
+}
+
+/// One job's prediction for `key`, approved or not.
+pub fn batch_job_prediction(id: &str, key: &str) -> String {
+    format!("{BATCH_JOBS}/{}/predictions/{}", encode(id), encode(key))
+}
+
+/// The prediction for `key` from the model's most recently approved job.
+pub fn model_prediction(name: &ModelName, key: &str) -> String {
+    format!("{MODELS}/{name}/predictions/{}", encode(key))
+}
+
+/// Paging of `GET /api/v1/datasets` (newest first).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct DatasetQuery {
+    /// Page size, 1–1000 (default 100).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
+    pub limit: Option<i64>,
+    /// The `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+impl DatasetQuery {
+    pub fn path(&self) -> String {
+        with_query(
+            DATASETS,
+            &[
+                ("limit", self.limit.map(|n| n.to_string())),
+                ("page_token", self.page_token.clone()),
+            ],
+        )
+    }
+}
+
+/// Filters and paging of `GET /api/v1/batch-jobs` (newest first).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct BatchJobQuery {
+    /// Only jobs in this status.
+    pub status: Option<BatchJobStatus>,
+    /// Only jobs of this model.
+    pub model: Option<ModelName>,
+    /// Only jobs this schedule created.
+    #[cfg_attr(feature = "openapi", param(max_length = 128))]
+    pub schedule: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
+    pub limit: Option<i64>,
+    /// The `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+impl BatchJobQuery {
+    pub fn path(&self) -> String {
+        with_query(
+            BATCH_JOBS,
+            &[
+                ("status", self.status.map(|s| s.as_str().to_owned())),
+                ("model", self.model.as_ref().map(|m| m.to_string())),
+                ("schedule", self.schedule.clone()),
+                ("limit", self.limit.map(|n| n.to_string())),
+                ("page_token", self.page_token.clone()),
             ],
         )
     }

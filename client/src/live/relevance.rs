@@ -34,7 +34,16 @@ pub fn concerns(reference: &ModelRef, message: Option<&EventMessage>) -> bool {
             _ => false,
         },
         // The kinds that move no ref were answered above.
-        EventKind::ModelUpdated | EventKind::VersionCreated | EventKind::VersionFailed => false,
+        EventKind::ModelUpdated
+        | EventKind::VersionCreated
+        | EventKind::VersionFailed
+        | EventKind::BatchJobCreated
+        | EventKind::BatchJobStarted
+        | EventKind::BatchJobSucceeded
+        | EventKind::BatchJobFailed
+        | EventKind::BatchJobCancelled
+        | EventKind::BatchJobApproved
+        | EventKind::BatchJobRejected => false,
     }
 }
 
@@ -59,6 +68,8 @@ mod tests {
                 reason: None,
                 alias: None,
                 digest: None,
+                job: None,
+                actor: None,
                 created_at: chrono::Utc::now(),
             },
             refs: refs.iter().map(|r| r.to_string()).collect(),

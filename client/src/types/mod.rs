@@ -279,10 +279,17 @@ pub enum EventKind {
     StageChanged,
     AliasSet,
     AliasRemoved,
+    BatchJobCreated,
+    BatchJobStarted,
+    BatchJobSucceeded,
+    BatchJobFailed,
+    BatchJobCancelled,
+    BatchJobApproved,
+    BatchJobRejected,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::ModelCreated,
         EventKind::ModelUpdated,
         EventKind::ModelDeleted,
@@ -293,6 +300,13 @@ impl EventKind {
         EventKind::StageChanged,
         EventKind::AliasSet,
         EventKind::AliasRemoved,
+        EventKind::BatchJobCreated,
+        EventKind::BatchJobStarted,
+        EventKind::BatchJobSucceeded,
+        EventKind::BatchJobFailed,
+        EventKind::BatchJobCancelled,
+        EventKind::BatchJobApproved,
+        EventKind::BatchJobRejected,
     ];
 
     /// The kinds that can change what a model's refs name (`latest`, stages, aliases):
@@ -325,6 +339,13 @@ impl EventKind {
             EventKind::StageChanged => "stage_changed",
             EventKind::AliasSet => "alias_set",
             EventKind::AliasRemoved => "alias_removed",
+            EventKind::BatchJobCreated => "batch_job_created",
+            EventKind::BatchJobStarted => "batch_job_started",
+            EventKind::BatchJobSucceeded => "batch_job_succeeded",
+            EventKind::BatchJobFailed => "batch_job_failed",
+            EventKind::BatchJobCancelled => "batch_job_cancelled",
+            EventKind::BatchJobApproved => "batch_job_approved",
+            EventKind::BatchJobRejected => "batch_job_rejected",
         }
     }
 
@@ -356,9 +377,17 @@ pub struct Event {
     /// For `alias_set` / `alias_removed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
-    /// For `version_ready`: the artifact's digest.
+    /// For `version_ready`: the artifact's digest; for batch job events, the digest of
+    /// the artifact the job ran (once it started).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
+    /// For batch job events: the job's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// Who caused the event, when the registry knows (`worker` for a batch worker's
+    /// transitions, `schedule:<name>` for a firing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -401,5 +430,9 @@ pub struct RelayStatus {
 
 pub mod batch;
 mod message;
-pub use batch::DataFormat;
+pub use batch::{
+    BatchFailure, BatchInput, BatchJob, BatchJobPage, BatchJobStatus, BatchModel, BatchOutput,
+    BatchProgress, BatchReview, DataFormat, Dataset, DatasetPage, KeyedPrediction, Matching,
+    ReviewBatchJob, RowError, SubmitBatchJob,
+};
 pub use message::{ArtifactPointer, EventMessage, RefState};

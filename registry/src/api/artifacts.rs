@@ -140,7 +140,7 @@ pub async fn download_artifact(
 }
 
 /// The entity tags `If-None-Match` names (weak ones compared as strong), `*` included.
-fn if_none_match(headers: &HeaderMap) -> Vec<String> {
+pub(super) fn if_none_match(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::IF_NONE_MATCH)
         .filter_map(|v| v.to_str().ok())
@@ -152,7 +152,7 @@ fn if_none_match(headers: &HeaderMap) -> Vec<String> {
 /// The single byte range a `Range` header asks for (checked against the size by the
 /// service: one beyond it is 416). A syntactically odd header is ignored (RFC 9110);
 /// multiple ranges are served as the whole body.
-fn requested_range(headers: &HeaderMap) -> Option<ByteRange> {
+pub(super) fn requested_range(headers: &HeaderMap) -> Option<ByteRange> {
     let value = headers.get(header::RANGE).and_then(|v| v.to_str().ok())?;
     let spec = value.trim().strip_prefix("bytes=")?;
     if spec.contains(',') {

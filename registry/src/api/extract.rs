@@ -61,6 +61,46 @@ pub struct InferenceVersionPath {
     pub version: String,
 }
 
+/// `/datasets/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct DatasetPath {
+    pub id: String,
+}
+
+/// `/batch-jobs/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct JobPath {
+    pub id: String,
+}
+
+/// `/batch-jobs/{id}/predictions/{key}`.
+#[derive(Debug, Deserialize)]
+pub struct JobKeyPath {
+    pub id: String,
+    pub key: String,
+}
+
+/// `/models/{name}/predictions/{key}`.
+#[derive(Debug, Deserialize)]
+pub struct ModelKeyPath {
+    pub name: ModelName,
+    pub key: String,
+}
+
+/// Who is calling, as the event log records it. Without authentication every caller is
+/// `anonymous`; with it, the token's name (see docs/api.md).
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
+impl FromRequest for Actor {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(_: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(Actor("anonymous".to_owned())))
+    }
+}
+
 /// Why the path segment `key` holding `value` does not parse, if it is one of the typed
 /// segments and does not.
 fn invalid_segment(key: &str, value: &str) -> Option<RegistryError> {

@@ -9,6 +9,8 @@
 mod aliases;
 pub mod app;
 mod artifacts;
+mod batch_jobs;
+mod datasets;
 mod event_stream;
 mod events;
 pub mod extract;
@@ -71,7 +73,19 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(aliases::set_alias)
                 .service(aliases::delete_alias)
                 .service(events::list_events)
-                .service(event_stream::stream_events),
+                .service(event_stream::stream_events)
+                .service(datasets::upload_dataset)
+                .service(datasets::list_datasets)
+                .service(datasets::get_dataset)
+                .service(datasets::download_dataset)
+                .service(datasets::delete_dataset)
+                .service(batch_jobs::submit_job)
+                .service(batch_jobs::list_jobs)
+                .service(batch_jobs::get_job)
+                .service(batch_jobs::cancel_job)
+                .service(batch_jobs::approve_job)
+                .service(batch_jobs::reject_job)
+                .service(batch_jobs::download_output),
         );
 }
 

@@ -6,8 +6,11 @@
 //!
 //! - `blobs/sha256/<2 hex>/<64 hex>`: verified, immutable content;
 //! - `staging/<uuid>`: uploads in flight; moved into `blobs/` only after verification,
-//!   so a crash or a disconnect never leaves a visible blob with the wrong bytes.
+//!   so a crash or a disconnect never leaves a visible blob with the wrong bytes;
+//! - `batch-jobs/<id>/`: a batch job's output parts, manifest and key index
+//!   ([`objects`]).
 
+mod objects;
 mod open;
 mod upload;
 
@@ -24,6 +27,7 @@ use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectSt
 
 use capstan_client::Digest;
 
+pub use objects::ObjectKey;
 pub use open::{open_store, ObjectStoreConfig};
 pub use upload::StagedBlob;
 
@@ -53,19 +57,38 @@ pub struct BlobRead {
     pub total_size: u64,
 }
 
+/// Where the store is, for checking the URLs jobs name (see [`ArtifactStore::resolve_url`]).
+#[derive(Clone, Debug)]
+enum Location {
+    /// A local directory (absolute path, no trailing slash).
+    Local {
+        root: String,
+    },
+    S3 {
+        bucket: String,
+    },
+}
+
 #[derive(Clone)]
 pub struct ArtifactStore {
     store: Arc<dyn ObjectStore>,
     signer: Option<Arc<dyn Signer>>,
     root: Path,
+    location: Location,
 }
 
 impl ArtifactStore {
-    pub fn new(store: Arc<dyn ObjectStore>, signer: Option<Arc<dyn Signer>>, root: Path) -> Self {
+    fn new(
+        store: Arc<dyn ObjectStore>,
+        signer: Option<Arc<dyn Signer>>,
+        root: Path,
+        location: Location,
+    ) -> Self {
         Self {
             store,
             signer,
             root,
+            location,
         }
     }
 
@@ -84,18 +107,41 @@ impl ArtifactStore {
         digest: &Digest,
         range: Option<Range<u64>>,
     ) -> Result<BlobRead, ArtifactError> {
-        let options = GetOptions {
-            range: range.map(GetRange::Bounded),
-            ..GetOptions::default()
-        };
-        let result = self
-            .store
-            .get_opts(&self.blob_key(digest), options)
+        self.get_path(&self.blob_key(digest), range)
+            .await
+            .map_err(|e| match e {
+                ArtifactError::Store(object_store::Error::NotFound { .. }) => {
+                    ArtifactError::Missing(*digest)
+                }
+                other => other,
+            })
+    }
+
+    /// Reads the byte `range` of a blob into memory.
+    pub async fn read_blob_range(
+        &self,
+        digest: &Digest,
+        range: Range<u64>,
+    ) -> Result<Bytes, ArtifactError> {
+        self.store
+            .get_range(&self.blob_key(digest), range)
             .await
             .map_err(|e| match e {
                 object_store::Error::NotFound { .. } => ArtifactError::Missing(*digest),
                 other => ArtifactError::Store(other),
-            })?;
+            })
+    }
+
+    async fn get_path(
+        &self,
+        path: &Path,
+        range: Option<Range<u64>>,
+    ) -> Result<BlobRead, ArtifactError> {
+        let options = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..GetOptions::default()
+        };
+        let result = self.store.get_opts(path, options).await?;
         let total_size = result.meta.size;
         let range = result.range.clone();
         let stream = match result.payload {

@@ -6,7 +6,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
-use super::{ArtifactError, ArtifactStore};
+use super::{ArtifactError, ArtifactStore, Location};
 
 /// What opening a store needs besides its URL.
 #[derive(Clone, Debug, Default)]
@@ -36,7 +36,15 @@ pub fn open_store(config: &ObjectStoreConfig) -> Result<ArtifactStore, ArtifactE
         }
         std::fs::create_dir_all(path).map_err(|e| bad_url(url, e.to_string()))?;
         let local = LocalFileSystem::new_with_prefix(path)?.with_automatic_cleanup(true);
-        return Ok(ArtifactStore::new(Arc::new(local), None, Path::default()));
+        let location = Location::Local {
+            root: path.trim_end_matches('/').to_owned(),
+        };
+        return Ok(ArtifactStore::new(
+            Arc::new(local),
+            None,
+            Path::default(),
+            location,
+        ));
     }
     if let Some(rest) = url.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -57,7 +65,10 @@ pub fn open_store(config: &ObjectStoreConfig) -> Result<ArtifactStore, ArtifactE
         let s3 = Arc::new(builder.build()?);
         let root =
             Path::parse(prefix.trim_matches('/')).map_err(|e| bad_url(url, e.to_string()))?;
-        return Ok(ArtifactStore::new(s3.clone(), Some(s3), root));
+        let location = Location::S3 {
+            bucket: bucket.to_owned(),
+        };
+        return Ok(ArtifactStore::new(s3.clone(), Some(s3), root, location));
     }
     Err(bad_url(url, "expected file:///… or s3://bucket/prefix"))
 }

@@ -2,7 +2,7 @@
 //! needs; it wraps no store or object-store failure and knows nothing of HTTP (the one
 //! mapping to a status and a problem `code` is in `crate::error`).
 
-use capstan_client::types::{VersionStatus, MAX_TAGS, MAX_TAG_LEN, MAX_TEXT_LEN};
+use capstan_client::types::{BatchJobStatus, VersionStatus, MAX_TAGS, MAX_TAG_LEN, MAX_TEXT_LEN};
 use capstan_client::Stage;
 
 use super::paging::MAX_PAGE;
@@ -45,6 +45,17 @@ pub enum DomainError {
     InvalidLimit { limit: i64 },
     #[error("page_token is not a token this listing returned")]
     InvalidPageToken,
+    #[error("{field} must be 1–256 characters without control characters")]
+    InvalidLabel { field: &'static str },
+    /// `url` is already shortened for display.
+    #[error("cannot tell the format of {url:?}: name a .csv, .jsonl, .ndjson or .parquet object")]
+    UnknownInputFormat { url: String },
+    #[error("the job is {}; only queued or running jobs can be cancelled", status.as_str())]
+    JobNotCancellable { status: BatchJobStatus },
+    #[error("the job is {}; only a succeeded job can be approved or rejected", status.as_str())]
+    JobNotReviewable { status: BatchJobStatus },
+    #[error("a rejection needs a reason")]
+    ReasonRequired,
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;

@@ -4,6 +4,7 @@
 //! themselves come from `capstan_client`. A rule that refuses returns a [`DomainError`];
 //! the service turns it into the request's error.
 
+pub mod batch;
 pub mod error;
 pub mod metadata;
 pub mod paging;

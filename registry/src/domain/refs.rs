@@ -80,6 +80,8 @@ mod tests {
             reason: None,
             alias: None,
             digest: None,
+            job: None,
+            actor: None,
             created_at: chrono::Utc::now(),
         }
     }

@@ -71,6 +71,8 @@ mod tests {
                 reason: Some("line\nbreak".into()),
                 alias: None,
                 digest: None,
+                job: None,
+                actor: None,
                 created_at: Utc::now(),
             },
             refs: vec!["production".into(), "3".into()],

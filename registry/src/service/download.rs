@@ -83,7 +83,7 @@ impl OpenedArtifact {
     }
 }
 
-fn etag(digest: &Digest) -> String {
+pub(crate) fn etag(digest: &Digest) -> String {
     format!("\"{digest}\"")
 }
 

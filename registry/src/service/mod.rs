@@ -5,7 +5,10 @@
 //! Handlers call exactly one of these; nothing here knows about HTTP.
 
 mod aliases;
+pub mod batch;
+mod batch_views;
 mod body;
+pub mod datasets;
 pub mod download;
 pub mod events;
 pub mod models;
@@ -37,6 +40,8 @@ pub use upload::{parse_new_version, UploadPart};
 pub struct Limits {
     /// Largest artifact accepted, in bytes.
     pub max_artifact_bytes: u64,
+    /// Largest dataset accepted, in bytes.
+    pub max_dataset_bytes: u64,
     /// Largest JSON body (and multipart `metadata` part), in bytes.
     pub max_json_bytes: usize,
 }
@@ -45,6 +50,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_artifact_bytes: 16 * 1024 * 1024 * 1024,
+            max_dataset_bytes: 16 * 1024 * 1024 * 1024,
             max_json_bytes: 1024 * 1024,
         }
     }
@@ -129,6 +135,8 @@ pub(crate) fn event(
         reason: None,
         alias: None,
         digest: None,
+        job: None,
+        actor: None,
         created_at: now(),
     }
 }

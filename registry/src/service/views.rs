@@ -131,6 +131,8 @@ pub(crate) fn event_view(row: EventRow) -> StoreResult<Event> {
         reason: row.reason,
         alias: row.alias,
         digest: row.digest.as_deref().and_then(|d| Digest::parse(d).ok()),
+        job: row.job,
+        actor: row.actor,
         created_at: utc(row.created_at),
     })
 }

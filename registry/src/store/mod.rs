@@ -5,6 +5,9 @@
 //! on tokio's blocking pool through [`Db::read`] and [`Db::write`], never on async workers.
 
 pub mod aliases;
+pub mod batch;
+pub mod batch_rows;
+pub mod datasets;
 pub mod events;
 pub mod models;
 pub mod relay;

@@ -93,4 +93,6 @@ pub struct EventRow {
     pub alias: Option<String>,
     pub digest: Option<String>,
     pub created_at: NaiveDateTime,
+    pub actor: Option<String>,
+    pub job: Option<String>,
 }

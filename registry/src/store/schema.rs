@@ -79,6 +79,100 @@ diesel::table! {
         alias -> Nullable<Text>,
         digest -> Nullable<Text>,
         created_at -> Timestamp,
+        actor -> Nullable<Text>,
+        job -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    datasets (number) {
+        number -> BigInt,
+        id -> Text,
+        name -> Text,
+        digest -> Text,
+        format -> Text,
+        size -> BigInt,
+        rows -> Nullable<BigInt>,
+        row_index -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    batch_schedules (number) {
+        number -> BigInt,
+        name -> Text,
+        cron -> Text,
+        timezone -> Text,
+        model -> Text,
+        model_ref -> Text,
+        input -> Text,
+        output_format -> Text,
+        id_column -> Nullable<Text>,
+        max_bad_rows -> BigInt,
+        auto_approve -> Bool,
+        paused -> Bool,
+        last_fired_at -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    batch_jobs (number) {
+        number -> BigInt,
+        id -> Text,
+        status -> Text,
+        model -> Text,
+        model_ref -> Text,
+        version -> Nullable<BigInt>,
+        digest -> Nullable<Text>,
+        input -> Text,
+        dataset_id -> Nullable<Text>,
+        output_format -> Text,
+        id_column -> Nullable<Text>,
+        max_bad_rows -> BigInt,
+        plan -> Nullable<Text>,
+        rows_total -> Nullable<BigInt>,
+        rows_done -> BigInt,
+        bad_rows -> BigInt,
+        errors -> Text,
+        failure -> Nullable<Text>,
+        output_digest -> Nullable<Text>,
+        output_size -> Nullable<BigInt>,
+        output_rows -> Nullable<BigInt>,
+        holder -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamp>,
+        review_by -> Nullable<Text>,
+        review_reason -> Nullable<Text>,
+        reviewed_at -> Nullable<Timestamp>,
+        schedule -> Nullable<Text>,
+        fire_time -> Nullable<Timestamp>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    batch_chunks (job_id, chunk) {
+        job_id -> Text,
+        chunk -> BigInt,
+        start_offset -> BigInt,
+        end_offset -> BigInt,
+        first_row -> BigInt,
+        status -> Text,
+        holder -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamp>,
+        attempts -> BigInt,
+        rows -> Nullable<BigInt>,
+        written -> Nullable<BigInt>,
+        bad_rows -> Nullable<BigInt>,
+        errors -> Nullable<Text>,
+        part -> Nullable<Text>,
+        part_size -> Nullable<BigInt>,
+        keys -> Nullable<Text>,
     }
 }
 
@@ -86,3 +180,4 @@ diesel::joinable!(model_tags -> models (model_id));
 diesel::joinable!(versions -> models (model_id));
 diesel::joinable!(aliases -> models (model_id));
 diesel::allow_tables_to_appear_in_same_query!(models, model_tags, versions, aliases);
+diesel::allow_tables_to_appear_in_same_query!(batch_jobs, batch_chunks);

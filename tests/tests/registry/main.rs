@@ -6,6 +6,7 @@
 mod api_fuzz;
 mod artifacts;
 mod bad_input;
+mod datasets;
 mod events;
 mod migrations;
 mod model_server;

@@ -38,6 +38,15 @@ fn document_covers_the_whole_api() {
         "/api/v1/models/{name}/versions/{ref}/predict",
         "/v2/models/{name}/infer",
         "/metrics",
+        "/api/v1/datasets",
+        "/api/v1/datasets/{id}",
+        "/api/v1/datasets/{id}/content",
+        "/api/v1/batch-jobs",
+        "/api/v1/batch-jobs/{id}",
+        "/api/v1/batch-jobs/{id}/cancel",
+        "/api/v1/batch-jobs/{id}/approve",
+        "/api/v1/batch-jobs/{id}/reject",
+        "/api/v1/batch-jobs/{id}/output",
     ] {
         assert!(
             paths.contains_key(path),

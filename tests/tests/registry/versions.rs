@@ -258,6 +258,7 @@ async fn oversized_artifact_is_413_and_creates_nothing() {
         limits: Some(Limits {
             max_artifact_bytes: 1024,
             max_json_bytes: 4096,
+            ..Limits::default()
         }),
     })
     .await;

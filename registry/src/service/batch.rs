@@ -1,0 +1,350 @@
+//! Batch jobs as users drive them: submit, read, list, cancel, approve or reject, and
+//! download the output. Each change is one transaction with its event; the workers that
+//! score jobs (`crate::batch`) go through [`super::batch_work`].
+
+use futures::{StreamExt, TryStreamExt};
+
+use capstan_client::http::api::BatchJobQuery;
+use capstan_client::runtime;
+use capstan_client::types::{
+    BatchInput, BatchJob, BatchJobPage, BatchJobStatus, DataFormat, EventKind, ReviewBatchJob,
+    SubmitBatchJob,
+};
+use capstan_client::Digest;
+
+use super::batch_views::job_view;
+use super::datasets::dataset_not_found;
+use super::download::etag;
+use super::{event, now, Registry};
+use crate::artifacts::{BlobRead, ObjectKey};
+use crate::domain::batch::{check_cancellable, check_label, check_reviewable, format_of_url};
+use crate::domain::metadata::check_text;
+use crate::domain::paging::{decode_token, encode_token, page_limit};
+use crate::error::{RegistryError, RegistryResult};
+use crate::store::batch::{self, JobFilter, Transition};
+use crate::store::batch_rows::{BatchJobRow, NewBatchJobRow};
+use crate::store::{datasets, events, DbConn};
+
+/// Who made a change, as the event log records it (`anonymous` until the registry
+/// authenticates callers).
+pub type Actor = String;
+
+pub(crate) fn job_not_found(id: &str) -> RegistryError {
+    RegistryError::not_found(
+        "job_not_found",
+        format!("no batch job {:?}", id.chars().take(64).collect::<String>()),
+    )
+}
+
+/// The event row of a job transition.
+pub(crate) fn job_event(
+    kind: EventKind,
+    job: &BatchJobRow,
+    actor: &str,
+) -> crate::store::rows::EventRow {
+    let mut row = event(kind, &job.model, job.version);
+    row.job = Some(job.id.clone());
+    row.actor = Some(actor.to_owned());
+    row.digest = job.digest.clone();
+    row
+}
+
+/// A finished job's output, opened for download.
+pub struct OpenedOutput {
+    pub job: BatchJob,
+    pub digest: Digest,
+    /// `None` when the client's copy is current.
+    pub content: Option<BlobRead>,
+}
+
+impl OpenedOutput {
+    pub fn etag(&self) -> String {
+        etag(&self.digest)
+    }
+}
+
+/// Where a job's objects live.
+pub(crate) fn job_prefix(id: &str) -> String {
+    format!("batch-jobs/{id}")
+}
+
+pub(crate) fn manifest_key(id: &str) -> ObjectKey {
+    ObjectKey::Named(format!("{}/manifest.json", job_prefix(id)))
+}
+
+/// The output's parts, in order, as the manifest lists them.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Manifest {
+    pub format: DataFormat,
+    pub rows: i64,
+    pub size: i64,
+    pub digest: Digest,
+    pub parts: Vec<ManifestPart>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ManifestPart {
+    /// Relative to the registry's object-store prefix.
+    pub key: String,
+    pub size: i64,
+}
+
+impl Registry {
+    /// Checks a job (its model ref resolves to a servable version, its input exists) and
+    /// queues it.
+    pub async fn submit_batch_job(
+        &self,
+        request: SubmitBatchJob,
+        actor: Actor,
+    ) -> RegistryResult<BatchJob> {
+        if let Some(column) = &request.id_column {
+            check_label("id_column", column)?;
+        }
+        let max_bad_rows = i64::try_from(request.max_bad_rows.unwrap_or(0)).unwrap_or(i64::MAX);
+        let version = self
+            .get_version(request.model.model.clone(), request.model.version.clone())
+            .await?;
+        if !runtime::servable_formats().contains(&version.format.as_str()) {
+            return Err(RegistryError::unprocessable(
+                "unservable_format",
+                format!(
+                    "version {} of {:?} is stored as {:?}; batch jobs score {}",
+                    version.version,
+                    version.model.as_str(),
+                    version.format,
+                    runtime::servable_formats().join(", ")
+                ),
+            ));
+        }
+        let dataset_id = match &request.input {
+            BatchInput::Dataset { dataset } => {
+                self.dataset_row(dataset.clone()).await?;
+                Some(dataset.clone())
+            }
+            BatchInput::Url { url } => {
+                format_of_url(url)?;
+                let key = self.artifacts.resolve_url(url).map_err(|e| {
+                    RegistryError::unprocessable("invalid_input_url", e.to_string())
+                })?;
+                if self.artifacts.object_size(&key).await?.is_none() {
+                    return Err(RegistryError::not_found(
+                        "input_not_found",
+                        format!("there is no object at {url:?}"),
+                    ));
+                }
+                None
+            }
+        };
+        let row = NewBatchJobRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            status: BatchJobStatus::Queued,
+            model: request.model.model.to_string(),
+            model_ref: request.model.to_string(),
+            input: serde_json::to_string(&request.input).map_err(crate::store::StoreError::from)?,
+            dataset_id,
+            output_format: request.output_format.unwrap_or(DataFormat::Csv),
+            id_column: request.id_column,
+            max_bad_rows,
+            rows_done: 0,
+            bad_rows: 0,
+            errors: "[]".into(),
+            schedule: None,
+            fire_time: None,
+            created_by: Some(actor.clone()),
+            created_at: now(),
+        };
+        self.write(move |conn| {
+            if let Some(id) = &row.dataset_id {
+                // The dataset may have been deleted since it was checked.
+                datasets::find(conn, id)?.ok_or_else(|| dataset_not_found(id))?;
+            }
+            let job = batch::insert(conn, &row)?;
+            events::append(conn, job_event(EventKind::BatchJobCreated, &job, &actor))?;
+            Ok(job_view(&job, now())?)
+        })
+        .await
+    }
+
+    pub async fn get_batch_job(&self, id: String) -> RegistryResult<BatchJob> {
+        self.db
+            .read(move |conn| Ok(job_view(&find_job(conn, &id)?, now())?))
+            .await
+    }
+
+    pub async fn list_batch_jobs(&self, query: BatchJobQuery) -> RegistryResult<BatchJobPage> {
+        let limit = page_limit(query.limit)?;
+        let before = query
+            .page_token
+            .as_deref()
+            .map(|token| decode_token("batch-jobs", token))
+            .transpose()?
+            .map(|key| {
+                key.parse::<i64>()
+                    .map_err(|_| crate::domain::error::DomainError::InvalidPageToken)
+            })
+            .transpose()?;
+        self.db
+            .read(move |conn| {
+                let model = query.model.as_ref().map(|m| m.to_string());
+                let rows = batch::list(
+                    conn,
+                    &JobFilter {
+                        status: query.status,
+                        model: model.as_deref(),
+                        schedule: query.schedule.as_deref(),
+                        before,
+                        limit: limit + 1,
+                    },
+                )?;
+                let has_more = rows.len() as i64 > limit;
+                let page = &rows[..rows.len().min(limit as usize)];
+                let next_page_token = has_more
+                    .then(|| {
+                        page.last()
+                            .map(|row| encode_token("batch-jobs", &row.number.to_string()))
+                    })
+                    .flatten();
+                let at = now();
+                Ok(BatchJobPage {
+                    jobs: page
+                        .iter()
+                        .map(|row| job_view(row, at))
+                        .collect::<Result<_, _>>()?,
+                    next_page_token,
+                })
+            })
+            .await
+    }
+
+    /// Cancels a queued or running job; its workers stop at their next lease renewal.
+    pub async fn cancel_batch_job(&self, id: String, actor: Actor) -> RegistryResult<BatchJob> {
+        let job = self
+            .write(move |conn| {
+                let job = find_job(conn, &id)?;
+                check_cancellable(job.status)?;
+                let at = now();
+                let changed = batch::transition(
+                    conn,
+                    &id,
+                    &Transition {
+                        from: &[BatchJobStatus::Queued, BatchJobStatus::Running],
+                        to: BatchJobStatus::Cancelled,
+                        holder: None,
+                        at,
+                        failure: None,
+                    },
+                )?;
+                if !changed {
+                    // A worker finished or failed it in between: say what it is now.
+                    check_cancellable(find_job(conn, &id)?.status)?;
+                }
+                events::append(conn, job_event(EventKind::BatchJobCancelled, &job, &actor))?;
+                Ok(job_view(&find_job(conn, &id)?, at)?)
+            })
+            .await?;
+        self.discard_job_objects(&job.id).await;
+        Ok(job)
+    }
+
+    /// Approves (`to` = approved) or rejects a succeeded job.
+    pub async fn review_batch_job(
+        &self,
+        id: String,
+        to: BatchJobStatus,
+        review: ReviewBatchJob,
+        actor: Actor,
+    ) -> RegistryResult<BatchJob> {
+        check_text("reason", review.reason.as_deref())?;
+        self.write(move |conn| {
+            let job = find_job(conn, &id)?;
+            check_reviewable(job.status, to, review.reason.as_deref())?;
+            let at = now();
+            if !batch::review(conn, &id, to, &actor, review.reason.as_deref(), at)? {
+                check_reviewable(find_job(conn, &id)?.status, to, None)?;
+            }
+            let kind = match to {
+                BatchJobStatus::Approved => EventKind::BatchJobApproved,
+                _ => EventKind::BatchJobRejected,
+            };
+            let mut row = job_event(kind, &job, &actor);
+            row.reason = review.reason.clone();
+            events::append(conn, row)?;
+            Ok(job_view(&find_job(conn, &id)?, at)?)
+        })
+        .await
+    }
+
+    /// Opens a succeeded (or reviewed) job's output: its parts, in order, as one stream.
+    pub async fn open_batch_output(
+        &self,
+        id: String,
+        if_none_match: Vec<String>,
+    ) -> RegistryResult<OpenedOutput> {
+        let job = self.get_batch_job(id.clone()).await?;
+        let Some(output) = &job.output else {
+            return Err(RegistryError::conflict(
+                "output_not_ready",
+                format!(
+                    "the job is {}; only a succeeded job has an output",
+                    job.status.as_str()
+                ),
+            ));
+        };
+        let digest = output.digest;
+        let tag = etag(&digest);
+        if if_none_match.iter().any(|c| c == "*" || *c == tag) {
+            return Ok(OpenedOutput {
+                job,
+                digest,
+                content: None,
+            });
+        }
+        let manifest = self.read_manifest(&id).await?;
+        let artifacts = self.artifacts.clone();
+        let total = manifest.size as u64;
+        let parts = manifest.parts;
+        let stream = futures::stream::iter(parts)
+            .then(move |part| {
+                let artifacts = artifacts.clone();
+                async move {
+                    artifacts
+                        .stream_object(&ObjectKey::Named(part.key), None)
+                        .await
+                        .map(|read| read.stream)
+                }
+            })
+            .try_flatten()
+            .boxed();
+        Ok(OpenedOutput {
+            job,
+            digest,
+            content: Some(BlobRead {
+                stream,
+                range: 0..total,
+                total_size: total,
+            }),
+        })
+    }
+
+    pub(crate) async fn read_manifest(&self, id: &str) -> RegistryResult<Manifest> {
+        let key = manifest_key(id);
+        let size = self.artifacts.object_size(&key).await?.ok_or_else(|| {
+            RegistryError::not_found("output_missing", "the job's output manifest is missing")
+        })?;
+        let bytes = self.artifacts.read_object_range(&key, 0..size).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| RegistryError::Store(crate::store::StoreError::Json(e)))
+    }
+
+    /// Deletes what a cancelled or failed job wrote (best effort: it is garbage, not
+    /// state).
+    pub(crate) async fn discard_job_objects(&self, id: &str) {
+        if let Err(error) = self.artifacts.delete_prefix(&job_prefix(id)).await {
+            tracing::warn!(job = id, %error, "could not delete a stopped job's parts");
+        }
+    }
+}
+
+pub(crate) fn find_job(conn: &mut DbConn, id: &str) -> RegistryResult<BatchJobRow> {
+    batch::find(conn, id)?.ok_or_else(|| job_not_found(id))
+}
