@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod artifacts;
+pub mod batch;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -1,0 +1,390 @@
+//! Predictions by key: an indexed file per job, so that one key's prediction is two or
+//! three small range reads of the object store, never a scan of the output.
+//!
+//! While a chunk is scored, [`KeySink`] collects `(key, row, class, probabilities)` and
+//! [`KeySink::take_sidecar`] writes them sorted by `(hash, row)`. Once every chunk is
+//! scored, [`merge_key_sidecars`] k-way-merges the sidecars into one index, streaming:
+//! memory is one entry per sidecar plus one page table, whatever the number of rows.
+//! The key is the id's text (a JSON number id by its JSON text), or the 1-based row number
+//! when there is no id column; when rows share a key, **the first row wins**.
+//!
+//! Index layout (integers little-endian):
+//! ```text
+//! "CAPKIX01"
+//! page 0: entries of buckets 0..4096, then its table: 4097 × u64 absolute offsets
+//!         (the start of each bucket's entries, then the end of the last one)
+//! page 1: …                                   (a page holds PAGE_BUCKETS buckets)
+//! footer: bucket_bits u32, pages u32, entries u64, classes_len u32,
+//!         pages × u64 (the offset of each page's table), classes (JSON array)
+//! trailer: footer_len u64 (footer + trailer), "CAPKIX01"
+//! entry:  key_len u32, key (UTF-8), class u32 (index into classes), classes × f64
+//! ```
+//! A key's bucket is the top `bucket_bits` bits of FNV-1a-64 of its bytes followed by
+//! murmur3's 64-bit finaliser; there are a power of two buckets, about one per 32 rows.
+//! Lookup: [`KeyIndexFooter::TRAILER_LEN`] tail bytes → [`KeyIndexFooter::footer_len`]
+//! tail bytes → [`KeyIndexFooter::parse`] (cache it per job) → the 16 bytes of
+//! [`KeyIndexFooter::table_range`] → [`KeyIndexFooter::bucket_range`] → [`KeyIndexFooter::find`].
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::ops::Range;
+
+use capstan_client::signature::ClassLabel;
+
+pub use super::key_lookup::{KeyIndexFooter, StoredPrediction};
+
+pub(super) const INDEX_MAGIC: &[u8; 8] = b"CAPKIX01";
+const SIDECAR_MAGIC: &[u8; 8] = b"CAPKSC01";
+/// Buckets per page; each page's offset table is `(PAGE_BUCKETS + 1) × 8` bytes.
+pub const PAGE_BUCKETS: u64 = 4096;
+/// About this many rows share a bucket.
+const ROWS_PER_BUCKET: u64 = 32;
+pub(super) const FOOTER_FIXED_LEN: usize = 4 + 4 + 8 + 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyIndexError {
+    #[error("reading or writing a key index: {0}")]
+    Io(#[from] io::Error),
+    #[error("not a valid key {what}: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+}
+
+pub(super) fn corrupt(what: &'static str, detail: impl Into<String>) -> KeyIndexError {
+    KeyIndexError::Corrupt {
+        what,
+        detail: detail.into(),
+    }
+}
+
+/// The stable hash of a key: FNV-1a-64, then murmur3's finaliser so the top bits (the
+/// bucket) depend on every byte. Part of the file format: never change it.
+pub fn key_hash(key: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in key {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ (hash >> 33)
+}
+
+/// `log2` of the bucket count for about `rows` rows.
+fn bucket_bits_for(rows: u64) -> u32 {
+    rows.div_ceil(ROWS_PER_BUCKET)
+        .max(1)
+        .next_power_of_two()
+        .trailing_zeros()
+}
+
+pub(super) fn bucket_of(hash: u64, bits: u32) -> u64 {
+    if bits == 0 {
+        0
+    } else {
+        hash >> (64 - bits)
+    }
+}
+
+/// One chunk's keys, collected while it is scored.
+#[derive(Debug, Default)]
+pub struct KeySink {
+    classes: usize,
+    entries: Vec<PendingKey>,
+    keys: Vec<u8>,
+    probabilities: Vec<f64>,
+}
+
+#[derive(Debug)]
+struct PendingKey {
+    hash: u64,
+    row: u64,
+    key: Range<usize>,
+    class: u32,
+}
+
+impl KeySink {
+    /// A sink for a predictor with `classes` classes.
+    pub fn new(classes: usize) -> Self {
+        KeySink {
+            classes,
+            ..KeySink::default()
+        }
+    }
+
+    /// Records row `row`'s prediction under `key`; `probabilities` has one value per class.
+    pub fn push(&mut self, key: &[u8], row: u64, class: usize, probabilities: &[f64]) {
+        debug_assert_eq!(probabilities.len(), self.classes);
+        let start = self.keys.len();
+        self.keys.extend_from_slice(key);
+        self.entries.push(PendingKey {
+            hash: key_hash(key),
+            row,
+            key: start..self.keys.len(),
+            class: class as u32,
+        });
+        self.probabilities.extend_from_slice(probabilities);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The collected keys as a sidecar (sorted by hash, then row), emptying the sink.
+    pub fn take_sidecar(&mut self) -> Vec<u8> {
+        let mut order: Vec<u32> = (0..self.entries.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| {
+            let entry = &self.entries[i as usize];
+            (entry.hash, entry.row)
+        });
+        let per_entry = 8 + 8 + 4 + 4 + 8 * self.classes;
+        let mut out = Vec::with_capacity(12 + order.len() * per_entry + self.keys.len());
+        out.extend_from_slice(SIDECAR_MAGIC);
+        out.extend_from_slice(&(self.classes as u32).to_le_bytes());
+        for i in order {
+            let entry = &self.entries[i as usize];
+            out.extend_from_slice(&entry.hash.to_le_bytes());
+            out.extend_from_slice(&entry.row.to_le_bytes());
+            let key = &self.keys[entry.key.clone()];
+            out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            out.extend_from_slice(key);
+            out.extend_from_slice(&entry.class.to_le_bytes());
+            let start = i as usize * self.classes;
+            for p in &self.probabilities[start..start + self.classes] {
+                out.extend_from_slice(&p.to_le_bytes());
+            }
+        }
+        self.entries.clear();
+        self.keys.clear();
+        self.probabilities.clear();
+        out
+    }
+}
+
+/// One sidecar being merged: its next entry.
+struct SidecarCursor<R: Read> {
+    reader: BufReader<R>,
+    classes: usize,
+    hash: u64,
+    row: u64,
+    key: Vec<u8>,
+    class: u32,
+    probabilities: Vec<u8>,
+}
+
+impl<R: Read> SidecarCursor<R> {
+    fn open(reader: R, classes: usize) -> Result<Self, KeyIndexError> {
+        let mut reader = BufReader::with_capacity(64 * 1024, reader);
+        let mut head = [0u8; 12];
+        reader.read_exact(&mut head)?;
+        if &head[..8] != SIDECAR_MAGIC {
+            return Err(corrupt("sidecar", "bad magic bytes"));
+        }
+        let count = u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize;
+        if count != classes {
+            return Err(corrupt(
+                "sidecar",
+                format!("it holds {count} classes, the index {classes}"),
+            ));
+        }
+        Ok(SidecarCursor {
+            reader,
+            classes,
+            hash: 0,
+            row: 0,
+            key: Vec::new(),
+            class: 0,
+            probabilities: vec![0; 8 * classes],
+        })
+    }
+
+    /// Reads the next entry; `false` at the end of the sidecar.
+    fn advance(&mut self) -> Result<bool, KeyIndexError> {
+        let mut fixed = [0u8; 20];
+        match self.reader.read_exact(&mut fixed[..1]) {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+            other => other?,
+        }
+        self.reader.read_exact(&mut fixed[1..])?;
+        let (hash, row) = (le_u64(&fixed[..8]), le_u64(&fixed[8..16]));
+        if (hash, row) < (self.hash, self.row) {
+            return Err(corrupt("sidecar", "entries are not sorted by hash and row"));
+        }
+        (self.hash, self.row) = (hash, row);
+        self.key.resize(le_u32(&fixed[16..20]) as usize, 0);
+        self.reader.read_exact(&mut self.key)?;
+        let mut class = [0u8; 4];
+        self.reader.read_exact(&mut class)?;
+        self.class = u32::from_le_bytes(class);
+        if self.class as usize >= self.classes {
+            return Err(corrupt("sidecar", "class index out of range"));
+        }
+        self.reader.read_exact(&mut self.probabilities)?;
+        Ok(true)
+    }
+}
+
+pub(super) fn le_u64(bytes: &[u8]) -> u64 {
+    let mut array = [0u8; 8];
+    array.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(array)
+}
+
+pub(super) fn le_u32(bytes: &[u8]) -> u32 {
+    let mut array = [0u8; 4];
+    array.copy_from_slice(&bytes[..4]);
+    u32::from_le_bytes(array)
+}
+
+/// What [`merge_key_sidecars`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyIndexSummary {
+    /// Distinct keys in the index.
+    pub entries: u64,
+    /// Size of the index file.
+    pub bytes: u64,
+}
+
+/// Merges the sidecars of every chunk of a job into one key index written to `out`.
+/// `rows_total` (the job's row count) sizes the buckets; `classes` are the predictor's.
+pub fn merge_key_sidecars<R: Read>(
+    sidecars: impl IntoIterator<Item = R>,
+    classes: &[ClassLabel],
+    rows_total: u64,
+    out: impl Write,
+) -> Result<KeyIndexSummary, KeyIndexError> {
+    let mut cursors = Vec::new();
+    let mut heap = BinaryHeap::new();
+    for reader in sidecars {
+        let mut cursor = SidecarCursor::open(reader, classes.len())?;
+        if cursor.advance()? {
+            heap.push(Reverse((cursor.hash, cursor.row, cursors.len())));
+        }
+        cursors.push(cursor);
+    }
+    let mut writer = IndexWriter::new(out, bucket_bits_for(rows_total))?;
+    let mut current_hash = None;
+    let mut seen_keys: Vec<Vec<u8>> = Vec::new();
+    while let Some(Reverse((hash, _, index))) = heap.pop() {
+        let cursor = &mut cursors[index];
+        if current_hash != Some(hash) {
+            current_hash = Some(hash);
+            seen_keys.clear();
+        }
+        if !seen_keys.contains(&cursor.key) {
+            seen_keys.push(cursor.key.clone());
+            writer.write_entry(hash, &cursor.key, cursor.class, &cursor.probabilities)?;
+        }
+        if cursor.advance()? {
+            heap.push(Reverse((cursor.hash, cursor.row, index)));
+        }
+    }
+    writer.finish(classes)
+}
+
+/// Writes entries in bucket order, closing each page with its offset table.
+struct IndexWriter<W: Write> {
+    out: BufWriter<W>,
+    position: u64,
+    bucket_bits: u32,
+    buckets: u64,
+    /// The first bucket whose start offset is not recorded yet.
+    next_bucket: u64,
+    table: Vec<u64>,
+    page_tables: Vec<u64>,
+    entries: u64,
+}
+
+impl<W: Write> IndexWriter<W> {
+    fn new(out: W, bucket_bits: u32) -> Result<Self, KeyIndexError> {
+        let mut out = BufWriter::with_capacity(256 * 1024, out);
+        out.write_all(INDEX_MAGIC)?;
+        Ok(IndexWriter {
+            out,
+            position: INDEX_MAGIC.len() as u64,
+            bucket_bits,
+            buckets: 1 << bucket_bits,
+            next_bucket: 0,
+            table: Vec::with_capacity(PAGE_BUCKETS as usize + 1),
+            page_tables: Vec::new(),
+            entries: 0,
+        })
+    }
+
+    /// Records the start of every bucket up to `bucket` (`buckets` closes the last page).
+    fn start_buckets_through(&mut self, bucket: u64) -> io::Result<()> {
+        while self.next_bucket <= bucket {
+            let next = self.next_bucket;
+            if next > 0 && (next.is_multiple_of(PAGE_BUCKETS) || next == self.buckets) {
+                self.close_page()?;
+            }
+            if next < self.buckets {
+                self.table.push(self.position);
+            }
+            self.next_bucket += 1;
+        }
+        Ok(())
+    }
+
+    fn close_page(&mut self) -> io::Result<()> {
+        self.table.push(self.position);
+        self.page_tables.push(self.position);
+        for offset in &self.table {
+            self.out.write_all(&offset.to_le_bytes())?;
+        }
+        self.position += 8 * self.table.len() as u64;
+        self.table.clear();
+        Ok(())
+    }
+
+    fn write_entry(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        class: u32,
+        probabilities: &[u8],
+    ) -> io::Result<()> {
+        self.start_buckets_through(bucket_of(hash, self.bucket_bits))?;
+        self.out.write_all(&(key.len() as u32).to_le_bytes())?;
+        self.out.write_all(key)?;
+        self.out.write_all(&class.to_le_bytes())?;
+        self.out.write_all(probabilities)?;
+        self.position += (4 + key.len() + 4 + probabilities.len()) as u64;
+        self.entries += 1;
+        Ok(())
+    }
+
+    fn finish(mut self, classes: &[ClassLabel]) -> Result<KeyIndexSummary, KeyIndexError> {
+        self.start_buckets_through(self.buckets)?;
+        let classes = serde_json::to_vec(classes).map_err(io::Error::other)?;
+        let mut footer =
+            Vec::with_capacity(FOOTER_FIXED_LEN + 8 * self.page_tables.len() + classes.len() + 16);
+        footer.extend_from_slice(&self.bucket_bits.to_le_bytes());
+        footer.extend_from_slice(&(self.page_tables.len() as u32).to_le_bytes());
+        footer.extend_from_slice(&self.entries.to_le_bytes());
+        footer.extend_from_slice(&(classes.len() as u32).to_le_bytes());
+        for offset in &self.page_tables {
+            footer.extend_from_slice(&offset.to_le_bytes());
+        }
+        footer.extend_from_slice(&classes);
+        let footer_len = footer.len() as u64 + KeyIndexFooter::TRAILER_LEN;
+        footer.extend_from_slice(&footer_len.to_le_bytes());
+        footer.extend_from_slice(INDEX_MAGIC);
+        self.out.write_all(&footer)?;
+        self.out.flush()?;
+        Ok(KeyIndexSummary {
+            entries: self.entries,
+            bytes: self.position + footer_len,
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "keys_tests.rs"]
+mod tests;

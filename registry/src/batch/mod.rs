@@ -1,0 +1,28 @@
+//! Batch scoring (pattern 4, offline predictions): the pure, synchronous engine that
+//! turns a dataset's bytes into prediction bytes. It owns column planning (`columns`),
+//! splitting CSV/JSONL files into line-aligned chunks (`index`), reading rows (`csv`,
+//! `jsonl`, `parquet`), scoring a chunk in batches (`score`), writing output rows
+//! (`output`, `parquet_output`) and the per-job key index that serves predictions by key
+//! (`keys`).
+//!
+//! It must not touch the database, HTTP, async runtimes or the object store: callers (the
+//! batch worker, the dataset upload) fetch bytes, hand them over, and store what comes
+//! back. Every function here is deterministic and safe to run on any thread.
+
+pub mod columns;
+pub mod csv;
+pub mod index;
+pub mod jsonl;
+mod key_lookup;
+pub mod keys;
+pub mod output;
+pub mod parquet;
+mod parquet_output;
+pub mod score;
+#[cfg(test)]
+mod testing;
+
+pub use columns::{plan_columns, ColumnPlan, IdColumn, Matching, PlanError};
+pub use index::{Checkpoint, Chunk, IndexError, RowIndex, RowIndexer};
+pub use keys::{merge_key_sidecars, KeyIndexFooter, KeySink, StoredPrediction};
+pub use score::{ChunkError, ChunkInput, ChunkOutcome, RowError, Scorer};

@@ -1,0 +1,200 @@
+//! Tests of `parquet`: a file with several row groups read through its footer and row
+//! group byte ranges, scored, written as parts and merged into one file that reads back
+//! equal to the predictor's answers.
+
+use std::sync::Arc;
+
+use arrow_array::{Float32Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use bytes::Bytes;
+use capstan_client::runtime::Predictor;
+use capstan_client::signature::ClassLabel;
+use capstan_client::types::batch::DataFormat;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+
+use super::*;
+use crate::batch::columns::plan_columns;
+use crate::batch::keys::KeySink;
+use crate::batch::score::{ChunkInput, Scorer};
+use crate::batch::testing::{direct, Logistic};
+
+const GROUPS: usize = 3;
+const GROUP_ROWS: usize = 50;
+
+/// An input file: `id` (text), `b` (Float32), `a` (Float64, one null and one NaN),
+/// `n` (Int64, unused); `GROUPS` row groups of `GROUP_ROWS` rows.
+fn input_file() -> Vec<u8> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("b", DataType::Float32, false),
+        Field::new("a", DataType::Float64, true),
+        Field::new("n", DataType::Int64, false),
+    ]));
+    let mut file = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut file, schema.clone(), None).unwrap();
+    for group in 0..GROUPS {
+        let rows = (group * GROUP_ROWS)..((group + 1) * GROUP_ROWS);
+        let ids: Vec<String> = rows.clone().map(|r| format!("id{}", r + 1)).collect();
+        let b: Vec<f32> = rows.clone().map(|r| r as f32 * 0.5).collect();
+        let a: Vec<Option<f64>> = rows
+            .clone()
+            .map(|r| match r + 1 {
+                7 => None,
+                60 => Some(f64::NAN),
+                row => Some(row as f64 / 3.0),
+            })
+            .collect();
+        let n: Vec<i64> = rows.map(|r| r as i64).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(ids)),
+                Arc::new(Float32Array::from(b)),
+                Arc::new(Float64Array::from(a)),
+                Arc::new(Int64Array::from(n)),
+            ],
+        )
+        .unwrap();
+        writer.write(&batch).unwrap();
+        writer.flush().unwrap();
+    }
+    writer.close().unwrap();
+    file
+}
+
+fn layout_of(file: &[u8]) -> ParquetLayout {
+    let tail = &file[file.len() - FOOTER_TAIL_LEN as usize..];
+    let len = footer_len(tail).unwrap() as usize;
+    parse_footer(&file[file.len() - len..]).unwrap()
+}
+
+#[test]
+fn the_footer_gives_columns_row_groups_and_their_byte_ranges() {
+    let file = input_file();
+    let layout = layout_of(&file);
+    assert_eq!(layout.columns, ["id", "b", "a", "n"]);
+    assert_eq!(layout.rows, (GROUPS * GROUP_ROWS) as u64);
+    assert_eq!(layout.row_groups.len(), GROUPS);
+    for (i, group) in layout.row_groups.iter().enumerate() {
+        assert_eq!(group.rows, GROUP_ROWS as u64);
+        assert_eq!(group.first_row, (i * GROUP_ROWS + 1) as u64);
+        assert!(group.bytes.start >= 4 && group.bytes.end <= file.len() as u64);
+    }
+    assert!(footer_len(b"not parquet").is_err());
+}
+
+#[test]
+fn row_groups_scored_apart_and_merged_read_back_as_the_predictions() {
+    let file = input_file();
+    let layout = layout_of(&file);
+    let predictor = Logistic::new(&["a", "b"], vec![ClassLabel::Int(0), ClassLabel::Int(1)]);
+    let plan = plan_columns(&layout.columns, predictor.signature(), Some("id")).unwrap();
+    check_types(&layout, &plan).unwrap();
+    let scorer = Scorer::new(&plan, &predictor, 4, DataFormat::Parquet).unwrap();
+    let mut parts = Vec::new();
+    let mut errors = Vec::new();
+    for (index, group) in layout.row_groups.iter().enumerate() {
+        let bytes =
+            Bytes::copy_from_slice(&file[group.bytes.start as usize..group.bytes.end as usize]);
+        let input = ChunkInput::Parquet(RowGroupInput {
+            layout: &layout,
+            index,
+            bytes,
+        });
+        let mut part = Vec::new();
+        let outcome = scorer
+            .score_chunk(input, group.first_row, &mut part, &mut KeySink::new(2))
+            .unwrap();
+        assert_eq!(outcome.rows, GROUP_ROWS as u64);
+        errors.extend(outcome.errors);
+        parts.push(Bytes::from(part));
+    }
+    let found: Vec<(u64, Option<String>, Option<String>, String)> = errors
+        .into_iter()
+        .map(|e| (e.row, e.id, e.field, e.reason))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (7, Some("id7".into()), Some("a".into()), "null".into()),
+            (
+                60,
+                Some("id60".into()),
+                Some("a".into()),
+                "not a finite number".into()
+            ),
+        ]
+    );
+
+    let mut merged = Vec::new();
+    let rows = merge_parquet_parts(parts, &mut merged).unwrap();
+    assert_eq!(rows, (GROUPS * GROUP_ROWS - 2) as u64);
+    let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(merged)).unwrap();
+    assert_eq!(reader.metadata().num_row_groups(), GROUPS);
+    let names: Vec<String> = reader
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["id", "prediction", "p_0", "p_1", "version"]);
+    let batches: Vec<RecordBatch> = reader.build().unwrap().map(Result::unwrap).collect();
+    let expected_rows: Vec<usize> = (1..=GROUPS * GROUP_ROWS)
+        .filter(|r| *r != 7 && *r != 60)
+        .collect();
+    let inputs: Vec<Vec<f64>> = expected_rows
+        .iter()
+        .map(|&r| vec![r as f64 / 3.0, f64::from((r - 1) as f32 * 0.5)])
+        .collect();
+    let expected = direct(&predictor, &inputs);
+    let mut i = 0;
+    for batch in &batches {
+        let column = |c: usize| batch.column(c).as_any();
+        let ids = column(0).downcast_ref::<StringArray>().unwrap();
+        let labels = column(1).downcast_ref::<Int64Array>().unwrap();
+        let p1 = column(3).downcast_ref::<Float64Array>().unwrap();
+        let versions = column(4).downcast_ref::<Int64Array>().unwrap();
+        for j in 0..batch.num_rows() {
+            assert_eq!(ids.value(j), format!("id{}", expected_rows[i]));
+            assert_eq!(ClassLabel::Int(labels.value(j)), expected.predictions[i]);
+            assert_eq!(
+                p1.value(j).to_bits(),
+                expected.probabilities[i][1].to_bits()
+            );
+            assert_eq!(versions.value(j), 4);
+            i += 1;
+        }
+    }
+    assert_eq!(i, expected_rows.len());
+}
+
+#[test]
+fn integer_ids_become_json_numbers_and_text_features_are_refused() {
+    let file = input_file();
+    let layout = layout_of(&file);
+    let predictor = Logistic::new(&["a", "b"], vec![ClassLabel::Int(0), ClassLabel::Int(1)]);
+    let plan = plan_columns(&layout.columns, predictor.signature(), Some("n")).unwrap();
+    let scorer = Scorer::new(&plan, &predictor, 1, DataFormat::Jsonl).unwrap();
+    let group = &layout.row_groups[0];
+    let bytes = Bytes::copy_from_slice(&file[group.bytes.start as usize..group.bytes.end as usize]);
+    let mut out = Vec::new();
+    let input = ChunkInput::Parquet(RowGroupInput {
+        layout: &layout,
+        index: 0,
+        bytes,
+    });
+    scorer
+        .score_chunk(input, 1, &mut out, &mut KeySink::new(2))
+        .unwrap();
+    let first: serde_json::Value =
+        serde_json::from_slice(out.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(first["n"], 0);
+
+    let text_feature = Logistic::new(&["id", "a"], vec![ClassLabel::Int(0), ClassLabel::Int(1)]);
+    let plan = plan_columns(&layout.columns, text_feature.signature(), None).unwrap();
+    assert!(matches!(
+        check_types(&layout, &plan),
+        Err(PlanError::ColumnType { .. })
+    ));
+}
