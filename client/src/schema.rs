@@ -20,3 +20,36 @@ impl utoipa::PartialSchema for Tag {
 }
 
 impl utoipa::ToSchema for Tag {}
+
+/// A model ref in a body (`bc`, `bc@production`, `bc@7`, `bc@champion`): a model name and
+/// an optional `@` and version ref.
+pub struct ModelRefText;
+
+impl utoipa::PartialSchema for ModelRefText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(
+                r"^(?!.*\.\.)[a-z0-9][a-z0-9._-]{0,127}(?:@(?:[1-9][0-9]{0,17}|(?![0-9]+$)[a-z0-9][a-z0-9._-]{0,63}))?$",
+            ))
+            .examples([serde_json::json!("bc@production")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ModelRefText {}
+
+/// A request body of raw bytes (an upload): any bytes are well-formed.
+pub struct RawBytes;
+
+impl utoipa::PartialSchema for RawBytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, SchemaFormat};
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RawBytes {}

@@ -93,6 +93,19 @@ pub struct ServeArgs {
     /// [default: 10000].
     #[arg(long, env = "CAPSTAN_RELAY_LEASE_MS", value_name = "MS")]
     pub relay_lease_ms: Option<u64>,
+    // Batch jobs (pattern 4).
+    /// Batch-job slots of this process's worker; 0 runs no worker here (run
+    /// `capstan-registry worker` elsewhere) [default: one per core].
+    #[arg(long, env = "CAPSTAN_BATCH_WORKERS", value_name = "N")]
+    pub batch_workers: Option<usize>,
+    /// How long a worker holds a claimed chunk before another may take it over, in ms;
+    /// renewed at a third of it [default: 30000].
+    #[arg(long, env = "CAPSTAN_BATCH_LEASE_MS", value_name = "MS")]
+    pub batch_lease_ms: Option<u64>,
+    /// Size of one chunk of a CSV or JSONL input, in bytes; each is claimed and scored
+    /// separately [default: 8388608 = 8 MiB].
+    #[arg(long, env = "CAPSTAN_BATCH_CHUNK_BYTES", value_name = "BYTES")]
+    pub batch_chunk_bytes: Option<u64>,
 }
 
 impl ServeArgs {
@@ -127,6 +140,26 @@ pub struct Config {
     pub workers: Option<usize>,
     pub db_pool_size: u32,
     pub events: EventsConfig,
+    pub batch: BatchConfig,
+}
+
+/// How this process takes part in batch jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Worker slots (0: no worker in this process).
+    pub workers: usize,
+    pub lease: Duration,
+    pub chunk_bytes: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            lease: Duration::from_secs(30),
+            chunk_bytes: 8 * 1024 * 1024,
+        }
+    }
 }
 
 impl Config {
@@ -135,6 +168,7 @@ impl Config {
     /// directory.
     pub fn resolve(settings: ServeArgs) -> anyhow::Result<Self> {
         let events = resolve_events(&settings)?;
+        let batch = resolve_batch(&settings)?;
         let data_dir = settings
             .data_dir
             .unwrap_or_else(|| PathBuf::from("capstan-data"));
@@ -174,8 +208,28 @@ impl Config {
             workers: settings.workers,
             db_pool_size: settings.db_pool_size.unwrap_or(16),
             events,
+            batch,
         })
     }
+}
+
+fn resolve_batch(settings: &ServeArgs) -> anyhow::Result<BatchConfig> {
+    let defaults = BatchConfig::default();
+    let lease = settings
+        .batch_lease_ms
+        .map_or(defaults.lease, Duration::from_millis);
+    if lease < Duration::from_millis(300) {
+        anyhow::bail!("--batch-lease-ms must be at least 300");
+    }
+    let chunk_bytes = settings.batch_chunk_bytes.unwrap_or(defaults.chunk_bytes);
+    if !(4096..=1 << 34).contains(&chunk_bytes) {
+        anyhow::bail!("--batch-chunk-bytes must be between 4096 and 17179869184");
+    }
+    Ok(BatchConfig {
+        workers: settings.batch_workers.unwrap_or(defaults.workers),
+        lease,
+        chunk_bytes,
+    })
 }
 
 /// The event-delivery settings, checked (a bad stream name or subject prefix fails at

@@ -13,7 +13,7 @@ use capstan_registry::model_server::ModelServerArgs;
     name = "capstan-registry",
     version,
     about,
-    after_help = "Examples:\n  capstan-registry                      # serve on 127.0.0.1:8080 with ./capstan-data\n  capstan-registry serve --listen 0.0.0.0:8080 --database-url postgres://user@db/capstan \\\n      --object-store-url s3://models/capstan\n  capstan-registry model-server --registry http://127.0.0.1:8080 --model bc@production --listen 127.0.0.1:8081\n  capstan-registry openapi > openapi/openapi.json"
+    after_help = "Examples:\n  capstan-registry                      # serve on 127.0.0.1:8080 with ./capstan-data\n  capstan-registry serve --listen 0.0.0.0:8080 --database-url postgres://user@db/capstan \\\n      --object-store-url s3://models/capstan\n  capstan-registry model-server --registry http://127.0.0.1:8080 --model bc@production --listen 127.0.0.1:8081\n  capstan-registry worker --database-url postgres://user@db/capstan --object-store-url s3://models/capstan\n  capstan-registry openapi > openapi/openapi.json"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -26,6 +26,9 @@ struct Cli {
 enum Command {
     /// Run the registry and its API (the default).
     Serve(Box<ServeArgs>),
+    /// Score batch jobs (pattern 4) against the database and object store of a registry,
+    /// without serving its API; takes the same settings as `serve`.
+    Worker(Box<ServeArgs>),
     /// Serve predictions for refs of another registry (pattern 2); no database of its own.
     ModelServer(ModelServerArgs),
     /// Print the OpenAPI document the server serves at /api-docs/openapi.json.
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Openapi) => print_openapi(),
         Some(Command::ModelServer(args)) => model_server(args),
+        Some(Command::Worker(_)) => worker(matches.subcommand().map_or(&matches, |(_, w)| w)),
         // `serve`'s settings are read from its matches: they tell which flags and
         // variables were given, so the config file fills in only the others.
         Some(Command::Serve(_)) | None => {
@@ -68,6 +72,12 @@ fn serve(matches: &ArgMatches) -> anyhow::Result<()> {
         tracing::info!("capstan registry stopped");
         Ok(())
     })
+}
+
+fn worker(matches: &ArgMatches) -> anyhow::Result<()> {
+    let config = Config::resolve(ServeArgs::from_matches(matches)?)?;
+    actix_web::rt::System::new()
+        .block_on(async move { capstan_registry::startup::run_worker(&config).await })
 }
 
 fn model_server(args: ModelServerArgs) -> anyhow::Result<()> {

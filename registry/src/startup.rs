@@ -11,6 +11,7 @@ use anyhow::Context;
 
 use crate::api::app::{self, AppSpec, Serves};
 use crate::artifacts::open_store;
+use crate::batch::{self, worker::WorkerConfig};
 use crate::config::Config;
 use crate::events::{self, Shutdown};
 use crate::service::Registry;
@@ -48,7 +49,8 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
         .with_context(|| format!("cannot open the database {}", redact(&config.database_url)))?;
     let artifacts = open_store(&config.object_store)
         .with_context(|| format!("cannot open the object store {}", config.object_store.url))?;
-    let registry = Registry::new(db, artifacts, config.limits);
+    let registry = Registry::new(db, artifacts, config.limits)
+        .with_batch_chunk_bytes(config.batch.chunk_bytes);
     let sweeper = registry.clone();
     tokio::spawn(async move {
         match sweeper.sweep_staged_uploads(STALE_STAGING).await {
@@ -78,6 +80,13 @@ pub async fn start_with_shutdown(
     shutdown: Shutdown,
 ) -> anyhow::Result<RunningServer> {
     let registry = open_registry(config).await?;
+    if config.batch.workers > 0 {
+        tokio::spawn(batch::worker::run(
+            registry.clone(),
+            worker_config(config),
+            shutdown.token(),
+        ));
+    }
     let refs = Arc::new(ServedRefs::new(
         Arc::new(LocalSource::new(registry.clone())),
         TableMode::Lazy,
@@ -111,6 +120,29 @@ pub async fn start_with_shutdown(
         server,
         registry,
     })
+}
+
+fn worker_config(config: &Config) -> WorkerConfig {
+    WorkerConfig {
+        slots: config.batch.workers,
+        lease: config.batch.lease,
+        ..WorkerConfig::default()
+    }
+}
+
+/// Runs a batch worker on the database and object store `config` names, without the
+/// HTTP API (`capstan-registry worker`), until SIGTERM or SIGINT. A step in progress when
+/// it stops is taken over by another worker once its lease expires.
+pub async fn run_worker(config: &Config) -> anyhow::Result<()> {
+    let registry = open_registry(config).await?;
+    let shutdown = Shutdown::new();
+    shutdown_on_termination_signal(shutdown.clone());
+    let mut worker = worker_config(config);
+    worker.slots = worker.slots.max(1);
+    tracing::info!(database = %redact(&config.database_url), object_store = %config.object_store.url, "capstan batch worker starting");
+    batch::worker::run(registry, worker, shutdown.token()).await;
+    tracing::info!("capstan batch worker stopped");
+    Ok(())
 }
 
 /// Begins `shutdown` on SIGTERM or SIGINT (actix stops the server on the same signals).

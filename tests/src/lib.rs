@@ -27,7 +27,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
 use capstan_registry::artifacts::ObjectStoreConfig;
-use capstan_registry::config::Config;
+use capstan_registry::config::{BatchConfig, Config};
 use capstan_registry::events::{EventsConfig, Shutdown};
 use capstan_registry::service::{Limits, Registry};
 
@@ -61,6 +61,12 @@ pub struct TestApp {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TestOptions {
     pub limits: Option<Limits>,
+    /// Batch worker slots of the server (default 2; 0: none, jobs stay queued).
+    pub batch_workers: Option<usize>,
+    /// The batch worker's lease (default 30 s).
+    pub batch_lease: Option<Duration>,
+    /// Chunk size of CSV and JSONL batch inputs (default 8 MiB).
+    pub batch_chunk_bytes: Option<u64>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -122,6 +128,11 @@ async fn spawn_configured(options: TestOptions, events: EventsConfig) -> TestApp
         workers: Some(2),
         db_pool_size: 8,
         events,
+        batch: BatchConfig {
+            workers: options.batch_workers.unwrap_or(2),
+            lease: options.batch_lease.unwrap_or(Duration::from_secs(30)),
+            chunk_bytes: options.batch_chunk_bytes.unwrap_or(8 * 1024 * 1024),
+        },
     };
     let (running, shutdown) = start_server(&config).await;
     let base = format!("http://{}", running.addr);
@@ -355,6 +366,20 @@ impl TestApp {
         self.registry = running.registry;
         self.handle = running.handle;
         self.shutdown = shutdown;
+    }
+
+    /// Writes `bytes` into the registry's object store at `relative` (under its prefix)
+    /// and returns the object's URL, as a batch job names an input by URL.
+    pub async fn put_object(&self, relative: &str, bytes: Vec<u8>) -> String {
+        let store = capstan_registry::artifacts::open_store(&self.config.object_store).unwrap();
+        store
+            .put_object(
+                &capstan_registry::artifacts::ObjectKey::Named(relative.to_owned()),
+                bytes.into(),
+            )
+            .await
+            .unwrap();
+        format!("{}/{relative}", self.config.object_store.url)
     }
 
     /// The local object store's directory (`None` on S3): where blobs can be tampered with.

@@ -113,7 +113,7 @@ pub enum BatchInput {
 pub struct SubmitBatchJob {
     /// The model ref to score with (`bc@production`, `bc@3`, `bc`): checked now, resolved
     /// again when the job starts.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "bc@production"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::ModelRefText))]
     pub model: ModelRef,
     pub input: BatchInput,
     /// The input column (CSV header, JSONL member, Parquet column) that identifies a row;
@@ -205,7 +205,7 @@ pub enum Matching {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchModel {
     #[serde(rename = "ref")]
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::ModelRefText))]
     pub reference: ModelRef,
     pub name: ModelName,
     pub version: Option<i64>,

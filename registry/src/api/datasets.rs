@@ -6,6 +6,7 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 
 use capstan_client::http::api::{self, DatasetQuery};
+use capstan_client::schema::RawBytes;
 use capstan_client::types::{Dataset, DatasetPage};
 use capstan_client::Problem;
 
@@ -28,15 +29,16 @@ pub struct UploadDatasetParams {
     tag = "datasets",
     params(UploadDatasetParams),
     request_body(description = "The file: CSV with a header row, JSON Lines, or Parquet", content(
-        (Vec<u8> = "text/csv"),
-        (Vec<u8> = "application/x-ndjson"),
-        (Vec<u8> = "application/vnd.apache.parquet")
+        (RawBytes = "text/csv"),
+        (RawBytes = "application/x-ndjson"),
+        (RawBytes = "application/vnd.apache.parquet")
     )),
     responses(
         (status = 201, description = "Stored", body = Dataset),
         (status = 400, description = "Invalid name, or an empty body", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Larger than the dataset limit", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not CSV, JSON Lines or Parquet", body = Problem, content_type = "application/problem+json")
+        (status = 415, description = "Not CSV, JSON Lines or Parquet", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The bytes are not a file of the declared format", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/datasets")]

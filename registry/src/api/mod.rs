@@ -20,6 +20,7 @@ mod metrics;
 mod models;
 mod open_inference;
 mod predict;
+mod predictions;
 mod stages;
 mod versions;
 
@@ -85,7 +86,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(batch_jobs::cancel_job)
                 .service(batch_jobs::approve_job)
                 .service(batch_jobs::reject_job)
-                .service(batch_jobs::download_output),
+                .service(batch_jobs::download_output)
+                .service(predictions::job_prediction)
+                .service(predictions::model_prediction),
         );
 }
 

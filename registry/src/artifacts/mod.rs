@@ -97,8 +97,13 @@ impl ArtifactStore {
     }
 
     pub fn blob_key(&self, digest: &Digest) -> Path {
+        self.key(&Self::blob_relative_key(digest))
+    }
+
+    /// A blob's key relative to the store's prefix (what [`ObjectKey::Named`] takes).
+    pub fn blob_relative_key(digest: &Digest) -> String {
         let hex = digest.hex();
-        self.key(&format!("blobs/sha256/{}/{}", &hex[..2], hex))
+        format!("blobs/sha256/{}/{}", &hex[..2], hex)
     }
 
     /// Streams the blob, or the byte `range` of it.

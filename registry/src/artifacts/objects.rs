@@ -11,9 +11,19 @@ use std::ops::Range;
 use bytes::Bytes;
 use futures::StreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
 
 use super::{ArtifactError, ArtifactStore, BlobRead, Location};
+
+/// Part size of a file upload (S3 needs at least 5 MiB).
+const FILE_PART: usize = 8 * 1024 * 1024;
+
+fn local_file(error: std::io::Error) -> ArtifactError {
+    ArtifactError::Store(object_store::Error::Generic {
+        store: "local file",
+        source: Box::new(error),
+    })
+}
 
 /// An object's key: relative to the registry's prefix (what the registry writes), or a
 /// whole key in the bucket (an input a job names by URL).
@@ -68,6 +78,50 @@ impl ArtifactStore {
             .put(&self.path_of(key), PutPayload::from(bytes))
             .await?;
         Ok(())
+    }
+
+    /// Uploads a local file (streamed in parts, as large uploads are), returning its
+    /// sha256 and size.
+    pub async fn put_file(
+        &self,
+        key: &ObjectKey,
+        path: &std::path::Path,
+    ) -> Result<(capstan_client::Digest, u64), ArtifactError> {
+        use sha2::{Digest as _, Sha256};
+        use tokio::io::AsyncReadExt;
+        let mut file = tokio::fs::File::open(path).await.map_err(local_file)?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let upload = self.store.put_multipart(&self.path_of(key)).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, FILE_PART);
+        let mut buffer = vec![0u8; FILE_PART];
+        let streamed = async {
+            loop {
+                let read = file.read(&mut buffer).await.map_err(local_file)?;
+                if read == 0 {
+                    break;
+                }
+                hasher.update(&buffer[..read]);
+                size += read as u64;
+                writer.wait_for_capacity(2).await?;
+                writer.write(&buffer[..read]);
+            }
+            Ok::<_, ArtifactError>(())
+        }
+        .await;
+        match streamed {
+            Ok(()) => {
+                writer.finish().await?;
+                Ok((
+                    capstan_client::Digest::from_bytes(hasher.finalize().into()),
+                    size,
+                ))
+            }
+            Err(error) => {
+                let _ = writer.abort().await;
+                Err(error)
+            }
+        }
     }
 
     /// The object's size; `None` when it does not exist.

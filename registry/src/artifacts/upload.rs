@@ -110,6 +110,15 @@ impl ArtifactStore {
         Ok(self.store.get(&staged.key).await?.bytes().await?)
     }
 
+    /// Reads the byte `range` of a staged upload.
+    pub async fn read_staged_range(
+        &self,
+        staged: &StagedBlob,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes, ArtifactError> {
+        Ok(self.store.get_range(&staged.key, range).await?)
+    }
+
     /// Deletes a staged upload that will not be committed.
     pub async fn discard(&self, staged: &StagedBlob) {
         if let Err(error) = self.store.delete(&staged.key).await {

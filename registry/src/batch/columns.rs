@@ -13,16 +13,8 @@ use std::collections::HashMap;
 use capstan_client::Signature;
 use serde::{Deserialize, Serialize};
 
-/// How the input's columns were matched to the model's features.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Matching {
-    /// Each feature is the input column of the same name.
-    ByName,
-    /// The signature's names are placeholders (`f0…fN-1`): the k-th column that is not
-    /// the id column is feature k.
-    ByPosition,
-}
+/// How the input's columns were matched (the wire type: it is shown in the job document).
+pub use capstan_client::types::Matching;
 
 /// The id column: its position among the input's columns and its name (the output
 /// writes the id under this name).

@@ -5,9 +5,12 @@
 //! (`output`, `parquet_output`) and the per-job key index that serves predictions by key
 //! (`keys`).
 //!
-//! It must not touch the database, HTTP, async runtimes or the object store: callers (the
-//! batch worker, the dataset upload) fetch bytes, hand them over, and store what comes
-//! back. Every function here is deterministic and safe to run on any thread.
+//! The engine must not touch the database, HTTP, async runtimes or the object store:
+//! callers (`service::batch_work`, the dataset upload) fetch bytes, hand them over, and
+//! store what comes back. Every function of it is deterministic and safe to run on any
+//! thread. The one exception in this folder is [`worker`], the loop that claims batch work
+//! and has `Registry` do it (like `events/` and `serving/`, a service started from
+//! `startup.rs`).
 
 pub mod columns;
 pub mod csv;
@@ -17,10 +20,11 @@ mod key_lookup;
 pub mod keys;
 pub mod output;
 pub mod parquet;
-mod parquet_output;
+pub mod parquet_output;
 pub mod score;
 #[cfg(test)]
 mod testing;
+pub mod worker;
 
 pub use columns::{plan_columns, ColumnPlan, IdColumn, Matching, PlanError};
 pub use index::{Checkpoint, Chunk, IndexError, RowIndex, RowIndexer};

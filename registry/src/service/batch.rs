@@ -68,6 +68,11 @@ pub(crate) fn job_prefix(id: &str) -> String {
     format!("batch-jobs/{id}")
 }
 
+/// The job's key index: its predictions by key (see `crate::batch::keys`).
+pub(crate) fn keys_key(id: &str) -> ObjectKey {
+    ObjectKey::Named(format!("{}/keys.idx", job_prefix(id)))
+}
+
 pub(crate) fn manifest_key(id: &str) -> ObjectKey {
     ObjectKey::Named(format!("{}/manifest.json", job_prefix(id)))
 }
@@ -173,6 +178,16 @@ impl Registry {
 
     pub async fn list_batch_jobs(&self, query: BatchJobQuery) -> RegistryResult<BatchJobPage> {
         let limit = page_limit(query.limit)?;
+        if query
+            .schedule
+            .as_ref()
+            .is_some_and(|s| s.chars().count() > 128)
+        {
+            return Err(RegistryError::bad_request(
+                "invalid_schedule",
+                "schedule is longer than a schedule name can be (128 characters)",
+            ));
+        }
         let before = query
             .page_token
             .as_deref()

@@ -3,7 +3,7 @@
 //! whole), with a row in `datasets` naming them.
 
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 
 use capstan_client::http::api::DatasetQuery;
 use capstan_client::types::{DataFormat, Dataset, DatasetPage};
@@ -12,6 +12,8 @@ use super::batch_views::dataset_view;
 use super::download::{etag, ArtifactContent, ArtifactRequest};
 use super::upload::StagedUpload;
 use super::{now, Registry};
+use crate::artifacts::{ArtifactStore, StagedBlob};
+use crate::batch::{parquet, RowIndexer};
 use crate::domain::batch::check_label;
 use crate::domain::paging::{decode_token, encode_token, page_limit};
 use crate::error::{RegistryError, RegistryResult};
@@ -49,6 +51,31 @@ pub fn dataset_format(content_type: Option<&str>) -> RegistryResult<DataFormat> 
         })
 }
 
+fn invalid_dataset(error: impl std::fmt::Display) -> RegistryError {
+    RegistryError::unprocessable("invalid_dataset", error.to_string())
+}
+
+/// The footer of a staged Parquet upload: refuses what is not a readable Parquet file.
+async fn parquet_layout_of(
+    artifacts: &ArtifactStore,
+    blob: &StagedBlob,
+) -> RegistryResult<crate::batch::parquet::ParquetLayout> {
+    let size = blob.size;
+    let tail = artifacts
+        .read_staged_range(blob, size.saturating_sub(8)..size)
+        .await?;
+    let footer = parquet::footer_len(&tail).map_err(invalid_dataset)?;
+    if footer > size {
+        return Err(invalid_dataset(
+            "the Parquet footer is longer than the file",
+        ));
+    }
+    let bytes = artifacts
+        .read_staged_range(blob, size - footer..size)
+        .await?;
+    parquet::parse_footer(&bytes).map_err(invalid_dataset)
+}
+
 impl Registry {
     /// Streams a dataset into the object store and records it.
     pub async fn upload_dataset<S, E>(
@@ -62,9 +89,20 @@ impl Registry {
         E: std::fmt::Display,
     {
         check_label("name", &name)?;
+        // CSV and JSONL are indexed on the way in (rows, and line-aligned chunk starts),
+        // so a job over the dataset starts without reading it first.
+        let mut indexer = match format {
+            DataFormat::Parquet => None,
+            text => Some(RowIndexer::new(text, self.batch_chunk_bytes).map_err(invalid_dataset)?),
+        };
+        let body = body.inspect(|chunk| {
+            if let (Some(indexer), Ok(bytes)) = (indexer.as_mut(), chunk) {
+                indexer.feed(bytes);
+            }
+        });
         let blob = self
             .artifacts
-            .stage(body, self.limits.max_dataset_bytes)
+            .stage(Box::pin(body), self.limits.max_dataset_bytes)
             .await?;
         let staged = StagedUpload::new(self.artifacts.clone(), blob);
         if staged.size() == 0 {
@@ -74,6 +112,20 @@ impl Registry {
                 "the dataset is empty",
             ));
         }
+        let (staged, (rows, row_index)) = staged
+            .check(async |artifacts, blob| match indexer {
+                Some(indexer) => {
+                    let index = indexer.finish().map_err(invalid_dataset)?;
+                    let json =
+                        serde_json::to_string(&index).map_err(crate::store::StoreError::from)?;
+                    Ok((Some(index.rows as i64), Some(json)))
+                }
+                None => {
+                    let layout = parquet_layout_of(artifacts, blob).await?;
+                    Ok((Some(layout.rows as i64), None))
+                }
+            })
+            .await?;
         let size = i64::try_from(staged.size()).unwrap_or(i64::MAX);
         let digest = staged.commit().await?;
         let row = NewDatasetRow {
@@ -82,8 +134,8 @@ impl Registry {
             digest: digest.to_string(),
             format,
             size,
-            rows: None,
-            row_index: None,
+            rows,
+            row_index,
             created_at: now(),
         };
         self.write(move |conn| Ok(dataset_view(&datasets::insert(conn, &row)?)?))

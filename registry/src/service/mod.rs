@@ -6,7 +6,9 @@
 
 mod aliases;
 pub mod batch;
+mod batch_keys;
 mod batch_views;
+pub mod batch_work;
 mod body;
 pub mod datasets;
 pub mod download;
@@ -62,6 +64,10 @@ pub struct Registry {
     artifacts: ArtifactStore,
     limits: Limits,
     changes: Arc<Notify>,
+    /// Size of one chunk of a CSV or JSONL batch input.
+    batch_chunk_bytes: u64,
+    /// Footers of batch jobs' key indexes (predictions by key).
+    key_footers: Arc<batch_keys::FooterCache>,
 }
 
 impl Registry {
@@ -71,7 +77,15 @@ impl Registry {
             artifacts,
             limits,
             changes: Arc::new(Notify::new()),
+            batch_chunk_bytes: 8 * 1024 * 1024,
+            key_footers: Arc::default(),
         }
+    }
+
+    /// Splits CSV and JSONL batch inputs into chunks of about this many bytes.
+    pub fn with_batch_chunk_bytes(mut self, bytes: u64) -> Self {
+        self.batch_chunk_bytes = bytes;
+        self
     }
 
     /// Notified after every committed write: watchers of the event log wake on it instead

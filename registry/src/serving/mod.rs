@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 pub use error::ServeError;
 pub use metrics::Metrics;
-pub use model::LoadedModel;
+pub use model::{load_predictor, LoadedModel, PredictorCache};
 pub use remote::RemoteSource;
 pub use source::{LocalSource, VersionLoader};
 pub use table::{ServedRefs, TableMode};

@@ -398,8 +398,8 @@ pub fn commit_chunk(
             .filter(batch_chunks::holder.eq(holder)),
     )
     .set((
+        // `holder` stays: it records which worker's part counts.
         batch_chunks::status.eq(chunk_status::DONE),
-        batch_chunks::holder.eq(None::<String>),
         batch_chunks::lease_expires_at.eq(None::<NaiveDateTime>),
         batch_chunks::rows.eq(done.rows),
         batch_chunks::written.eq(done.written),
@@ -413,22 +413,40 @@ pub fn commit_chunk(
     Ok(updated == 1)
 }
 
-/// Adds a committed chunk's counts to its job and stores the job's merged first errors.
-pub fn add_progress(
-    conn: &mut DbConn,
-    job: &str,
-    rows: i64,
-    bad_rows: i64,
-    errors: &str,
-) -> StoreResult<()> {
+/// Adds a committed chunk's counts to its job. On PostgreSQL this takes the job's row
+/// lock until the transaction ends, so what the transaction reads of the job next (its
+/// listed errors) is not overwritten by a concurrent commit.
+pub fn add_progress(conn: &mut DbConn, job: &str, rows: i64, bad_rows: i64) -> StoreResult<()> {
     diesel::update(batch_jobs::table.filter(batch_jobs::id.eq(job)))
         .set((
             batch_jobs::rows_done.eq(batch_jobs::rows_done + rows),
             batch_jobs::bad_rows.eq(batch_jobs::bad_rows + bad_rows),
-            batch_jobs::errors.eq(errors),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Stores the job's first bad rows (see `domain::batch::merge_errors`).
+pub fn set_errors(conn: &mut DbConn, job: &str, errors: &str) -> StoreResult<()> {
+    diesel::update(batch_jobs::table.filter(batch_jobs::id.eq(job)))
+        .set(batch_jobs::errors.eq(errors))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Whether any batch work may be waiting: a queued job, a claimable chunk, or a running
+/// job with every chunk done. A cheap read that spares idle workers the write lock.
+pub fn has_work(conn: &mut DbConn, now: NaiveDateTime) -> StoreResult<bool> {
+    let queued: i64 = batch_jobs::table
+        .filter(batch_jobs::status.eq_any([BatchJobStatus::Queued, BatchJobStatus::Running]))
+        .filter(
+            batch_jobs::holder
+                .is_null()
+                .or(batch_jobs::lease_expires_at.lt(now)),
+        )
+        .count()
+        .get_result(conn)?;
+    Ok(queued > 0)
 }
 
 /// A job's chunks, in order.

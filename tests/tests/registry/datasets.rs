@@ -97,6 +97,7 @@ async fn bad_datasets_are_refused_and_nothing_is_stored() {
             max_dataset_bytes: 64,
             ..Default::default()
         }),
+        ..TestOptions::default()
     })
     .await;
     let (status, body) = upload_dataset(&app, "x", "application/json", b"{}".to_vec()).await;

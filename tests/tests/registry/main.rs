@@ -6,6 +6,7 @@
 mod api_fuzz;
 mod artifacts;
 mod bad_input;
+mod batch;
 mod datasets;
 mod events;
 mod migrations;

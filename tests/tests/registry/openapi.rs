@@ -47,6 +47,8 @@ fn document_covers_the_whole_api() {
         "/api/v1/batch-jobs/{id}/approve",
         "/api/v1/batch-jobs/{id}/reject",
         "/api/v1/batch-jobs/{id}/output",
+        "/api/v1/batch-jobs/{id}/predictions/{key}",
+        "/api/v1/models/{name}/predictions/{key}",
     ] {
         assert!(
             paths.contains_key(path),

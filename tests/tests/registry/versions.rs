@@ -260,6 +260,7 @@ async fn oversized_artifact_is_413_and_creates_nothing() {
             max_json_bytes: 4096,
             ..Limits::default()
         }),
+        ..TestOptions::default()
     })
     .await;
     app.create_model("bc").await;
