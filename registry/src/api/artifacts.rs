@@ -10,6 +10,7 @@ use capstan_client::types::Version;
 use capstan_client::{ModelName, Problem, VersionRef};
 
 use super::extract::VersionPath;
+use crate::artifacts::BlobRead;
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::{ArtifactContent, ArtifactRequest, ByteRange, Registry};
 
@@ -110,6 +111,22 @@ pub async fn download_artifact(
         }
         ArtifactContent::Bytes { blob, partial } => (blob, partial),
     };
+    let mut response = bytes_response(blob, partial, "application/octet-stream", etag);
+    response.headers_mut().insert(
+        header::HeaderName::from_static(VERSION_HEADER),
+        header::HeaderValue::from(opened.version.version),
+    );
+    Ok(response)
+}
+
+/// Streams stored bytes: the whole object (200) or one range of it (206 with
+/// `Content-Range`), with its entity tag, `Accept-Ranges` and its exact length.
+pub(super) fn bytes_response(
+    blob: BlobRead,
+    partial: bool,
+    content_type: &str,
+    etag: String,
+) -> HttpResponse {
     let length = blob.range.end - blob.range.start;
     let mut response = if partial {
         let mut partial = HttpResponse::PartialContent();
@@ -129,14 +146,13 @@ pub async fn download_artifact(
     let body = blob
         .stream
         .map_err(actix_web::error::ErrorInternalServerError);
-    Ok(response
-        .insert_header((header::CONTENT_TYPE, "application/octet-stream"))
+    response
+        .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((header::ETAG, etag))
         .insert_header((header::ACCEPT_RANGES, "bytes"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(version_header)
         .no_chunking(length)
-        .streaming(body))
+        .streaming(body)
 }
 
 /// The entity tags `If-None-Match` names (weak ones compared as strong), `*` included.

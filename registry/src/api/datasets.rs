@@ -2,7 +2,6 @@
 
 use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use futures::TryStreamExt;
 use serde::Deserialize;
 
 use capstan_client::http::api::{self, DatasetQuery};
@@ -10,7 +9,7 @@ use capstan_client::schema::RawBytes;
 use capstan_client::types::{Dataset, DatasetPage};
 use capstan_client::Problem;
 
-use super::artifacts::{if_none_match, requested_range};
+use super::artifacts::{bytes_response, if_none_match, requested_range};
 use super::extract::DatasetPath;
 use crate::error::RegistryResult;
 use crate::service::datasets::dataset_format;
@@ -129,31 +128,7 @@ pub async fn download_dataset(
                 .finish())
         }
     };
-    let length = blob.range.end - blob.range.start;
-    let mut response = if partial {
-        let mut partial = HttpResponse::PartialContent();
-        partial.insert_header((
-            header::CONTENT_RANGE,
-            format!(
-                "bytes {}-{}/{}",
-                blob.range.start,
-                blob.range.end - 1,
-                blob.total_size
-            ),
-        ));
-        partial
-    } else {
-        HttpResponse::Ok()
-    };
-    let body = blob
-        .stream
-        .map_err(actix_web::error::ErrorInternalServerError);
-    Ok(response
-        .insert_header((header::CONTENT_TYPE, content_type))
-        .insert_header((header::ETAG, etag))
-        .insert_header((header::ACCEPT_RANGES, "bytes"))
-        .no_chunking(length)
-        .streaming(body))
+    Ok(bytes_response(blob, partial, content_type, etag))
 }
 
 /// Delete a dataset (refused while a job that has not finished reads it).

@@ -32,6 +32,17 @@ pub fn decode_token(kind: &str, token: &str) -> DomainResult<String> {
         .ok_or_else(invalid)
 }
 
+/// A token that resumes a newest-first listing before the row numbered `number`.
+pub fn encode_number_token(kind: &str, number: i64) -> String {
+    encode_token(kind, &number.to_string())
+}
+
+pub fn decode_number_token(kind: &str, token: &str) -> DomainResult<i64> {
+    decode_token(kind, token)?
+        .parse()
+        .map_err(|_| DomainError::InvalidPageToken)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

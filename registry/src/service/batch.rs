@@ -19,7 +19,7 @@ use super::{event, now, Registry};
 use crate::artifacts::{BlobRead, ObjectKey};
 use crate::domain::batch::{check_cancellable, check_label, check_reviewable, format_of_url};
 use crate::domain::metadata::check_text;
-use crate::domain::paging::{decode_token, encode_token, page_limit};
+use crate::domain::paging::{decode_number_token, encode_number_token, page_limit};
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::batch::{self, JobFilter, Transition};
 use crate::store::batch_rows::{BatchJobRow, NewBatchJobRow};
@@ -191,12 +191,7 @@ impl Registry {
         let before = query
             .page_token
             .as_deref()
-            .map(|token| decode_token("batch-jobs", token))
-            .transpose()?
-            .map(|key| {
-                key.parse::<i64>()
-                    .map_err(|_| crate::domain::error::DomainError::InvalidPageToken)
-            })
+            .map(|token| decode_number_token("batch-jobs", token))
             .transpose()?;
         self.db
             .read(move |conn| {
@@ -216,7 +211,7 @@ impl Registry {
                 let next_page_token = has_more
                     .then(|| {
                         page.last()
-                            .map(|row| encode_token("batch-jobs", &row.number.to_string()))
+                            .map(|row| encode_number_token("batch-jobs", row.number))
                     })
                     .flatten();
                 let at = now();

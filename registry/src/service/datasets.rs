@@ -15,7 +15,7 @@ use super::{now, Registry};
 use crate::artifacts::{ArtifactStore, StagedBlob};
 use crate::batch::{parquet, RowIndexer};
 use crate::domain::batch::check_label;
-use crate::domain::paging::{decode_token, encode_token, page_limit};
+use crate::domain::paging::{decode_number_token, encode_number_token, page_limit};
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::batch_rows::{DatasetRow, NewDatasetRow};
 use crate::store::datasets;
@@ -147,12 +147,7 @@ impl Registry {
         let before = query
             .page_token
             .as_deref()
-            .map(|token| decode_token("datasets", token))
-            .transpose()?
-            .map(|key| {
-                key.parse::<i64>()
-                    .map_err(|_| crate::domain::error::DomainError::InvalidPageToken)
-            })
+            .map(|token| decode_number_token("datasets", token))
             .transpose()?;
         self.db
             .read(move |conn| {
@@ -162,7 +157,7 @@ impl Registry {
                 let next_page_token = has_more
                     .then(|| {
                         page.last()
-                            .map(|row| encode_token("datasets", &row.number.to_string()))
+                            .map(|row| encode_number_token("datasets", row.number))
                     })
                     .flatten();
                 Ok(DatasetPage {

@@ -11,7 +11,7 @@ use capstan_tests::{
 };
 
 /// The breast-cancer table with an `id` column in front (`p<row>`) and no target.
-fn table_with_ids() -> (String, Vec<Vec<f64>>) {
+pub(crate) fn table_with_ids() -> (String, Vec<Vec<f64>>) {
     let text = std::fs::read_to_string(breast_cancer_csv()).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -27,7 +27,7 @@ fn table_with_ids() -> (String, Vec<Vec<f64>>) {
     (csv, rows)
 }
 
-async fn upload_dataset(
+pub(crate) async fn upload_dataset(
     app: &TestApp,
     name: &str,
     content_type: &str,

@@ -1,46 +1,11 @@
 //! Datasets, the inputs of batch jobs (pattern 4): stored content-addressed, served back
 //! with ETag and Range, refused with a problem when bad.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use capstan_tests::{
-    assert_problem, breast_cancer_csv, spawn_app, spawn_with, TestApp, TestOptions,
-};
+use capstan_tests::{assert_problem, spawn_app, spawn_with, TestOptions};
 
-/// The breast-cancer table with an `id` column in front (`p<row>`) and no target.
-fn table_with_ids() -> (String, Vec<Vec<f64>>) {
-    let text = std::fs::read_to_string(breast_cancer_csv()).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let features = &header[..header.len() - 1];
-    let mut csv = format!("id,{}\n", features.join(","));
-    let mut rows = Vec::new();
-    for (index, line) in lines.enumerate() {
-        let values: Vec<&str> = line.split(',').collect();
-        let values = &values[..values.len() - 1];
-        csv.push_str(&format!("p{},{}\n", index + 1, values.join(",")));
-        rows.push(values.iter().map(|v| v.parse().unwrap()).collect());
-    }
-    (csv, rows)
-}
-
-async fn upload_dataset(
-    app: &TestApp,
-    name: &str,
-    content_type: &str,
-    body: Vec<u8>,
-) -> (u16, Value) {
-    let response = app
-        .http
-        .post(app.url(&format!("/api/v1/datasets?name={name}")))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
+use super::batch::{table_with_ids, upload_dataset};
 
 #[tokio::test]
 async fn a_dataset_is_stored_content_addressed_and_served_back() {
