@@ -11,6 +11,7 @@
 
 pub mod columns;
 pub mod csv;
+mod decimal;
 pub mod index;
 pub mod jsonl;
 mod key_lookup;
