@@ -74,20 +74,25 @@ fn score(csv: &[u8], index: &RowIndex, scorer: &Scorer<'_>, threads: usize) -> S
     let results = Mutex::new(Vec::with_capacity(chunks.len()));
     std::thread::scope(|scope| {
         for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(chunk) = chunks.get(i) else { break };
-                let data = &csv[chunk.bytes.start as usize..chunk.bytes.end as usize];
-                let mut out = Vec::with_capacity(data.len() / 3);
+            // Like a worker, each thread reuses its buffers from chunk to chunk (a part is
+            // uploaded before the next chunk is scored).
+            scope.spawn(|| {
+                let mut out = Vec::new();
                 let mut keys = KeySink::new(scorer.classes().len());
-                let outcome: ChunkOutcome = scorer
-                    .score_chunk(ChunkInput::Csv(data), chunk.first_row, &mut out, &mut keys)
-                    .expect("scored chunk");
-                let sidecar = keys.take_sidecar();
-                results
-                    .lock()
-                    .expect("results")
-                    .push((i, out.len(), outcome.written, sidecar));
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(chunk) = chunks.get(i) else { break };
+                    let data = &csv[chunk.bytes.start as usize..chunk.bytes.end as usize];
+                    out.clear();
+                    let outcome: ChunkOutcome = scorer
+                        .score_chunk(ChunkInput::Csv(data), chunk.first_row, &mut out, &mut keys)
+                        .expect("scored chunk");
+                    let sidecar = keys.take_sidecar();
+                    results
+                        .lock()
+                        .expect("results")
+                        .push((i, out.len(), outcome.written, sidecar));
+                }
             });
         }
     });
