@@ -103,6 +103,8 @@ struct PendingKey {
     row: u64,
     key: Range<usize>,
     class: u32,
+    /// Where its probabilities start in `KeySink::probabilities`.
+    probabilities: usize,
 }
 
 impl KeySink {
@@ -124,6 +126,7 @@ impl KeySink {
             row,
             key: start..self.keys.len(),
             class: class as u32,
+            probabilities: self.probabilities.len(),
         });
         self.probabilities.extend_from_slice(probabilities);
     }
@@ -138,24 +141,20 @@ impl KeySink {
 
     /// The collected keys as a sidecar (sorted by hash, then row), emptying the sink.
     pub fn take_sidecar(&mut self) -> Vec<u8> {
-        let mut order: Vec<u32> = (0..self.entries.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| {
-            let entry = &self.entries[i as usize];
-            (entry.hash, entry.row)
-        });
+        self.entries
+            .sort_unstable_by_key(|entry| (entry.hash, entry.row));
         let per_entry = 8 + 8 + 4 + 4 + 8 * self.classes;
-        let mut out = Vec::with_capacity(12 + order.len() * per_entry + self.keys.len());
+        let mut out = Vec::with_capacity(12 + self.entries.len() * per_entry + self.keys.len());
         out.extend_from_slice(SIDECAR_MAGIC);
         out.extend_from_slice(&(self.classes as u32).to_le_bytes());
-        for i in order {
-            let entry = &self.entries[i as usize];
+        for entry in &self.entries {
             out.extend_from_slice(&entry.hash.to_le_bytes());
             out.extend_from_slice(&entry.row.to_le_bytes());
             let key = &self.keys[entry.key.clone()];
             out.extend_from_slice(&(key.len() as u32).to_le_bytes());
             out.extend_from_slice(key);
             out.extend_from_slice(&entry.class.to_le_bytes());
-            let start = i as usize * self.classes;
+            let start = entry.probabilities;
             for p in &self.probabilities[start..start + self.classes] {
                 out.extend_from_slice(&p.to_le_bytes());
             }

@@ -1,9 +1,15 @@
 //! Batch scoring (pattern 4, offline predictions): the pure, synchronous engine that
 //! turns a dataset's bytes into prediction bytes. It owns column planning (`columns`),
-//! splitting CSV/JSONL files into line-aligned chunks (`index`), reading rows (`csv`,
-//! `jsonl`, `parquet`), scoring a chunk in batches (`score`), writing output rows
-//! (`output`, `parquet_output`) and the per-job key index that serves predictions by key
-//! (`keys`).
+//! splitting CSV/JSONL files into line-aligned chunks (`index`), reading rows (`csv` with
+//! `decimal`, `jsonl`, `parquet`), scoring a chunk in batches (`score`), writing output
+//! rows (`output`, `parquet_output`) and the per-job key index that serves predictions by
+//! key (`keys` writes it, `key_lookup` reads it).
+//!
+//! How a job uses it: index the file while it is uploaded ([`RowIndexer`]; Parquet:
+//! [`parquet::parse_footer`]), [`plan_columns`] once, make one [`Scorer`], score each chunk
+//! on any thread into an output part and a key sidecar, then concatenate the parts (after
+//! [`Scorer::write_header`]; Parquet: [`parquet::merge_parquet_parts`]) and
+//! [`merge_key_sidecars`] into the job's key index.
 //!
 //! The engine must not touch the database, HTTP, async runtimes or the object store:
 //! callers (`service::batch_work`, the dataset upload) fetch bytes, hand them over, and
@@ -14,6 +20,7 @@
 
 pub mod columns;
 pub mod csv;
+mod decimal;
 pub mod index;
 pub mod jsonl;
 mod key_lookup;

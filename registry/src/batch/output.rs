@@ -133,7 +133,9 @@ impl TextRows {
         class: usize,
         probabilities: &[f64],
     ) {
-        out.extend_from_slice(&self.open);
+        if !self.open.is_empty() {
+            out.extend_from_slice(&self.open);
+        }
         match (self.format, id) {
             (_, OutputId::Row(row)) => {
                 out.extend_from_slice(itoa::Buffer::new().format(row).as_bytes())
@@ -146,10 +148,16 @@ impl TextRows {
             DataFormat::Jsonl => b",\"prediction\":",
             _ => b",",
         };
-        out.extend_from_slice(before_prediction);
+        match before_prediction {
+            [byte] => out.push(*byte),
+            _ => out.extend_from_slice(before_prediction),
+        }
         out.extend_from_slice(&self.labels[class]);
         for (before, probability) in self.before_probability.iter().zip(probabilities) {
-            out.extend_from_slice(before);
+            match before.as_slice() {
+                [byte] => out.push(*byte),
+                _ => out.extend_from_slice(before),
+            }
             write_f64(out, *probability);
         }
         out.extend_from_slice(&self.close);
