@@ -149,7 +149,11 @@ async fn run_slot(
                     }
                 }
             }
-            BatchWork::Finish(job) => registry.finish_batch_job(job, holder).await,
+            BatchWork::Finish(job) => {
+                registry
+                    .finish_batch_job(job, holder, predictors.as_ref())
+                    .await
+            }
         };
         if let Err(error) = outcome {
             tracing::warn!(%error, "batch work failed; its lease will expire and it is retried");

@@ -729,3 +729,38 @@ async fn a_job_reads_an_object_store_url_and_writes_parquet() {
         assert_problem(status, &body, 422, "invalid_input_url");
     }
 }
+
+#[tokio::test]
+async fn an_input_without_rows_gives_an_empty_output_in_every_format() {
+    let app = spawn_app().await;
+    registry_with_bc(&app).await;
+    let header = breast_cancer_header();
+    let features = &header[..header.len() - 1];
+    let csv = format!("id,{}\n", features.join(","));
+    let (_, dataset) = upload_dataset(&app, "empty", "text/csv", csv.into_bytes()).await;
+    assert_eq!(dataset["rows"], 0);
+    for format in ["csv", "jsonl", "parquet"] {
+        let job = submit(
+            &app,
+            &json!({"model": "bc", "input": {"dataset": dataset["id"]}, "id_column": "id", "output_format": format}),
+        )
+        .await;
+        let job = wait_for_job(&app, job["id"].as_str().unwrap()).await;
+        assert_eq!(job["status"], "succeeded", "{format}: {job}");
+        assert_eq!(job["output"]["rows"], 0, "{format}");
+        let bytes = app
+            .get(&format!(
+                "/api/v1/batch-jobs/{}/output",
+                job["id"].as_str().unwrap()
+            ))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        match format {
+            "csv" => assert_eq!(&bytes[..], b"id,prediction,p_0,p_1,version\n"),
+            "jsonl" => assert!(bytes.is_empty()),
+            _ => assert_eq!(&bytes[..4], b"PAR1"),
+        }
+    }
+}

@@ -439,7 +439,12 @@ impl Registry {
 
     /// Writes the output of a job leased to `holder` whose chunks are all done (see
     /// [`output`]), then marks it succeeded.
-    pub async fn finish_batch_job(&self, job: ClaimedJob, holder: String) -> RegistryResult<()> {
+    pub async fn finish_batch_job(
+        &self,
+        job: ClaimedJob,
+        holder: String,
+        predictors: &dyn PredictorSource,
+    ) -> RegistryResult<()> {
         let job = job.0;
         let id = job.id.clone();
         let chunks = self
@@ -456,7 +461,21 @@ impl Registry {
         };
         let plan: StoredPlan =
             serde_json::from_str(plan).map_err(crate::store::StoreError::from)?;
-        let written = self.write_output(&job, &plan, &chunks).await?;
+        let mut chunks = chunks;
+        if job.output_format == DataFormat::Parquet && chunks.is_empty() {
+            // No rows: one empty part still carries the output's schema.
+            chunks.push(self.empty_parquet_part(&job, &plan, predictors).await?);
+        }
+        let written = match self.write_output(&job, &plan, &chunks).await {
+            Ok(written) => written,
+            // The job's own data cannot be written (not a passing fault): fail it rather
+            // than retry it forever.
+            Err(RegistryError::Unprocessable { detail, .. }) => {
+                let why = failure("output_unwritable", detail);
+                return self.fail_batch_job(id, Some(holder), why).await;
+            }
+            Err(error) => return Err(error),
+        };
         let manifest = Manifest {
             format: job.output_format,
             rows: written.rows,
@@ -490,6 +509,62 @@ impl Registry {
             Ok(())
         })
         .await
+    }
+}
+
+impl Registry {
+    /// The output part of a job without rows (a Parquet file with the output's schema).
+    async fn empty_parquet_part(
+        &self,
+        job: &BatchJobRow,
+        plan: &StoredPlan,
+        predictors: &dyn PredictorSource,
+    ) -> RegistryResult<ChunkRow> {
+        let name = ModelName::parse(&job.model)
+            .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))?;
+        let version = job.version.unwrap_or_default();
+        let predictor = predictors.predictor(&name, version).await?;
+        let columns = plan.columns.clone();
+        let bytes = tokio::task::spawn_blocking(move || {
+            let scorer = crate::batch::Scorer::new(
+                &columns,
+                predictor.as_ref(),
+                version,
+                DataFormat::Parquet,
+            )
+            .map_err(|e| RegistryError::unprocessable("output_unwritable", e.to_string()))?;
+            let mut out = Vec::new();
+            let mut keys = crate::batch::KeySink::new(scorer.classes().len());
+            scorer
+                .score_chunk(crate::batch::ChunkInput::Csv(b""), 1, &mut out, &mut keys)
+                .map_err(|e| RegistryError::unprocessable("output_unwritable", e.to_string()))?;
+            Ok::<_, RegistryError>(out)
+        })
+        .await
+        .map_err(|_| RegistryError::Store(crate::store::StoreError::TaskJoin))??;
+        let key = format!("{}/parts/part-empty.parquet", job_prefix(&job.id));
+        let size = bytes.len() as i64;
+        self.artifacts
+            .put_object(&ObjectKey::Named(key.clone()), Bytes::from(bytes))
+            .await?;
+        Ok(ChunkRow {
+            job_id: job.id.clone(),
+            chunk: 0,
+            start_offset: 0,
+            end_offset: 0,
+            first_row: 1,
+            status: chunk_status::DONE.to_owned(),
+            holder: None,
+            lease_expires_at: None,
+            attempts: 0,
+            rows: Some(0),
+            written: Some(0),
+            bad_rows: Some(0),
+            errors: None,
+            part: Some(key),
+            part_size: Some(size),
+            keys: None,
+        })
     }
 }
 
