@@ -31,7 +31,7 @@ pub struct WorkerConfig {
     /// How often an idle slot looks for work that another replica queued (local
     /// submissions wake it at once).
     pub poll: Duration,
-    /// Names this worker in lease tokens and logs (default: host name and process id).
+    /// Names this worker in lease tokens and logs (default: process id and a random suffix).
     pub name: String,
 }
 
@@ -41,7 +41,13 @@ impl Default for WorkerConfig {
             slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(500),
-            name: format!("worker-{}", std::process::id()),
+            // Unique per worker, so chunks record which worker scored them even when
+            // several run in one process.
+            name: format!(
+                "worker-{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
         }
     }
 }
