@@ -5,7 +5,19 @@
 //! on tokio's blocking pool through [`Db::read`] and [`Db::write`], never on async workers.
 
 pub mod aliases;
+/// Picks the id of the first row a query selects, locking it with `FOR UPDATE SKIP LOCKED`
+/// on PostgreSQL (see `batch`'s header); the queues of `batch` and `batch_chunks` use it.
+macro_rules! pick_skip_locked {
+    ($conn:expr, $query:expr) => {
+        match $conn {
+            DbConn::Postgres(pg) => $query.for_update().skip_locked().first(pg).optional(),
+            DbConn::Sqlite(sqlite) => $query.first(sqlite).optional(),
+        }
+    };
+}
+
 pub mod batch;
+pub mod batch_chunks;
 pub mod batch_rows;
 pub mod datasets;
 pub mod events;

@@ -23,6 +23,18 @@ use crate::service::batch::{job_prefix, keys_key};
 use crate::service::Registry;
 use crate::store::batch_rows::{BatchJobRow, ChunkRow};
 use crate::store::StoreError;
+use bytes::Bytes;
+
+use capstan_client::types::EventKind;
+use capstan_client::ModelName;
+
+use super::{failure, ClaimedJob, PredictorSource, WORKER};
+use crate::service::batch::{find_job, job_event, manifest_key, Manifest, ManifestPart};
+use crate::service::now;
+use crate::store::batch::{self, JobOutput};
+use crate::store::batch_chunks;
+use crate::store::batch_rows::chunk_status;
+use crate::store::events;
 
 /// A written output: its parts in order (key relative to the store's prefix, size).
 pub(crate) struct WrittenOutput {
@@ -183,5 +195,137 @@ impl Registry {
             .put_file(&keys_key(&job.id), &index_path)
             .await?;
         Ok(())
+    }
+}
+
+impl Registry {
+    /// Writes the output of a job leased to `holder` whose chunks are all done (see
+    /// [`output`]), then marks it succeeded.
+    pub async fn finish_batch_job(
+        &self,
+        job: ClaimedJob,
+        holder: String,
+        predictors: &dyn PredictorSource,
+    ) -> RegistryResult<()> {
+        let job = job.0;
+        let id = job.id.clone();
+        let chunks = self
+            .db
+            .read({
+                let id = id.clone();
+                move |conn| Ok::<_, RegistryError>(batch_chunks::chunks(conn, &id)?)
+            })
+            .await?;
+        let Some(plan) = job.plan.as_deref() else {
+            return Err(
+                crate::store::StoreError::Invalid("a running job has no plan".into()).into(),
+            );
+        };
+        let plan: StoredPlan =
+            serde_json::from_str(plan).map_err(crate::store::StoreError::from)?;
+        let mut chunks = chunks;
+        if job.output_format == DataFormat::Parquet && chunks.is_empty() {
+            // No rows: one empty part still carries the output's schema.
+            chunks.push(self.empty_parquet_part(&job, &plan, predictors).await?);
+        }
+        let written = match self.write_output(&job, &plan, &chunks).await {
+            Ok(written) => written,
+            // The job's own data cannot be written (not a passing fault): fail it rather
+            // than retry it forever.
+            Err(RegistryError::Unprocessable { detail, .. }) => {
+                let why = failure("output_unwritable", detail);
+                return self.fail_batch_job(id, Some(holder), why).await;
+            }
+            Err(error) => return Err(error),
+        };
+        let manifest = Manifest {
+            format: job.output_format,
+            rows: written.rows,
+            size: written.size,
+            digest: written.digest,
+            parts: written
+                .parts
+                .iter()
+                .map(|(key, size)| ManifestPart {
+                    key: key.clone(),
+                    size: *size,
+                })
+                .collect(),
+        };
+        let manifest_json =
+            serde_json::to_vec(&manifest).map_err(crate::store::StoreError::from)?;
+        self.artifacts
+            .put_object(&manifest_key(&id), Bytes::from(manifest_json))
+            .await?;
+        let digest = written.digest.to_string();
+        self.write(move |conn| {
+            let output = JobOutput {
+                digest: &digest,
+                size: written.size,
+                rows: written.rows,
+            };
+            if batch::succeed(conn, &id, &holder, &output, now())? {
+                let job = find_job(conn, &id)?;
+                events::append(conn, job_event(EventKind::BatchJobSucceeded, &job, WORKER))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl Registry {
+    /// The output part of a job without rows (a Parquet file with the output's schema).
+    async fn empty_parquet_part(
+        &self,
+        job: &BatchJobRow,
+        plan: &StoredPlan,
+        predictors: &dyn PredictorSource,
+    ) -> RegistryResult<ChunkRow> {
+        let name = ModelName::parse(&job.model)
+            .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))?;
+        let version = job.version.unwrap_or_default();
+        let predictor = predictors.predictor(&name, version).await?;
+        let columns = plan.columns.clone();
+        let bytes = tokio::task::spawn_blocking(move || {
+            let scorer = crate::batch::Scorer::new(
+                &columns,
+                predictor.as_ref(),
+                version,
+                DataFormat::Parquet,
+            )
+            .map_err(|e| RegistryError::unprocessable("output_unwritable", e.to_string()))?;
+            let mut out = Vec::new();
+            let mut keys = crate::batch::KeySink::new(scorer.classes().len());
+            scorer
+                .score_chunk(crate::batch::ChunkInput::Csv(b""), 1, &mut out, &mut keys)
+                .map_err(|e| RegistryError::unprocessable("output_unwritable", e.to_string()))?;
+            Ok::<_, RegistryError>(out)
+        })
+        .await
+        .map_err(|_| RegistryError::Store(crate::store::StoreError::TaskJoin))??;
+        let key = format!("{}/parts/part-empty.parquet", job_prefix(&job.id));
+        let size = bytes.len() as i64;
+        self.artifacts
+            .put_object(&ObjectKey::Named(key.clone()), Bytes::from(bytes))
+            .await?;
+        Ok(ChunkRow {
+            job_id: job.id.clone(),
+            chunk: 0,
+            start_offset: 0,
+            end_offset: 0,
+            first_row: 1,
+            status: chunk_status::DONE.to_owned(),
+            holder: None,
+            lease_expires_at: None,
+            attempts: 0,
+            rows: Some(0),
+            written: Some(0),
+            bad_rows: Some(0),
+            errors: None,
+            part: Some(key),
+            part_size: Some(size),
+            keys: None,
+        })
     }
 }

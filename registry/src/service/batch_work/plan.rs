@@ -15,6 +15,15 @@ use crate::batch::parquet::{self, ParquetLayout};
 use crate::batch::{plan_columns, ColumnPlan, PlanError, RowIndex, RowIndexer};
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::Registry;
+use capstan_client::types::EventKind;
+use capstan_client::ModelRef;
+
+use super::{failure, ClaimedJob, PredictorSource, WORKER};
+use crate::service::batch::{find_job, job_event};
+use crate::service::now;
+use crate::store::batch::{self, JobStart};
+use crate::store::batch_rows::{chunk_status, BatchJobRow, ChunkRow};
+use crate::store::events;
 
 /// Bytes read at a time while indexing an input that was not indexed on upload.
 const INDEX_READ: u64 = 8 * 1024 * 1024;
@@ -185,5 +194,110 @@ impl Registry {
         }
         let start = tail.len() - footer as usize;
         parquet::parse_footer(&tail[start..]).map_err(|e| unreadable(e.to_string()))
+    }
+}
+
+impl Registry {
+    /// Starts a queued job leased to `holder`: the ref is resolved again (the job records
+    /// the exact version and digest), the columns are matched to the model's signature and
+    /// the input is split into chunks. A job that cannot start fails with the reason.
+    pub async fn start_batch_job(
+        &self,
+        job: ClaimedJob,
+        holder: String,
+        predictors: &dyn PredictorSource,
+    ) -> RegistryResult<()> {
+        let job = job.0;
+        let (version, digest, plan) = match self.plan_batch_job(&job, predictors).await {
+            Ok(planned) => planned,
+            Err(PlanFailure::Job(why)) => {
+                return self.fail_batch_job(job.id, Some(holder), why).await
+            }
+            Err(PlanFailure::Registry(error)) => return Err(error),
+        };
+        let id = job.id.clone();
+        let plan_json =
+            serde_json::to_string(&plan.stored).map_err(crate::store::StoreError::from)?;
+        let chunk_rows: Vec<ChunkRow> = plan
+            .chunks
+            .iter()
+            .enumerate()
+            .map(|(index, chunk)| ChunkRow {
+                job_id: id.clone(),
+                chunk: index as i64,
+                start_offset: chunk.start as i64,
+                end_offset: chunk.end as i64,
+                first_row: chunk.first_row as i64,
+                status: chunk_status::PENDING.to_owned(),
+                holder: None,
+                lease_expires_at: None,
+                attempts: 0,
+                rows: None,
+                written: None,
+                bad_rows: None,
+                errors: None,
+                part: None,
+                part_size: None,
+                keys: None,
+            })
+            .collect();
+        let rows_total = plan.rows_total;
+        let started = self
+            .write(move |conn| {
+                let started = batch::start(
+                    conn,
+                    &id,
+                    &holder,
+                    &JobStart {
+                        version,
+                        digest: &digest,
+                        plan: &plan_json,
+                        rows_total,
+                        started_at: now(),
+                    },
+                    &chunk_rows,
+                )?;
+                if started {
+                    let job = find_job(conn, &id)?;
+                    events::append(conn, job_event(EventKind::BatchJobStarted, &job, WORKER))?;
+                }
+                Ok(started)
+            })
+            .await?;
+        if !started {
+            tracing::info!(job = %job.id, "the job was cancelled or taken over while it started");
+        }
+        Ok(())
+    }
+
+    async fn plan_batch_job(
+        &self,
+        job: &BatchJobRow,
+        predictors: &dyn PredictorSource,
+    ) -> Result<(i64, String, InputPlan), PlanFailure> {
+        let unavailable = |detail: String| PlanFailure::Job(failure("model_unavailable", detail));
+        let reference = ModelRef::parse(&job.model_ref).map_err(|e| unavailable(e.to_string()))?;
+        let version = self
+            .get_version(reference.model.clone(), reference.version.clone())
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let digest = version
+            .digest
+            .ok_or_else(|| unavailable(format!("version {} has no artifact", version.version)))?;
+        let predictor = predictors
+            .predictor(&reference.model, version.version)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let input = self.job_input(job).await.map_err(|e| match e {
+            RegistryError::NotFound { detail, .. }
+            | RegistryError::Unprocessable { detail, .. } => {
+                PlanFailure::Job(failure("input_unreadable", detail))
+            }
+            other => PlanFailure::Registry(other),
+        })?;
+        let plan = self
+            .plan_input(&input, &predictor, job.id_column.as_deref())
+            .await?;
+        Ok((version.version, digest.to_string(), plan))
     }
 }

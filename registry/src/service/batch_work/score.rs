@@ -17,6 +17,17 @@ use crate::error::{RegistryError, RegistryResult};
 use crate::service::Registry;
 use crate::store::batch_rows::ChunkRow;
 use crate::store::StoreError;
+use capstan_client::types::{BatchJobStatus, EventKind};
+use capstan_client::ModelName;
+
+use super::{failure, ClaimedChunk, PredictorSource, WORKER};
+use crate::artifacts::ObjectKey;
+use crate::domain::batch::{merge_errors, too_many_bad_rows};
+use crate::service::batch::{find_job, job_event, job_prefix};
+use crate::service::now;
+use crate::store::batch::{self, Transition};
+use crate::store::batch_chunks::{self, ChunkDone};
+use crate::store::events;
 
 /// What scoring a chunk produced.
 pub(crate) struct ScoredChunk {
@@ -104,5 +115,126 @@ impl Registry {
         })
         .await
         .map_err(|_| RegistryError::Store(StoreError::TaskJoin))?
+    }
+}
+
+impl Registry {
+    /// Scores a chunk leased to `holder` and commits it; a chunk whose lease was lost is
+    /// thrown away (another worker's copy counts).
+    pub async fn score_batch_chunk(
+        &self,
+        chunk: &ClaimedChunk,
+        holder: String,
+        predictors: &dyn PredictorSource,
+    ) -> RegistryResult<()> {
+        let chunk = &chunk.0;
+        let id = chunk.job_id.clone();
+        let job = self
+            .db
+            .read({
+                let id = id.clone();
+                move |conn| find_job(conn, &id)
+            })
+            .await?;
+        if job.status != BatchJobStatus::Running {
+            return Ok(());
+        }
+        let (Some(version), Some(plan)) = (job.version, job.plan.as_deref()) else {
+            return Err(crate::store::StoreError::Invalid(
+                "a running job has no version or plan".into(),
+            )
+            .into());
+        };
+        let plan: StoredPlan =
+            serde_json::from_str(plan).map_err(crate::store::StoreError::from)?;
+        let name = ModelName::parse(&job.model)
+            .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))?;
+        let predictor = match predictors.predictor(&name, version).await {
+            Ok(predictor) => predictor,
+            Err(error) => {
+                let why = failure("model_unavailable", error.to_string());
+                return self.fail_batch_job(id, None, why).await;
+            }
+        };
+        let input = self.job_input(&job).await?;
+        let scored = match self
+            .score_chunk(&input, &plan, chunk, predictor, version, job.output_format)
+            .await?
+        {
+            Ok(scored) => scored,
+            Err(why) => return self.fail_batch_job(id, None, why).await,
+        };
+        let prefix = job_prefix(&id);
+        let attempt = chunk.attempts;
+        let part = format!(
+            "{prefix}/parts/part-{:05}-{attempt}.{}",
+            chunk.chunk,
+            job.output_format.extension()
+        );
+        let keys = format!("{prefix}/keys/keys-{:05}-{attempt}.bin", chunk.chunk);
+        let part_size = scored.output.len() as i64;
+        self.artifacts
+            .put_object(&ObjectKey::Named(part.clone()), scored.output)
+            .await?;
+        self.artifacts
+            .put_object(&ObjectKey::Named(keys.clone()), scored.keys)
+            .await?;
+        let errors =
+            serde_json::to_string(&scored.errors).map_err(crate::store::StoreError::from)?;
+        let (number, commit_id) = (chunk.chunk, id.clone());
+        let (part_key, keys_key) = (part.clone(), keys.clone());
+        let committed = self
+            .write(move |conn| {
+                let done = ChunkDone {
+                    rows: scored.rows as i64,
+                    written: scored.written as i64,
+                    bad_rows: scored.bad_rows as i64,
+                    errors: &errors,
+                    part: &part_key,
+                    part_size,
+                    keys: &keys_key,
+                };
+                if !batch_chunks::commit_chunk(conn, &commit_id, number, &holder, &done)? {
+                    return Ok(false);
+                }
+                // The counters first: that update takes the job's row lock, so the errors
+                // read next include every chunk committed before this one.
+                batch::add_progress(conn, &commit_id, scored.rows as i64, scored.bad_rows as i64)?;
+                let job = find_job(conn, &commit_id)?;
+                let listed: Vec<RowError> =
+                    serde_json::from_str(&job.errors).map_err(crate::store::StoreError::from)?;
+                let merged = merge_errors(listed, scored.errors);
+                let merged_json =
+                    serde_json::to_string(&merged).map_err(crate::store::StoreError::from)?;
+                batch::set_errors(conn, &commit_id, &merged_json)?;
+                if let Some(why) = too_many_bad_rows(job.bad_rows, job.max_bad_rows, &merged) {
+                    let detail =
+                        serde_json::to_string(&why).map_err(crate::store::StoreError::from)?;
+                    let failed = batch::transition(
+                        conn,
+                        &commit_id,
+                        &Transition {
+                            from: &[BatchJobStatus::Running],
+                            to: BatchJobStatus::Failed,
+                            holder: None,
+                            at: now(),
+                            failure: Some(&detail),
+                        },
+                    )?;
+                    if failed {
+                        let mut row = job_event(EventKind::BatchJobFailed, &job, WORKER);
+                        row.reason = Some(why.detail);
+                        events::append(conn, row)?;
+                    }
+                }
+                Ok(true)
+            })
+            .await?;
+        if !committed {
+            for key in [part, keys] {
+                let _ = self.artifacts.delete_object(&ObjectKey::Named(key)).await;
+            }
+        }
+        Ok(())
     }
 }
