@@ -13,6 +13,7 @@ pub const MODELS: &str = "/api/v1/models";
 pub const EVENTS: &str = "/api/v1/events";
 pub const DATASETS: &str = "/api/v1/datasets";
 pub const BATCH_JOBS: &str = "/api/v1/batch-jobs";
+pub const BATCH_SCHEDULES: &str = "/api/v1/batch-schedules";
 pub const HEALTH: &str = "/healthz";
 /// The response header that says which version an artifact download is.
 pub const VERSION_HEADER: &str = "x-capstan-model-version";
@@ -195,11 +196,16 @@ pub fn model_prediction(name: &ModelName, key: &str) -> String {
     format!("{MODELS}/{name}/predictions/{}", encode(key))
 }
 
-/// Paging of `GET /api/v1/datasets` (newest first).
+pub fn batch_schedule(name: &str) -> String {
+    format!("{BATCH_SCHEDULES}/{}", encode(name))
+}
+
+/// Paging of a plain list: `GET /api/v1/datasets` (newest first),
+/// `GET /api/v1/batch-schedules` (by name).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
-pub struct DatasetQuery {
+pub struct PageQuery {
     /// Page size, 1–1000 (default 100).
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     pub limit: Option<i64>,
@@ -207,10 +213,11 @@ pub struct DatasetQuery {
     pub page_token: Option<String>,
 }
 
-impl DatasetQuery {
-    pub fn path(&self) -> String {
+impl PageQuery {
+    /// `list` with this page's query (`DATASETS`, `BATCH_SCHEDULES`).
+    pub fn path(&self, list: &str) -> String {
         with_query(
-            DATASETS,
+            list,
             &[
                 ("limit", self.limit.map(|n| n.to_string())),
                 ("page_token", self.page_token.clone()),

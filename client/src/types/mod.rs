@@ -429,10 +429,15 @@ pub struct RelayStatus {
 }
 
 pub mod batch;
+pub mod batch_schedule;
 mod message;
 pub use batch::{
     BatchFailure, BatchInput, BatchJob, BatchJobPage, BatchJobStatus, BatchModel, BatchOutput,
     BatchProgress, BatchReview, DataFormat, Dataset, DatasetPage, KeyedPrediction, Matching,
     ReviewBatchJob, RowError, SubmitBatchJob,
+};
+pub use batch_schedule::{
+    BatchSchedule, BatchSchedulePage, CreateBatchSchedule, UpdateBatchSchedule,
+    MAX_SCHEDULE_NAME_LEN,
 };
 pub use message::{ArtifactPointer, EventMessage, RefState};

@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use capstan_client::http::api::{self, DatasetQuery};
+use capstan_client::http::api::{self, PageQuery};
 use capstan_client::schema::RawBytes;
 use capstan_client::types::{Dataset, DatasetPage};
 use capstan_client::Problem;
@@ -63,7 +63,7 @@ pub async fn upload_dataset(
 /// List datasets, newest first.
 #[utoipa::path(
     tag = "datasets",
-    params(DatasetQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of datasets", body = DatasetPage),
         (status = 400, description = "Invalid limit or page token", body = Problem, content_type = "application/problem+json")
@@ -72,7 +72,7 @@ pub async fn upload_dataset(
 #[get("/datasets")]
 pub async fn list_datasets(
     registry: web::Data<Registry>,
-    query: web::Query<DatasetQuery>,
+    query: web::Query<PageQuery>,
 ) -> RegistryResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(registry.list_datasets(query.into_inner()).await?))
 }

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
-use capstan_client::http::api::DatasetQuery;
+use capstan_client::http::api::PageQuery;
 use capstan_client::types::{DataFormat, Dataset, DatasetPage};
 
 use super::batch_views::dataset_view;
@@ -142,7 +142,7 @@ impl Registry {
             .await
     }
 
-    pub async fn list_datasets(&self, query: DatasetQuery) -> RegistryResult<DatasetPage> {
+    pub async fn list_datasets(&self, query: PageQuery) -> RegistryResult<DatasetPage> {
         let limit = page_limit(query.limit)?;
         let before = query
             .page_token
