@@ -123,3 +123,63 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The `capstan-registry` binary, as `cargo test --workspace` builds it beside the tests;
+/// built here when it is missing or older than the registry's or client's sources (after
+/// `cargo test -p capstan-tests`), so cargo reuses what it built for the tests.
+pub fn registry_bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let bin = profile_dir().join(format!("capstan-registry{}", std::env::consts::EXE_SUFFIX));
+        let built = fs::metadata(&bin).and_then(|m| m.modified()).ok();
+        let sources = ["registry", "client", "migrations", "Cargo.lock"];
+        let current = built.is_some_and(|built| {
+            sources
+                .iter()
+                .all(|s| newest_change(&workspace_root().join(s)) <= built)
+        });
+        if current {
+            return bin;
+        }
+        let mut command = Command::new(cargo());
+        command
+            .current_dir(workspace_root())
+            .env("CARGO_TARGET_DIR", target_dir())
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "capstan-registry",
+                "--bin",
+                "capstan-registry",
+            ]);
+        if is_release() {
+            command.arg("--release");
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "building capstan-registry failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        bin
+    })
+}
+
+/// The latest modification time of `path` or anything below it (skipping `examples/`
+/// and `target/`).
+pub fn newest_change(path: &Path) -> std::time::SystemTime {
+    let own = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+    if !path.is_dir() {
+        return own;
+    }
+    fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_name() != "examples" && entry.file_name() != "target")
+        .map(|entry| newest_change(&entry.path()))
+        .fold(own, std::time::SystemTime::max)
+}

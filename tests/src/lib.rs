@@ -431,6 +431,28 @@ impl TestApp {
         }
     }
 
+    /// `capstan-registry worker` on this app's database and object store, with its batch
+    /// settings: a worker process of its own (to kill), as on another machine.
+    pub fn worker_command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(example::registry_bin());
+        let batch = &self.config.batch;
+        command
+            .arg("worker")
+            .args(["--database-url", &self.database_url])
+            .args(["--object-store-url", &self.config.object_store.url])
+            .args(["--batch-workers", &batch.workers.max(1).to_string()])
+            .args(["--batch-lease-ms", &batch.lease.as_millis().to_string()])
+            .args(["--batch-chunk-bytes", &batch.chunk_bytes.to_string()])
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null());
+        if let Some(endpoint) = &self.config.object_store.s3_endpoint {
+            command
+                .args(["--s3-endpoint", endpoint])
+                .args(["--s3-allow-http", "true"]);
+        }
+        command
+    }
+
     /// How many rows `table` holds, read from the database directly (works while the
     /// server is stopped).
     pub fn count_rows(&self, table: &str) -> usize {

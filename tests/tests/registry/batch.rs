@@ -78,7 +78,7 @@ pub(crate) async fn submit(app: &TestApp, body: &Value) -> Value {
     job
 }
 
-async fn output_text(app: &TestApp, id: &str) -> String {
+pub(crate) async fn output_text(app: &TestApp, id: &str) -> String {
     let response = app.get(&format!("/api/v1/batch-jobs/{id}/output")).await;
     assert_eq!(response.status(), 200);
     response.text().await.unwrap()
@@ -86,7 +86,12 @@ async fn output_text(app: &TestApp, id: &str) -> String {
 
 /// The output's rows as (id, prediction, probabilities, version), checked against the
 /// runtime's own predictions of `rows` (ids `p1…`).
-fn check_csv_output(output: &str, artifact: &[u8], rows: &[Vec<f64>], skipped: &[usize]) {
+pub(crate) fn check_csv_output(
+    output: &str,
+    artifact: &[u8],
+    rows: &[Vec<f64>],
+    skipped: &[usize],
+) {
     let mut lines = output.lines();
     assert_eq!(lines.next().unwrap(), "id,prediction,p_0,p_1,version");
     let expected = direct_probabilities(artifact, rows);
@@ -765,72 +770,4 @@ async fn an_input_without_rows_gives_an_empty_output_in_every_format() {
             _ => assert_eq!(&bytes[..4], b"PAR1"),
         }
     }
-}
-
-/// Which workers committed the chunks of the job (PostgreSQL).
-fn chunk_workers(app: &TestApp) -> std::collections::BTreeSet<String> {
-    use diesel::{Connection, RunQueryDsl};
-    #[derive(diesel::QueryableByName)]
-    struct Holder {
-        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-        holder: Option<String>,
-    }
-    let mut conn = diesel::PgConnection::establish(&app.database_url).unwrap();
-    let rows: Vec<Holder> =
-        diesel::sql_query("SELECT holder FROM batch_chunks WHERE status = 'done'")
-            .load(&mut conn)
-            .unwrap();
-    rows.into_iter()
-        .map(|row| row.holder.unwrap().split('/').next().unwrap().to_owned())
-        .collect()
-}
-
-#[tokio::test]
-async fn two_workers_share_one_jobs_chunks_and_every_row_is_scored_once() {
-    let options = TestOptions {
-        batch_workers: Some(1),
-        batch_chunk_bytes: Some(4096),
-        ..TestOptions::default()
-    };
-    let app = spawn_with(options).await;
-    if app.db_backend != capstan_tests::DbBackend::Postgres {
-        eprintln!(
-            "workers on several registries share a PostgreSQL database; SQLite has one worker"
-        );
-        return;
-    }
-    let replica = app.spawn_replica().await;
-    let artifact = registry_with_bc(&app).await;
-    // The table eight times over (ids p1…p4552): about 250 chunks of 4 KiB.
-    let (csv, rows) = table_with_ids();
-    let mut big = String::from(csv.lines().next().unwrap());
-    big.push('\n');
-    let mut all_rows = Vec::new();
-    for copy in 0..8 {
-        for (index, line) in csv.lines().skip(1).enumerate() {
-            let (_, values) = line.split_once(',').unwrap();
-            big.push_str(&format!("p{},{values}\n", copy * rows.len() + index + 1));
-            all_rows.push(rows[index].clone());
-        }
-    }
-    let (_, dataset) = upload_dataset(&app, "big", "text/csv", big.into_bytes()).await;
-    let job = submit(
-        &app,
-        &json!({"model": "bc", "input": {"dataset": dataset["id"]}, "id_column": "id"}),
-    )
-    .await;
-    let job = wait_for_job(&app, job["id"].as_str().unwrap()).await;
-    assert_eq!(job["status"], "succeeded", "{job}");
-    check_csv_output(
-        &output_text(&app, job["id"].as_str().unwrap()).await,
-        &artifact,
-        &all_rows,
-        &[],
-    );
-    let workers = chunk_workers(&app);
-    assert!(
-        workers.len() >= 2,
-        "one worker scored every chunk: {workers:?}"
-    );
-    drop(replica);
 }

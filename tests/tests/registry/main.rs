@@ -8,6 +8,7 @@ mod artifacts;
 mod bad_input;
 mod batch;
 mod batch_schedules;
+mod batch_workers;
 mod datasets;
 mod events;
 mod migrations;
