@@ -60,7 +60,11 @@ impl Upload {
     }
 
     /// The bytes as a request body of `size` bytes, reporting to `progress` as they go.
-    async fn into_body(self, size: u64, mut progress: Box<dyn Progress>) -> Result<Body> {
+    pub(super) async fn into_body(
+        self,
+        size: u64,
+        mut progress: Box<dyn Progress>,
+    ) -> Result<Body> {
         let label = self.file_name();
         match self {
             Upload::Bytes(bytes) => Ok(Body::from(bytes)),
