@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod batch;
 mod cli;
 mod embedded;
 mod http_client;
