@@ -228,6 +228,11 @@ pub fn main() -> ExitCode {
     let mut out = stdout.lock();
     match runtime.block_on(run(cli, &mut out)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout stopped reading (`capstan batch download ID | head`): it has
+        // what it wanted; like `rg`, end quietly rather than report the pipe.
+        Err(CliError::Output(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             let _ = out.flush();
             eprintln!("error: {error}");
