@@ -105,6 +105,13 @@ impl From<DomainError> for RegistryError {
                 RegistryError::conflict("job_not_reviewable", detail)
             }
             DomainError::ReasonRequired => RegistryError::bad_request("reason_required", detail),
+            DomainError::InvalidScheduleName { .. } => {
+                RegistryError::bad_request("invalid_schedule_name", detail)
+            }
+            DomainError::InvalidCron { .. } => RegistryError::unprocessable("invalid_cron", detail),
+            DomainError::InvalidTimezone { .. } => {
+                RegistryError::unprocessable("invalid_timezone", detail)
+            }
         }
     }
 }

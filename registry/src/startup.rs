@@ -87,6 +87,7 @@ pub async fn start_with_shutdown(
             shutdown.token(),
         ));
     }
+    tokio::spawn(batch::scheduler::run(registry.clone(), shutdown.token()));
     let refs = Arc::new(ServedRefs::new(
         Arc::new(LocalSource::new(registry.clone())),
         TableMode::Lazy,

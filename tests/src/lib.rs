@@ -431,6 +431,29 @@ impl TestApp {
         }
     }
 
+    /// How many rows `table` holds, read from the database directly (works while the
+    /// server is stopped).
+    pub fn count_rows(&self, table: &str) -> usize {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        let count: Count = match self.db_backend {
+            DbBackend::Sqlite => {
+                let path = self.database_url.trim_start_matches("sqlite://");
+                let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+                diesel::sql_query(sql).get_result(&mut conn).unwrap()
+            }
+            DbBackend::Postgres => {
+                let mut conn = diesel::PgConnection::establish(&self.database_url).unwrap();
+                diesel::sql_query(sql).get_result(&mut conn).unwrap()
+            }
+        };
+        count.n as usize
+    }
+
     /// Polls `check` until it holds or `timeout` passes; for effects the server applies
     /// after the client is gone (a dropped connection), where there is no signal to await.
     pub async fn eventually<F, Fut>(&self, timeout: Duration, mut check: F) -> bool

@@ -73,6 +73,12 @@ pub struct JobPath {
     pub id: String,
 }
 
+/// `/batch-schedules/{name}`.
+#[derive(Debug, Deserialize)]
+pub struct SchedulePath {
+    pub name: String,
+}
+
 /// `/batch-jobs/{id}/predictions/{key}`.
 #[derive(Debug, Deserialize)]
 pub struct JobKeyPath {

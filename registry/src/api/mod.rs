@@ -10,6 +10,7 @@ mod aliases;
 pub mod app;
 mod artifacts;
 mod batch_jobs;
+mod batch_schedules;
 mod datasets;
 mod event_stream;
 mod events;
@@ -87,6 +88,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(batch_jobs::approve_job)
                 .service(batch_jobs::reject_job)
                 .service(batch_jobs::download_output)
+                .service(batch_schedules::create_schedule)
+                .service(batch_schedules::list_schedules)
+                .service(batch_schedules::get_schedule)
+                .service(batch_schedules::update_schedule)
+                .service(batch_schedules::delete_schedule)
                 .service(predictions::job_prediction)
                 .service(predictions::model_prediction),
         );

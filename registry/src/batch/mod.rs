@@ -28,6 +28,7 @@ pub mod keys;
 pub mod output;
 pub mod parquet;
 pub mod parquet_output;
+pub mod scheduler;
 pub mod score;
 #[cfg(test)]
 mod testing;

@@ -56,6 +56,13 @@ pub enum DomainError {
     JobNotReviewable { status: BatchJobStatus },
     #[error("a rejection needs a reason")]
     ReasonRequired,
+    /// `name` is already shortened for display.
+    #[error("schedule name {name:?} must be 1–128 letters, digits, '.', '_' or '-', starting with a letter or digit")]
+    InvalidScheduleName { name: String },
+    #[error("cron {cron:?} is not valid: {reason}")]
+    InvalidCron { cron: String, reason: String },
+    #[error("{timezone:?} is not an IANA time zone (such as UTC or Europe/Paris)")]
+    InvalidTimezone { timezone: String },
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;

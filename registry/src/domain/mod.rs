@@ -10,5 +10,6 @@ pub mod metadata;
 pub mod paging;
 pub mod policy;
 pub mod refs;
+pub mod schedule;
 
 pub use error::{DomainError, DomainResult};

@@ -10,7 +10,7 @@ use capstan_client::types::{
     BatchInput, BatchJob, BatchJobPage, BatchJobStatus, DataFormat, EventKind, ReviewBatchJob,
     SubmitBatchJob,
 };
-use capstan_client::Digest;
+use capstan_client::{Digest, ModelRef};
 
 use super::batch_views::job_view;
 use super::datasets::dataset_not_found;
@@ -106,40 +106,9 @@ impl Registry {
             check_label("id_column", column)?;
         }
         let max_bad_rows = i64::try_from(request.max_bad_rows.unwrap_or(0)).unwrap_or(i64::MAX);
-        let version = self
-            .get_version(request.model.model.clone(), request.model.version.clone())
+        let dataset_id = self
+            .check_job_source(&request.model, &request.input)
             .await?;
-        if !runtime::servable_formats().contains(&version.format.as_str()) {
-            return Err(RegistryError::unprocessable(
-                "unservable_format",
-                format!(
-                    "version {} of {:?} is stored as {:?}; batch jobs score {}",
-                    version.version,
-                    version.model.as_str(),
-                    version.format,
-                    runtime::servable_formats().join(", ")
-                ),
-            ));
-        }
-        let dataset_id = match &request.input {
-            BatchInput::Dataset { dataset } => {
-                self.dataset_row(dataset.clone()).await?;
-                Some(dataset.clone())
-            }
-            BatchInput::Url { url } => {
-                format_of_url(url)?;
-                let key = self.artifacts.resolve_url(url).map_err(|e| {
-                    RegistryError::unprocessable("invalid_input_url", e.to_string())
-                })?;
-                if self.artifacts.object_size(&key).await?.is_none() {
-                    return Err(RegistryError::not_found(
-                        "input_not_found",
-                        format!("there is no object at {url:?}"),
-                    ));
-                }
-                None
-            }
-        };
         let row = NewBatchJobRow {
             id: uuid::Uuid::new_v4().to_string(),
             status: BatchJobStatus::Queued,
@@ -158,16 +127,52 @@ impl Registry {
             created_by: Some(actor.clone()),
             created_at: now(),
         };
-        self.write(move |conn| {
-            if let Some(id) = &row.dataset_id {
-                // The dataset may have been deleted since it was checked.
-                datasets::find(conn, id)?.ok_or_else(|| dataset_not_found(id))?;
+        self.write(move |conn| Ok(job_view(&queue_job(conn, &row, &actor)?, now())?))
+            .await
+    }
+
+    /// Checks what a job (or a schedule's jobs) will score and read: the ref names a
+    /// servable version, and the input exists. Returns the dataset's id, for a dataset.
+    pub(crate) async fn check_job_source(
+        &self,
+        model: &ModelRef,
+        input: &BatchInput,
+    ) -> RegistryResult<Option<String>> {
+        let version = self
+            .get_version(model.model.clone(), model.version.clone())
+            .await?;
+        if !runtime::servable_formats().contains(&version.format.as_str()) {
+            return Err(RegistryError::unprocessable(
+                "unservable_format",
+                format!(
+                    "version {} of {:?} is stored as {:?}; batch jobs score {}",
+                    version.version,
+                    version.model.as_str(),
+                    version.format,
+                    runtime::servable_formats().join(", ")
+                ),
+            ));
+        }
+        let dataset_id = match input {
+            BatchInput::Dataset { dataset } => {
+                self.dataset_row(dataset.clone()).await?;
+                Some(dataset.clone())
             }
-            let job = batch::insert(conn, &row)?;
-            events::append(conn, job_event(EventKind::BatchJobCreated, &job, &actor))?;
-            Ok(job_view(&job, now())?)
-        })
-        .await
+            BatchInput::Url { url } => {
+                format_of_url(url)?;
+                let key = self.artifacts.resolve_url(url).map_err(|e| {
+                    RegistryError::unprocessable("invalid_input_url", e.to_string())
+                })?;
+                if self.artifacts.object_size(&key).await?.is_none() {
+                    return Err(RegistryError::not_found(
+                        "input_not_found",
+                        format!("there is no object at {url:?}"),
+                    ));
+                }
+                None
+            }
+        };
+        Ok(dataset_id)
     }
 
     pub async fn get_batch_job(&self, id: String) -> RegistryResult<BatchJob> {
@@ -353,6 +358,21 @@ impl Registry {
             tracing::warn!(job = id, %error, "could not delete a stopped job's parts");
         }
     }
+}
+
+/// Inserts a queued job with its `batch_job_created` event.
+pub(crate) fn queue_job(
+    conn: &mut DbConn,
+    row: &NewBatchJobRow,
+    actor: &str,
+) -> RegistryResult<BatchJobRow> {
+    if let Some(id) = &row.dataset_id {
+        // The dataset may have been deleted since it was checked.
+        datasets::find(conn, id)?.ok_or_else(|| dataset_not_found(id))?;
+    }
+    let job = batch::insert(conn, row)?;
+    events::append(conn, job_event(EventKind::BatchJobCreated, &job, actor))?;
+    Ok(job)
 }
 
 pub(crate) fn find_job(conn: &mut DbConn, id: &str) -> RegistryResult<BatchJobRow> {

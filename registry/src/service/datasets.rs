@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
 use capstan_client::http::api::PageQuery;
-use capstan_client::types::{DataFormat, Dataset, DatasetPage};
+use capstan_client::types::{BatchInput, DataFormat, Dataset, DatasetPage};
 
 use super::batch_views::dataset_view;
 use super::download::{etag, ArtifactContent, ArtifactRequest};
@@ -18,7 +18,7 @@ use crate::domain::batch::check_label;
 use crate::domain::paging::{decode_number_token, encode_number_token, page_limit};
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::batch_rows::{DatasetRow, NewDatasetRow};
-use crate::store::datasets;
+use crate::store::{batch_schedules, datasets};
 
 /// A dataset opened for download.
 pub struct OpenedDataset {
@@ -218,6 +218,16 @@ impl Registry {
                 return Err(RegistryError::conflict(
                     "dataset_in_use",
                     "a batch job that has not finished reads this dataset; cancel it or wait",
+                ));
+            }
+            let input = serde_json::to_string(&BatchInput::Dataset {
+                dataset: id.clone(),
+            })
+            .map_err(crate::store::StoreError::from)?;
+            if let Some(schedule) = batch_schedules::reading(conn, &input)? {
+                return Err(RegistryError::conflict(
+                    "dataset_in_use",
+                    format!("schedule {schedule:?} reads this dataset; delete it first"),
                 ));
             }
             datasets::delete(conn, &id)?;

@@ -7,6 +7,7 @@
 mod aliases;
 pub mod batch;
 mod batch_keys;
+mod batch_schedules;
 mod batch_views;
 pub mod batch_work;
 mod body;

@@ -140,3 +140,34 @@ pub struct ScheduleRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = batch_schedules)]
+pub struct NewScheduleRow {
+    pub name: String,
+    pub cron: String,
+    pub timezone: String,
+    pub model: String,
+    pub model_ref: String,
+    pub input: String,
+    pub output_format: DataFormat,
+    pub id_column: Option<String>,
+    pub max_bad_rows: i64,
+    pub auto_approve: bool,
+    pub paused: bool,
+    pub last_fired_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A schedule's changeable fields; `None` leaves a field as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = batch_schedules)]
+pub struct ScheduleChanges {
+    pub cron: Option<String>,
+    pub timezone: Option<String>,
+    pub auto_approve: Option<bool>,
+    pub paused: Option<bool>,
+    pub last_fired_at: Option<NaiveDateTime>,
+    pub updated_at: Option<NaiveDateTime>,
+}

@@ -19,6 +19,7 @@ macro_rules! pick_skip_locked {
 pub mod batch;
 pub mod batch_chunks;
 pub mod batch_rows;
+pub mod batch_schedules;
 pub mod datasets;
 pub mod events;
 pub mod models;

@@ -46,7 +46,7 @@ pub(crate) async fn upload_dataset(
 }
 
 /// A registry with `bc` trained, version 1 in production; returns the artifact.
-async fn registry_with_bc(app: &TestApp) -> Vec<u8> {
+pub(crate) async fn registry_with_bc(app: &TestApp) -> Vec<u8> {
     app.create_model("bc").await;
     let trained = train_breast_cancer(1.0);
     let version = app.upload_trained("bc", &trained).await;
@@ -56,7 +56,7 @@ async fn registry_with_bc(app: &TestApp) -> Vec<u8> {
 }
 
 /// Polls the job until it leaves `queued` and `running`.
-async fn wait_for_job(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn wait_for_job(app: &TestApp, id: &str) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let (status, job) = app.get_json(&format!("/api/v1/batch-jobs/{id}")).await;
@@ -72,7 +72,7 @@ async fn wait_for_job(app: &TestApp, id: &str) -> Value {
     }
 }
 
-async fn submit(app: &TestApp, body: &Value) -> Value {
+pub(crate) async fn submit(app: &TestApp, body: &Value) -> Value {
     let (status, job) = app.post_json("/api/v1/batch-jobs", body).await;
     assert_eq!(status, 201, "{job}");
     job

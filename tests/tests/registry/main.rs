@@ -7,6 +7,7 @@ mod api_fuzz;
 mod artifacts;
 mod bad_input;
 mod batch;
+mod batch_schedules;
 mod datasets;
 mod events;
 mod migrations;

@@ -48,6 +48,8 @@ fn document_covers_the_whole_api() {
         "/api/v1/batch-jobs/{id}/reject",
         "/api/v1/batch-jobs/{id}/output",
         "/api/v1/batch-jobs/{id}/predictions/{key}",
+        "/api/v1/batch-schedules",
+        "/api/v1/batch-schedules/{name}",
         "/api/v1/models/{name}/predictions/{key}",
     ] {
         assert!(

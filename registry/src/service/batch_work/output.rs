@@ -267,6 +267,7 @@ impl Registry {
             if batch::succeed(conn, &id, &holder, &output, now())? {
                 let job = find_job(conn, &id)?;
                 events::append(conn, job_event(EventKind::BatchJobSucceeded, &job, WORKER))?;
+                Registry::auto_approve(conn, &id)?;
             }
             Ok(())
         })
