@@ -11,7 +11,7 @@ use crate::support::{breast_cancer_csv, capstan, train_bc, Run};
 
 /// The breast-cancer table without its target, with a `patient` column (`p1`, `p2`, …)
 /// in front; `drop` leaves out the columns of that name.
-fn patients_csv(drop: &[&str]) -> String {
+pub(crate) fn patients_csv(drop: &[&str]) -> String {
     let text = std::fs::read_to_string(breast_cancer_csv()).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -48,14 +48,14 @@ fn with_bad_first_value(csv: &str, rows: &[usize]) -> String {
     out
 }
 
-fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
 }
 
 /// A registry with `bc@1` (trained by `capstan train`) in production.
-async fn registry_with_bc(cache: &Path) -> TestApp {
+pub(crate) async fn registry_with_bc(cache: &Path) -> TestApp {
     let app = spawn_app().await;
     train_bc(&app, cache, &[]).await.ok();
     capstan(&app, cache, &["promote", "bc@1", "--to", "production"])
