@@ -3,11 +3,16 @@
 //! codes. `src/bin/capstan.rs` only calls [`main`]; tests and other tools can call [`run`]
 //! with parsed arguments and their own output.
 //!
-//! Exit codes: 0 ok, 1 other failure, 2 bad input or usage, 3 not found, 4 conflict,
-//! 5 registry unavailable (network, 5xx, or offline without the needed bytes),
-//! 6 digest verification failed.
+//! Exit codes: 0 ok, 1 other failure (also: a batch job `--wait` followed failed or was
+//! cancelled), 2 bad input or usage, 3 not found, 4 conflict, 5 registry unavailable
+//! (network, 5xx, or offline without the needed bytes), 6 digest verification failed.
 
 mod aliases;
+mod batch;
+mod batch_schedules;
+mod batch_view;
+mod datasets;
+mod download;
 mod events;
 mod models;
 mod output;
@@ -32,7 +37,8 @@ pub use output::OutputFormat;
 /// The process exit codes of `capstan`.
 pub mod exit {
     pub const OK: u8 = 0;
-    /// Anything not covered below (e.g. writing the output failed).
+    /// Anything not covered below (e.g. writing the output failed), and a batch job
+    /// `--wait` followed that failed or was cancelled.
     pub const FAILURE: u8 = 1;
     /// Invalid arguments, file or input (also clap's usage errors).
     pub const BAD_INPUT: u8 = 2;
@@ -54,10 +60,12 @@ Examples:
   capstan promote bc@3 --to production --reason 'better recall'
   capstan pull bc@production -o model.bin
   capstan events --model bc --follow
+  capstan batch submit bc@production --input patients.csv --id-column patient --wait
+  capstan batch predictions --model bc p5
 
 The registry is $CAPSTAN_URL (default http://127.0.0.1:8080) unless --url says otherwise.
-Exit codes: 0 ok, 1 failure, 2 bad input, 3 not found, 4 conflict, 5 registry
-unavailable, 6 digest mismatch.";
+Exit codes: 0 ok, 1 failure (also a batch job that failed or was cancelled under
+--wait), 2 bad input, 3 not found, 4 conflict, 5 registry unavailable, 6 digest mismatch.";
 
 /// Command-line client of a Capstan model registry.
 #[derive(Debug, Parser)]
@@ -107,6 +115,12 @@ pub enum Command {
     /// Train a model from a CSV table, optionally registering it.
     #[command(subcommand)]
     Train(train::TrainCommand),
+    /// Upload, list, show, download and delete datasets (the inputs of batch jobs).
+    #[command(subcommand, visible_alias = "datasets")]
+    Dataset(datasets::DatasetCommand),
+    /// Offline predictions: batch jobs, their review, predictions by key, schedules.
+    #[command(subcommand)]
+    Batch(batch::BatchCommand),
 }
 
 /// Why a command failed.
@@ -121,6 +135,9 @@ pub enum CliError {
     Input(String),
     #[error("writing the output failed: {0}")]
     Output(#[from] std::io::Error),
+    /// A batch job `--wait` followed failed or was cancelled: why, and its first bad rows.
+    #[error("{0}")]
+    BatchJob(String),
 }
 
 impl CliError {
@@ -136,7 +153,7 @@ impl CliError {
             },
             CliError::Train(TrainError::Fit(_)) => exit::FAILURE,
             CliError::Train(_) | CliError::Input(_) => exit::BAD_INPUT,
-            CliError::Output(_) => exit::FAILURE,
+            CliError::Output(_) | CliError::BatchJob(_) => exit::FAILURE,
         }
     }
 }
@@ -185,6 +202,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Lock(command) => pull::lock(command, &mut ctx).await,
         Command::Events(args) => events::run(args, &mut ctx).await,
         Command::Train(command) => train::run(command, &mut ctx).await,
+        Command::Dataset(command) => datasets::run(command, &mut ctx).await,
+        Command::Batch(command) => batch::run(command, &mut ctx).await,
     }?;
     ctx.out.flush()?;
     Ok(())
@@ -209,6 +228,11 @@ pub fn main() -> ExitCode {
     let mut out = stdout.lock();
     match runtime.block_on(run(cli, &mut out)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout stopped reading (`capstan batch download ID | head`): it has
+        // what it wanted; like `rg`, end quietly rather than report the pipe.
+        Err(CliError::Output(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             let _ = out.flush();
             eprintln!("error: {error}");

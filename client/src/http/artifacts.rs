@@ -3,48 +3,15 @@
 //! into memory and verified, for a process that keeps models in memory only.
 
 use bytes::{Bytes, BytesMut};
-use reqwest::{Method, Response};
+use reqwest::Method;
 use sha2::{Digest as _, Sha256};
 
 use super::api;
-use super::client::transport_error;
-use super::Client;
+use super::{Client, Download};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::names::ModelName;
 use crate::reference::VersionRef;
-
-/// An artifact download in progress.
-#[derive(Debug)]
-pub struct Download {
-    /// 200 (whole), 206 (from `start`) or 304 (the `If-None-Match` digest is current).
-    pub status: u16,
-    /// The version the ref resolved to (`X-Capstan-Model-Version`).
-    pub version: Option<i64>,
-    /// The artifact's digest (the `ETag`).
-    pub etag: Option<Digest>,
-    /// The offset of the first byte of the body.
-    pub start: u64,
-    /// The artifact's full size, when the server said.
-    pub total: Option<u64>,
-    url: String,
-    response: Response,
-}
-
-impl Download {
-    /// The next bytes of the body; `None` at the end.
-    pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
-        self.response
-            .chunk()
-            .await
-            .map_err(|e| transport_error(&self.url, &e))
-    }
-
-    /// Whether the server answered 304: the digest given as `if_none_match` is current.
-    pub fn not_modified(&self) -> bool {
-        self.status == 304
-    }
-}
 
 impl Client {
     /// Starts downloading the artifact `version` names, from byte `offset` (`Range`).
@@ -69,36 +36,7 @@ impl Client {
                 request
             })
             .await?;
-        let url = response.url().to_string();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let status = response.status().as_u16();
-        let etag = header("etag").as_deref().and_then(api::etag_digest);
-        let version = header(api::VERSION_HEADER).and_then(|v| v.parse().ok());
-        let (start, total) = match status {
-            206 => header("content-range")
-                .as_deref()
-                .and_then(api::content_range)
-                .ok_or_else(|| Error::Protocol {
-                    url: url.clone(),
-                    message: "a 206 answer without a valid Content-Range".into(),
-                })?,
-            _ => (0, response.content_length()),
-        };
-        Ok(Download {
-            status,
-            version,
-            etag,
-            start,
-            total,
-            url,
-            response,
-        })
+        Download::from_response(response)
     }
 }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::runtime::Handle;
 
-use super::artifacts::Download;
 use super::Client;
+use super::Download;
 use crate::cache::{BlobCache, BlobSource, BlobStream, CachedBlob, Progress};
 use crate::error::{Error, Result};
 use crate::lock::pin::{self, PinOptions, Pinned, RegistryReader};

@@ -10,7 +10,15 @@ pub mod api;
 #[cfg(feature = "http")]
 mod artifacts;
 #[cfg(feature = "http")]
+mod batch;
+#[cfg(feature = "http")]
+mod batch_schedules;
+#[cfg(feature = "http")]
 mod client;
+#[cfg(feature = "http")]
+mod datasets;
+#[cfg(feature = "http")]
+mod download;
 #[cfg(feature = "http")]
 mod fetch;
 #[cfg(feature = "http")]
@@ -20,10 +28,12 @@ mod stages;
 #[cfg(feature = "http")]
 mod versions;
 
-pub use api::{EventQuery, EventStreamQuery, ModelQuery, VersionQuery};
-#[cfg(feature = "http")]
-pub use artifacts::Download;
+pub use api::{BatchJobQuery, EventQuery, EventStreamQuery, ModelQuery, PageQuery, VersionQuery};
 #[cfg(feature = "http")]
 pub use client::Client;
+#[cfg(feature = "http")]
+pub use datasets::format_of_path;
+#[cfg(feature = "http")]
+pub use download::{Copied, Download};
 #[cfg(feature = "http")]
 pub use versions::Upload;

@@ -60,7 +60,11 @@ impl Upload {
     }
 
     /// The bytes as a request body of `size` bytes, reporting to `progress` as they go.
-    async fn into_body(self, size: u64, mut progress: Box<dyn Progress>) -> Result<Body> {
+    pub(super) async fn into_body(
+        self,
+        size: u64,
+        mut progress: Box<dyn Progress>,
+    ) -> Result<Body> {
         let label = self.file_name();
         match self {
             Upload::Bytes(bytes) => Ok(Body::from(bytes)),
@@ -69,9 +73,11 @@ impl Upload {
                     .await
                     .map_err(|e| Error::io(&path, e))?;
                 progress.start(&label, Some(size), 0);
+                // The bar is finished at the last byte, not at end of file: with a known
+                // length the HTTP client stops polling once `size` bytes are sent.
                 let chunks = futures::stream::try_unfold(
-                    (file, progress),
-                    |(mut file, mut progress)| async move {
+                    (file, progress, 0u64),
+                    move |(mut file, mut progress, mut sent)| async move {
                         let mut buffer = vec![0; CHUNK];
                         let n = file.read(&mut buffer).await?;
                         if n == 0 {
@@ -79,8 +85,12 @@ impl Upload {
                             return Ok::<_, std::io::Error>(None);
                         }
                         buffer.truncate(n);
+                        sent += n as u64;
                         progress.advance(n as u64);
-                        Ok(Some((buffer, (file, progress))))
+                        if sent >= size {
+                            progress.finish();
+                        }
+                        Ok(Some((buffer, (file, progress, sent))))
                     },
                 );
                 Ok(Body::wrap_stream(chunks))

@@ -338,7 +338,7 @@ async fn events_follow_prints_new_events_and_bridges_a_restart() {
 
 #[tokio::test]
 async fn every_subcommand_has_help_with_examples() {
-    let subcommands: [&[&str]; 15] = [
+    let subcommands: [&[&str]; 34] = [
         &["models", "list"],
         &["models", "create"],
         &["models", "show"],
@@ -354,6 +354,25 @@ async fn every_subcommand_has_help_with_examples() {
         &["lock", "update"],
         &["events"],
         &["train", "logistic"],
+        &["dataset", "upload"],
+        &["dataset", "list"],
+        &["dataset", "show"],
+        &["dataset", "delete"],
+        &["dataset", "download"],
+        &["batch", "submit"],
+        &["batch", "list"],
+        &["batch", "status"],
+        &["batch", "cancel"],
+        &["batch", "approve"],
+        &["batch", "reject"],
+        &["batch", "download"],
+        &["batch", "predictions"],
+        &["batch", "schedule", "create"],
+        &["batch", "schedule", "list"],
+        &["batch", "schedule", "show"],
+        &["batch", "schedule", "pause"],
+        &["batch", "schedule", "resume"],
+        &["batch", "schedule", "delete"],
     ];
     for subcommand in subcommands {
         let mut command = clean_command(capstan_bin(), &[]);
