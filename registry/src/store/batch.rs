@@ -198,6 +198,31 @@ pub fn start(
     Ok(true)
 }
 
+/// Records the version a queued job leased to `holder` was started with, when it fails
+/// before it runs (its input does not fit the model).
+pub fn record_run(
+    conn: &mut DbConn,
+    id: &str,
+    holder: &str,
+    version: i64,
+    digest: &str,
+    started_at: NaiveDateTime,
+) -> StoreResult<()> {
+    diesel::update(
+        batch_jobs::table
+            .filter(batch_jobs::id.eq(id))
+            .filter(batch_jobs::status.eq(BatchJobStatus::Queued))
+            .filter(batch_jobs::holder.eq(holder)),
+    )
+    .set((
+        batch_jobs::version.eq(version),
+        batch_jobs::digest.eq(digest),
+        batch_jobs::started_at.eq(started_at),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Moves a job from one of `from` to a final or reviewed `to`; false when it was in none
 /// of them. `holder` (when given) must still hold the job's lease.
 pub struct Transition<'a> {

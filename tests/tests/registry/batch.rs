@@ -235,6 +235,10 @@ async fn a_missing_feature_column_fails_the_job_at_once_naming_it() {
     let job = wait_for_job(&app, job["id"].as_str().unwrap()).await;
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["failure"]["code"], "missing_columns", "{job}");
+    // It records the version it was started with, like a job that ran.
+    assert_eq!(job["model"]["version"], 1, "{job}");
+    assert!(job["model"]["digest"].is_string(), "{job}");
+    assert!(job["started_at"].is_string(), "{job}");
     let first_feature = breast_cancer_header()[0].clone();
     assert!(
         job["failure"]["detail"]

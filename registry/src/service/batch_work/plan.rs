@@ -208,10 +208,23 @@ impl Registry {
         predictors: &dyn PredictorSource,
     ) -> RegistryResult<()> {
         let job = job.0;
-        let (version, digest, plan) = match self.plan_batch_job(&job, predictors).await {
-            Ok(planned) => planned,
+        let (version, digest, predictor) = match self.resolve_job_model(&job, predictors).await {
+            Ok(resolved) => resolved,
             Err(PlanFailure::Job(why)) => {
                 return self.fail_batch_job(job.id, Some(holder), why).await
+            }
+            Err(PlanFailure::Registry(error)) => return Err(error),
+        };
+        let plan = match self.plan_job_input(&job, &predictor).await {
+            Ok(plan) => plan,
+            Err(PlanFailure::Job(why)) => {
+                // It ran (and failed on its input) with this version: say so.
+                let (id, by) = (job.id.clone(), holder.clone());
+                let at = now();
+                let run = digest.clone();
+                self.write(move |conn| Ok(batch::record_run(conn, &id, &by, version, &run, at)?))
+                    .await?;
+                return self.fail_batch_job(job.id, Some(holder), why).await;
             }
             Err(PlanFailure::Registry(error)) => return Err(error),
         };
@@ -270,11 +283,12 @@ impl Registry {
         Ok(())
     }
 
-    async fn plan_batch_job(
+    /// The version the job's ref points at now, and its predictor.
+    async fn resolve_job_model(
         &self,
         job: &BatchJobRow,
         predictors: &dyn PredictorSource,
-    ) -> Result<(i64, String, InputPlan), PlanFailure> {
+    ) -> Result<(i64, String, Arc<dyn Predictor>), PlanFailure> {
         let unavailable = |detail: String| PlanFailure::Job(failure("model_unavailable", detail));
         let reference = ModelRef::parse(&job.model_ref).map_err(|e| unavailable(e.to_string()))?;
         let version = self
@@ -288,6 +302,15 @@ impl Registry {
             .predictor(&reference.model, version.version)
             .await
             .map_err(|e| unavailable(e.to_string()))?;
+        Ok((version.version, digest.to_string(), predictor))
+    }
+
+    /// The job's input, read and split into chunks for `predictor`.
+    async fn plan_job_input(
+        &self,
+        job: &BatchJobRow,
+        predictor: &Arc<dyn Predictor>,
+    ) -> Result<InputPlan, PlanFailure> {
         let input = self.job_input(job).await.map_err(|e| match e {
             RegistryError::NotFound { detail, .. }
             | RegistryError::Unprocessable { detail, .. } => {
@@ -295,9 +318,7 @@ impl Registry {
             }
             other => PlanFailure::Registry(other),
         })?;
-        let plan = self
-            .plan_input(&input, &predictor, job.id_column.as_deref())
-            .await?;
-        Ok((version.version, digest.to_string(), plan))
+        self.plan_input(&input, predictor, job.id_column.as_deref())
+            .await
     }
 }

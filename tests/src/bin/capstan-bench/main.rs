@@ -14,6 +14,7 @@
 //! This is a measuring tool, not a test: it prints numbers and asserts nothing about them.
 //! See docs/performance.md for the recorded results and how to reproduce them.
 
+mod batch;
 mod filler;
 mod latency;
 mod measure;
@@ -25,6 +26,7 @@ mod upload_promote;
 
 use clap::{Parser, Subcommand};
 
+use batch::{batch, BatchArgs};
 use registry::Bench;
 use resolve::{resolve, ResolveArgs};
 use server::Server;
@@ -40,7 +42,8 @@ use upload_promote::{upload_promote, UploadPromoteArgs};
     after_help = "Examples:\n  \
         capstan-bench --url http://127.0.0.1:8080 resolve --requests 5000\n  \
         capstan-bench upload-promote --iterations 300 --pid $(pgrep -n capstan-registry)\n  \
-        capstan-bench transfer --size-mib 1024 --file /tmp/capstan-bench-1g.bin --pid $SERVER_PID\n\n\
+        capstan-bench transfer --size-mib 1024 --file /tmp/capstan-bench-1g.bin --pid $SERVER_PID\n  \
+        capstan-bench batch --rows 1000000 --kind onnx --pid $SERVER_PID\n\n\
         Run the server in release mode with a throwaway --data-dir: the benchmark creates\n\
         the model (default `bc`) and leaves its versions and blobs behind."
 )]
@@ -77,6 +80,9 @@ enum Command {
     UploadPromote(UploadPromoteArgs),
     /// Upload then download one large artifact, streaming from/to disk.
     Transfer(TransferArgs),
+    /// Pattern 4 end to end: upload a CSV, score it with a batch job, download the output,
+    /// approve, look predictions up by key.
+    Batch(BatchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -104,6 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resolve(args) => resolve(&bench, server, cli.threads, args).await?,
         Command::UploadPromote(args) => upload_promote(&bench, server, cli.threads, args).await?,
         Command::Transfer(args) => transfer(&bench, server, cli.threads, args).await?,
+        Command::Batch(args) => batch(&bench, server, cli.threads, args).await?,
     };
     if cli.json {
         println!("{}", serde_json::to_string(&report)?);

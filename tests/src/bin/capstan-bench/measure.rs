@@ -51,6 +51,19 @@ where
     ))
 }
 
+impl Phase {
+    /// Its peak RSS (the larger of the samples and VmHWM) and CPU.
+    pub fn to_json(&self) -> Value {
+        let peak = self.peak_rss_kib.map(|p| p.max(self.hwm_kib.unwrap_or(0)));
+        json!({
+            "seconds": self.seconds,
+            "peak_rss_kib": peak,
+            "rss_samples": self.samples,
+            "cpu": self.cpu,
+        })
+    }
+}
+
 pub fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }

@@ -85,11 +85,12 @@ fn prepare_file(path: &Path, size: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Streams `path` in `chunk`-sized reads; the first 16 bytes are replaced by `nonce`.
-fn file_stream(
+/// Streams `path` in `chunk`-sized reads; the first 16 bytes are replaced by `nonce`, if
+/// any.
+pub fn file_stream(
     file: tokio::fs::File,
     chunk: usize,
-    nonce: [u8; 16],
+    nonce: Option<[u8; 16]>,
 ) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     futures::stream::try_unfold((file, true), move |(mut file, first)| async move {
         let mut buf = BytesMut::zeroed(chunk);
@@ -105,7 +106,7 @@ fn file_stream(
             return Ok(None);
         }
         buf.truncate(filled);
-        if first {
+        if let (true, Some(nonce)) = (first, nonce) {
             let n = nonce.len().min(filled);
             buf[..n].copy_from_slice(&nonce[..n]);
         }
@@ -147,7 +148,7 @@ pub async fn transfer(
 
     // Upload.
     let file = tokio::fs::File::open(&args.file).await?;
-    let body = reqwest::Body::wrap_stream(file_stream(file, chunk, nonce));
+    let body = reqwest::Body::wrap_stream(file_stream(file, chunk, Some(nonce)));
     let versions_url = bench.url(&format!("/models/{}/versions", bench.model));
     let metadata = json!({ "format": "opaque", "source": "capstan-bench transfer" });
     let (version, up) = measured(server, sample, per_thread, async {
