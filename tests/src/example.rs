@@ -124,46 +124,53 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// The `capstan-registry` binary, as `cargo test --workspace` builds it beside the tests;
-/// built here when it is missing or older than the registry's or client's sources (after
-/// `cargo test -p capstan-tests`), so cargo reuses what it built for the tests.
+/// The `capstan-registry` binary, as `cargo test --workspace` builds it beside the tests
+/// (built here when missing or stale, see [`workspace_bin`]).
 pub fn registry_bin() -> &'static Path {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
-        let bin = profile_dir().join(format!("capstan-registry{}", std::env::consts::EXE_SUFFIX));
-        let built = fs::metadata(&bin).and_then(|m| m.modified()).ok();
-        let sources = ["registry", "client", "migrations", "Cargo.lock"];
-        let current = built.is_some_and(|built| {
-            sources
-                .iter()
-                .all(|s| newest_change(&workspace_root().join(s)) <= built)
-        });
-        if current {
-            return bin;
-        }
-        let mut command = Command::new(cargo());
-        command
-            .current_dir(workspace_root())
-            .env("CARGO_TARGET_DIR", target_dir())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "capstan-registry",
-                "--bin",
-                "capstan-registry",
-            ]);
-        if is_release() {
-            command.arg("--release");
-        }
-        let output = command.output().unwrap();
-        assert!(
-            output.status.success(),
-            "building capstan-registry failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        bin
+        workspace_bin(
+            "capstan-registry",
+            &["capstan-registry"],
+            &["registry", "client", "migrations", "Cargo.lock"],
+        )
     })
+}
+
+/// The workspace binary `bin` from the profile directory the tests were built in. When it
+/// is missing or older than `sources` (after `cargo test -p capstan-tests`), it is built
+/// here with `-p` for each of `packages`, into the same target directory, so cargo reuses
+/// what it built for the tests.
+pub fn workspace_bin(bin: &str, packages: &[&str], sources: &[&str]) -> PathBuf {
+    let path = profile_dir().join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    let built = fs::metadata(&path).and_then(|m| m.modified()).ok();
+    let current = built.is_some_and(|built| {
+        sources
+            .iter()
+            .all(|s| newest_change(&workspace_root().join(s)) <= built)
+    });
+    if current {
+        return path;
+    }
+    let mut command = Command::new(cargo());
+    command
+        .current_dir(workspace_root())
+        .env("CARGO_TARGET_DIR", target_dir())
+        .args(["build", "--quiet"]);
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    command.args(["--bin", bin]);
+    if is_release() {
+        command.arg("--release");
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "building {bin} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    path
 }
 
 /// The latest modification time of `path` or anything below it (skipping `examples/`

@@ -7,10 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::SystemTime;
 
 use capstan_tests::example::{
-    cargo, is_release, profile_dir, target_dir, workspace_root, ExampleCrate,
+    cargo, is_release, target_dir, workspace_bin, workspace_root, ExampleCrate,
 };
 use capstan_tests::TestApp;
 
@@ -63,56 +62,12 @@ impl Run {
 pub fn capstan_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let bin = profile_dir().join(format!("capstan{}", std::env::consts::EXE_SUFFIX));
-        let built = fs::metadata(&bin).and_then(|m| m.modified()).ok();
-        let sources = [
-            workspace_root().join("client"),
-            workspace_root().join("Cargo.lock"),
-        ];
-        if built.is_some_and(|built| sources.iter().all(|s| newest_change(s) <= built)) {
-            return bin;
-        }
-        let mut command = Command::new(cargo());
-        command
-            .current_dir(workspace_root())
-            .env("CARGO_TARGET_DIR", target_dir())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "capstan-tests",
-                "-p",
-                "capstan-client",
-            ])
-            .args(["--bin", "capstan"]);
-        if is_release() {
-            command.arg("--release");
-        }
-        let output = command.output().unwrap();
-        assert!(
-            output.status.success(),
-            "building capstan failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        bin
+        workspace_bin(
+            "capstan",
+            &["capstan-tests", "capstan-client"],
+            &["client", "Cargo.lock"],
+        )
     })
-}
-
-/// The latest modification time of `path` or anything below it (skipping `examples/`).
-fn newest_change(path: &Path) -> SystemTime {
-    let own = fs::metadata(path)
-        .and_then(|m| m.modified())
-        .unwrap_or(SystemTime::UNIX_EPOCH);
-    if !path.is_dir() {
-        return own;
-    }
-    fs::read_dir(path)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|entry| entry.file_name() != "examples")
-        .map(|entry| newest_change(&entry.path()))
-        .fold(own, SystemTime::max)
 }
 
 /// A command with the client's variables cleared, then `env` set.
