@@ -113,8 +113,8 @@ async fn a_worker_process_killed_mid_job_loses_only_its_leases_and_another_finis
         return;
     }
     let artifact = registry_with_bc(&app).await;
-    // About 1 250 chunks of 4 KiB: seconds of work for one worker.
-    let (dataset, all_rows) = big_dataset(&app, 40).await;
+    // About 375 chunks of 4 KiB: seconds of work for one worker.
+    let (dataset, all_rows) = big_dataset(&app, 12).await;
     let job = submit(
         &app,
         &json!({"model": "bc", "input": {"dataset": dataset}, "id_column": "id"}),
@@ -143,6 +143,18 @@ async fn a_worker_process_killed_mid_job_loses_only_its_leases_and_another_finis
     assert!(done < all_rows.len() as i64, "killed too late: {killed}");
 
     let _second = Killed(app.worker_command().spawn().unwrap());
+    // Longer than `wait_for_job`: one worker process scores every chunk left, and on S3
+    // under a loaded CI machine a chunk takes tens of milliseconds.
+    let finished = app
+        .eventually(Duration::from_secs(240), || {
+            let (app, id) = (&app, &id);
+            async move {
+                let (_, job) = app.get_json(&format!("/api/v1/batch-jobs/{id}")).await;
+                !matches!(job["status"].as_str(), Some("queued" | "running"))
+            }
+        })
+        .await;
+    assert!(finished, "the second worker never finished the job");
     let job = wait_for_job(&app, &id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["progress"]["rows_done"], all_rows.len());
