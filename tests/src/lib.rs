@@ -233,13 +233,15 @@ impl TestApp {
     }
 
     pub async fn put_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .http
-            .put(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        self.send_json(self.http.put(self.url(path)), body).await
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send_json(self.http.patch(self.url(path)), body).await
+    }
+
+    async fn send_json(&self, request: reqwest::RequestBuilder, body: &Value) -> (u16, Value) {
+        let response = request.json(body).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }

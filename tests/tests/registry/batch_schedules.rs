@@ -47,15 +47,8 @@ async fn jobs_of(app: &TestApp, schedule: &str) -> Vec<Value> {
 }
 
 async fn patch(app: &TestApp, name: &str, body: &Value) -> (u16, Value) {
-    let response = app
-        .http
-        .patch(app.url(&format!("/api/v1/batch-schedules/{name}")))
-        .json(body)
-        .send()
+    app.patch_json(&format!("/api/v1/batch-schedules/{name}"), body)
         .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// Waits until the schedule has made at least `count` jobs.

@@ -13,13 +13,12 @@ use anyhow::{bail, ensure, Context};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
-use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
 use crate::filler::XorShift;
 use crate::latency::Latencies;
 use crate::measure::{measured, mib};
-use crate::registry::{expect, version_number, Bench};
+use crate::registry::{expect, Bench};
 use crate::server::Server;
 use crate::transfer::file_stream;
 
@@ -112,25 +111,7 @@ async fn register_model(bench: &Bench, kind: ModelKind) -> anyhow::Result<i64> {
             ("onnx".to_owned(), std::fs::read(path)?)
         }
     };
-    let form = Form::new()
-        .part(
-            "metadata",
-            Part::text(json!({ "format": format, "source": "capstan-bench batch" }).to_string())
-                .mime_str("application/json")?,
-        )
-        .part(
-            "artifact",
-            Part::bytes(artifact)
-                .file_name("model.bin")
-                .mime_str("application/octet-stream")?,
-        );
-    let response = bench
-        .http
-        .post(bench.url(&format!("/models/{}/versions", bench.model)))
-        .multipart(form)
-        .send()
-        .await?;
-    let version = version_number(expect(response, 201, "upload the model").await?)?;
+    let version = bench.upload_as(&format, artifact).await?;
     bench.promote("production", version).await?;
     Ok(version)
 }

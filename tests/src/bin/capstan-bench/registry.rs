@@ -37,10 +37,15 @@ impl Bench {
 
     /// One-step upload of `artifact`; returns the version number.
     pub async fn upload_small(&self, artifact: Vec<u8>) -> anyhow::Result<i64> {
+        self.upload_as("opaque", artifact).await
+    }
+
+    /// One-step upload of `artifact` in `format`; returns the version number.
+    pub async fn upload_as(&self, format: &str, artifact: Vec<u8>) -> anyhow::Result<i64> {
         let form = Form::new()
             .part(
                 "metadata",
-                Part::text(json!({ "format": "opaque", "source": "capstan-bench" }).to_string())
+                Part::text(json!({ "format": format, "source": "capstan-bench" }).to_string())
                     .mime_str("application/json")?,
             )
             .part(
