@@ -142,6 +142,52 @@ impl ArtifactStore {
         Ok(self.store.get_range(&self.path_of(key), range).await?)
     }
 
+    /// Reads the byte `range` of an object into `buffer` (cleared first; its memory is
+    /// reused, which keeps a batch worker's memory flat from chunk to chunk). A local file
+    /// is read straight into it.
+    pub async fn read_object_range_into(
+        &self,
+        key: &ObjectKey,
+        range: Range<u64>,
+        mut buffer: Vec<u8>,
+    ) -> Result<Vec<u8>, ArtifactError> {
+        use object_store::{GetOptions, GetResultPayload};
+        let wanted = (range.end - range.start) as usize;
+        buffer.clear();
+        buffer.reserve(wanted);
+        let options = GetOptions {
+            range: Some(range.into()),
+            ..GetOptions::default()
+        };
+        let result = self.store.get_opts(&self.path_of(key), options).await?;
+        let read = result.range.clone();
+        let buffer = match result.payload {
+            GetResultPayload::File(mut file, _) => tokio::task::spawn_blocking(move || {
+                use std::io::{Read, Seek, SeekFrom};
+                file.seek(SeekFrom::Start(read.start))?;
+                file.take(read.end - read.start).read_to_end(&mut buffer)?;
+                Ok::<_, std::io::Error>(buffer)
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|read| read)
+            .map_err(local_file)?,
+            GetResultPayload::Stream(mut stream) => {
+                while let Some(bytes) = stream.next().await {
+                    buffer.extend_from_slice(&bytes?);
+                }
+                buffer
+            }
+        };
+        if buffer.len() != wanted {
+            return Err(local_file(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("read {} bytes of a {wanted}-byte range", buffer.len()),
+            )));
+        }
+        Ok(buffer)
+    }
+
     /// Streams an object, or the byte `range` of it.
     pub async fn stream_object(
         &self,
@@ -170,5 +216,63 @@ impl ArtifactStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Reads an object as a [`std::io::Read`] from a blocking thread, a window at a time
+/// (one ranged read each), for engines that take readers: the key-sidecar merge reads
+/// every chunk's sidecar at once this way, with no local copies.
+pub struct BlockingObjectReader {
+    store: ArtifactStore,
+    key: ObjectKey,
+    runtime: tokio::runtime::Handle,
+    at: u64,
+    size: u64,
+    window: u64,
+    buffer: Bytes,
+}
+
+impl ArtifactStore {
+    /// A reader of the `size` bytes of `key`, fetching `window` bytes per read on
+    /// `runtime`. Use it only from a blocking thread (`spawn_blocking`).
+    pub fn blocking_reader(
+        &self,
+        key: ObjectKey,
+        size: u64,
+        window: u64,
+        runtime: tokio::runtime::Handle,
+    ) -> BlockingObjectReader {
+        BlockingObjectReader {
+            store: self.clone(),
+            key,
+            runtime,
+            at: 0,
+            size,
+            window: window.max(1),
+            buffer: Bytes::new(),
+        }
+    }
+}
+
+impl std::io::Read for BlockingObjectReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.buffer.is_empty() {
+            if self.at >= self.size || out.is_empty() {
+                return Ok(0);
+            }
+            let end = (self.at + self.window).min(self.size);
+            let read = self
+                .runtime
+                .block_on(self.store.read_object_range(&self.key, self.at..end));
+            self.buffer = read.map_err(std::io::Error::other)?;
+            if self.buffer.is_empty() {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.at += self.buffer.len() as u64;
+        }
+        let n = out.len().min(self.buffer.len());
+        out[..n].copy_from_slice(&self.buffer[..n]);
+        bytes::Buf::advance(&mut self.buffer, n);
+        Ok(n)
     }
 }

@@ -139,12 +139,28 @@ impl KeySink {
         self.entries.is_empty()
     }
 
+    /// Empties the sink for a predictor with `classes` classes, keeping its memory.
+    pub fn reset(&mut self, classes: usize) {
+        self.classes = classes;
+        self.entries.clear();
+        self.keys.clear();
+        self.probabilities.clear();
+    }
+
     /// The collected keys as a sidecar (sorted by hash, then row), emptying the sink.
     pub fn take_sidecar(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.take_sidecar_into(&mut out);
+        out
+    }
+
+    /// Like [`KeySink::take_sidecar`], into `out` (cleared first, its memory reused).
+    pub fn take_sidecar_into(&mut self, out: &mut Vec<u8>) {
         self.entries
             .sort_unstable_by_key(|entry| (entry.hash, entry.row));
         let per_entry = 8 + 8 + 4 + 4 + 8 * self.classes;
-        let mut out = Vec::with_capacity(12 + self.entries.len() * per_entry + self.keys.len());
+        out.clear();
+        out.reserve(12 + self.entries.len() * per_entry + self.keys.len());
         out.extend_from_slice(SIDECAR_MAGIC);
         out.extend_from_slice(&(self.classes as u32).to_le_bytes());
         for entry in &self.entries {
@@ -162,7 +178,6 @@ impl KeySink {
         self.entries.clear();
         self.keys.clear();
         self.probabilities.clear();
-        out
     }
 }
 
@@ -179,7 +194,7 @@ struct SidecarCursor<R: Read> {
 
 impl<R: Read> SidecarCursor<R> {
     fn open(reader: R, classes: usize) -> Result<Self, KeyIndexError> {
-        let mut reader = BufReader::with_capacity(64 * 1024, reader);
+        let mut reader = BufReader::with_capacity(16 * 1024, reader);
         let mut head = [0u8; 12];
         reader.read_exact(&mut head)?;
         if &head[..8] != SIDECAR_MAGIC {
@@ -269,15 +284,15 @@ pub fn merge_key_sidecars<R: Read>(
     }
     let mut writer = IndexWriter::new(out, bucket_bits_for(rows_total))?;
     let mut current_hash = None;
-    let mut seen_keys: Vec<Vec<u8>> = Vec::new();
+    // The keys written under the current hash (almost always one), end to end.
+    let mut seen = SeenKeys::default();
     while let Some(Reverse((hash, _, index))) = heap.pop() {
         let cursor = &mut cursors[index];
         if current_hash != Some(hash) {
             current_hash = Some(hash);
-            seen_keys.clear();
+            seen.clear();
         }
-        if !seen_keys.contains(&cursor.key) {
-            seen_keys.push(cursor.key.clone());
+        if seen.insert(&cursor.key) {
             writer.write_entry(hash, &cursor.key, cursor.class, &cursor.probabilities)?;
         }
         if cursor.advance()? {
@@ -285,6 +300,34 @@ pub fn merge_key_sidecars<R: Read>(
         }
     }
     writer.finish(classes)
+}
+
+/// The keys seen under one hash, in one reused buffer (no allocation per entry).
+#[derive(Default)]
+struct SeenKeys {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl SeenKeys {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    /// Adds `key`; false when it was there already.
+    fn insert(&mut self, key: &[u8]) -> bool {
+        let mut start = 0;
+        for &end in &self.ends {
+            if &self.bytes[start..end] == key {
+                return false;
+            }
+            start = end;
+        }
+        self.bytes.extend_from_slice(key);
+        self.ends.push(self.bytes.len());
+        true
+    }
 }
 
 /// Writes entries in bucket order, closing each page with its offset table.

@@ -119,6 +119,7 @@ impl Registry {
             output_format: request.output_format.unwrap_or(DataFormat::Csv),
             id_column: request.id_column,
             max_bad_rows,
+            rows_total: None,
             rows_done: 0,
             bad_rows: 0,
             errors: "[]".into(),
@@ -127,7 +128,7 @@ impl Registry {
             created_by: Some(actor.clone()),
             created_at: now(),
         };
-        self.write(move |conn| Ok(job_view(&queue_job(conn, &row, &actor)?, now())?))
+        self.write(move |conn| Ok(job_view(&queue_job(conn, row, &actor)?, now())?))
             .await
     }
 
@@ -360,17 +361,19 @@ impl Registry {
     }
 }
 
-/// Inserts a queued job with its `batch_job_created` event.
+/// Inserts a queued job with its `batch_job_created` event. A dataset's job knows its
+/// row count at once (progress bars have a total before a worker starts it).
 pub(crate) fn queue_job(
     conn: &mut DbConn,
-    row: &NewBatchJobRow,
+    mut row: NewBatchJobRow,
     actor: &str,
 ) -> RegistryResult<BatchJobRow> {
     if let Some(id) = &row.dataset_id {
         // The dataset may have been deleted since it was checked.
-        datasets::find(conn, id)?.ok_or_else(|| dataset_not_found(id))?;
+        let dataset = datasets::find(conn, id)?.ok_or_else(|| dataset_not_found(id))?;
+        row.rows_total = dataset.rows;
     }
-    let job = batch::insert(conn, row)?;
+    let job = batch::insert(conn, &row)?;
     events::append(conn, job_event(EventKind::BatchJobCreated, &job, actor))?;
     Ok(job)
 }

@@ -255,6 +255,7 @@ impl Registry {
             output_format: schedule.output_format,
             id_column: schedule.id_column.clone(),
             max_bad_rows: schedule.max_bad_rows,
+            rows_total: None,
             rows_done: 0,
             bad_rows: 0,
             errors: "[]".into(),
@@ -269,7 +270,7 @@ impl Registry {
                 if !batch_schedules::claim_firing(conn, &name, fire.naive_utc())? {
                     return Ok(None);
                 }
-                Ok(Some(queue_job(conn, &row, &actor)?.id))
+                Ok(Some(queue_job(conn, row, &actor)?.id))
             })
             .await;
         match fired {

@@ -69,6 +69,8 @@ pub struct Registry {
     batch_chunk_bytes: u64,
     /// Footers of batch jobs' key indexes (predictions by key).
     key_footers: Arc<batch_keys::FooterCache>,
+    /// Buffers scoring chunks reuse (see `batch_work::ChunkBuffers`).
+    chunk_buffers: Arc<batch_work::BufferPool>,
 }
 
 impl Registry {
@@ -80,6 +82,7 @@ impl Registry {
             changes: Arc::new(Notify::new()),
             batch_chunk_bytes: 8 * 1024 * 1024,
             key_footers: Arc::default(),
+            chunk_buffers: Arc::default(),
         }
     }
 

@@ -83,6 +83,8 @@ pub struct NewBatchJobRow {
     pub output_format: DataFormat,
     pub id_column: Option<String>,
     pub max_bad_rows: i64,
+    /// Known at submission for a dataset (its upload counted the rows); else at start.
+    pub rows_total: Option<i64>,
     pub rows_done: i64,
     pub bad_rows: i64,
     pub errors: String,

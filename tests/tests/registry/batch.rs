@@ -143,6 +143,8 @@ async fn a_job_scores_every_row_as_the_runtime_does_and_records_what_it_ran() {
     .await;
     assert_eq!(job["status"], "queued");
     assert_eq!(job["model"]["ref"], "bc@production");
+    // The dataset's upload counted its rows: the job has a total before it starts.
+    assert_eq!(job["progress"]["rows_total"], rows.len());
     let id = job["id"].as_str().unwrap().to_owned();
     let job = wait_for_job(&app, &id).await;
     assert_eq!(job["status"], "succeeded", "{job}");

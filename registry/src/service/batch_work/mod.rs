@@ -20,6 +20,7 @@ use capstan_client::{ModelName, VersionRef};
 use super::batch::{find_job, job_event};
 use super::{now, Registry};
 use crate::artifacts::{ArtifactStore, ObjectKey};
+use crate::batch::KeySink;
 
 mod output;
 mod plan;
@@ -54,6 +55,45 @@ impl ClaimedChunk {
     pub fn name(&self) -> String {
         format!("{}/{}", self.0.job_id, self.0.chunk)
     }
+}
+
+/// What scoring a chunk fills, kept for the next chunk: its input, output part, keys and
+/// key sidecar (about 15 MiB for an 8 MiB chunk). Allocated afresh for every chunk, these
+/// buffers come from whichever blocking thread's glibc arena, and the arenas keep them: a
+/// worker's memory then grows with its threads rather than its slots.
+#[derive(Default)]
+pub(crate) struct ChunkBuffers {
+    pub input: Vec<u8>,
+    pub output: Vec<u8>,
+    pub keys: KeySink,
+    pub sidecar: Vec<u8>,
+}
+
+/// Idle [`ChunkBuffers`]: at most one set per chunk scored at once.
+#[derive(Default)]
+pub(crate) struct BufferPool(std::sync::Mutex<Vec<ChunkBuffers>>);
+
+impl BufferPool {
+    pub(crate) fn take(&self) -> ChunkBuffers {
+        self.0
+            .lock()
+            .map(|mut idle| idle.pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn give_back(&self, buffers: ChunkBuffers) {
+        if let Ok(mut idle) = self.0.lock() {
+            idle.push(buffers);
+        }
+    }
+}
+
+/// The buffer behind `bytes` once nothing else holds it (an object-store write is done
+/// with it), else a new one.
+pub(crate) fn reclaim(bytes: Bytes) -> Vec<u8> {
+    bytes.try_into_mut().map(Vec::from).unwrap_or_default()
 }
 
 /// Where a job's input is, and what it is.

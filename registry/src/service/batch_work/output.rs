@@ -4,10 +4,9 @@
 //! not concatenate. The chunks' key sidecars are merged into the job's key index
 //! (`keys.idx`), which serves its predictions by key.
 //!
-//! Memory stays flat: parts are streamed through the hash one at a time, and merges read
-//! and write files on local disk.
-
-use std::io::Write as _;
+//! The output and the key index are written at once (two cores busy). Memory stays flat:
+//! parts are streamed through the hash one at a time, the key merge reads every sidecar a
+//! window at a time straight from the store, and merges write files on local disk.
 
 use futures::TryStreamExt;
 use sha2::{Digest as _, Sha256};
@@ -17,6 +16,7 @@ use capstan_client::Digest;
 
 use super::plan::StoredPlan;
 use crate::artifacts::ObjectKey;
+use crate::batch::keys::KeyIndexError;
 use crate::batch::{merge_key_sidecars, output, parquet_output};
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::batch::{job_prefix, keys_key};
@@ -57,28 +57,58 @@ fn io_error(error: std::io::Error) -> RegistryError {
     ))
 }
 
+/// Memory the key merge may spend on read windows, across all sidecars.
+const MERGE_WINDOWS: u64 = 16 * 1024 * 1024;
+
 impl Registry {
+    /// Writes a job's output and its key index, at once: the key merge keeps one core
+    /// busy, the output digest (or Parquet merge) the other.
     pub(crate) async fn write_output(
         &self,
         job: &BatchJobRow,
         plan: &StoredPlan,
         chunks: &[ChunkRow],
     ) -> RegistryResult<WrittenOutput> {
-        let prefix = job_prefix(&job.id);
+        let began = std::time::Instant::now();
         let rows: i64 = chunks.iter().filter_map(|c| c.written).sum();
         let parts: Vec<(String, i64)> = chunks
             .iter()
             .filter_map(|c| Some((c.part.clone()?, c.part_size?)))
             .collect();
-        self.write_key_index(job, plan, chunks).await?;
-        if job.output_format == DataFormat::Parquet {
-            return self.merge_parquet(&prefix, parts, rows).await;
-        }
+        let output = async {
+            let written = match job.output_format {
+                DataFormat::Parquet => self.merge_parquet(&job_prefix(&job.id), parts, rows).await,
+                _ => self.concatenate_text(job, plan, parts, rows).await,
+            };
+            tracing::debug!(job = %job.id, took = ?began.elapsed(), "output written");
+            written
+        };
+        let keys = async {
+            let written = self.write_key_index(job, plan, chunks).await;
+            tracing::debug!(job = %job.id, took = ?began.elapsed(), "key index written");
+            written
+        };
+        let (written, ()) = tokio::try_join!(output, keys)?;
+        Ok(written)
+    }
+
+    /// A CSV or JSONL output: the header (CSV) and the parts, hashed in order.
+    async fn concatenate_text(
+        &self,
+        job: &BatchJobRow,
+        plan: &StoredPlan,
+        parts: Vec<(String, i64)>,
+        rows: i64,
+    ) -> RegistryResult<WrittenOutput> {
         let mut header = Vec::new();
         output::write_header(job.output_format, &plan.columns, &plan.classes, &mut header);
         let mut all = Vec::with_capacity(parts.len() + 1);
         if !header.is_empty() {
-            let key = format!("{prefix}/header.{}", job.output_format.extension());
+            let key = format!(
+                "{}/header.{}",
+                job_prefix(&job.id),
+                job.output_format.extension()
+            );
             let size = header.len() as i64;
             self.artifacts
                 .put_object(&ObjectKey::Named(key.clone()), header.into())
@@ -153,46 +183,49 @@ impl Registry {
         })
     }
 
-    /// Merges the chunks' key sidecars into the job's key index.
+    /// Merges the chunks' key sidecars into the job's key index, reading them straight
+    /// from the store a window at a time (no local copies).
     async fn write_key_index(
         &self,
         job: &BatchJobRow,
         plan: &StoredPlan,
         chunks: &[ChunkRow],
     ) -> RegistryResult<()> {
-        let dir = tempfile::tempdir().map_err(io_error)?;
-        let mut files = Vec::new();
-        for (index, chunk) in chunks.iter().enumerate() {
-            let Some(key) = &chunk.keys else { continue };
-            let path = dir.path().join(format!("{index}.bin"));
-            let mut file = std::fs::File::create(&path).map_err(io_error)?;
-            let mut read = self
-                .artifacts
-                .stream_object(&ObjectKey::Named(key.clone()), None)
-                .await?;
-            while let Some(bytes) = read.stream.try_next().await? {
-                file.write_all(&bytes).map_err(io_error)?;
-            }
-            files.push(path);
+        let mut sidecars = Vec::new();
+        for key in chunks.iter().filter_map(|chunk| chunk.keys.clone()) {
+            let key = ObjectKey::Named(key);
+            let size = self.artifacts.object_size(&key).await?.ok_or_else(|| {
+                RegistryError::Store(StoreError::Invalid(format!(
+                    "a key sidecar is missing: {key:?}"
+                )))
+            })?;
+            sidecars.push((key, size));
         }
-        let index_path = dir.path().join("keys.idx");
+        let window = (MERGE_WINDOWS / sidecars.len().max(1) as u64).clamp(64 * 1024, 1024 * 1024);
+        let runtime = tokio::runtime::Handle::current();
+        let readers: Vec<_> = sidecars
+            .into_iter()
+            .map(|(key, size)| {
+                self.artifacts
+                    .blocking_reader(key, size, window, runtime.clone())
+            })
+            .collect();
+        let index = tempfile::NamedTempFile::new().map_err(io_error)?;
+        let target = index.path().to_owned();
         let classes = plan.classes.clone();
         let rows = job.rows_total.unwrap_or(0).max(0) as u64;
-        let target = index_path.clone();
         tokio::task::spawn_blocking(move || {
-            let readers = files
-                .iter()
-                .map(|path| std::fs::File::open(path).map(std::io::BufReader::new))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(io_error)?;
             let out = std::fs::File::create(&target).map_err(io_error)?;
-            merge_key_sidecars(readers, &classes, rows, out)
-                .map_err(|e| RegistryError::unprocessable("output_unwritable", e.to_string()))
+            merge_key_sidecars(readers, &classes, rows, out).map_err(|e| match e {
+                // Reading the store or writing the local file: a passing fault, retried.
+                KeyIndexError::Io(error) => io_error(error),
+                corrupt => RegistryError::unprocessable("output_unwritable", corrupt.to_string()),
+            })
         })
         .await
         .map_err(task_failed)??;
         self.artifacts
-            .put_file(&keys_key(&job.id), &index_path)
+            .put_file(&keys_key(&job.id), index.path())
             .await?;
         Ok(())
     }

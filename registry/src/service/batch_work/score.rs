@@ -11,8 +11,8 @@ use capstan_client::types::{BatchFailure, DataFormat, RowError};
 
 use super::plan::StoredPlan;
 use super::InputObject;
-use crate::batch::parquet::RowGroupInput;
-use crate::batch::{ChunkInput, KeySink, Scorer};
+use crate::batch::parquet::{ParquetLayout, RowGroupInput};
+use crate::batch::{ChunkInput, Scorer};
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::Registry;
 use crate::store::batch_rows::ChunkRow;
@@ -20,7 +20,7 @@ use crate::store::StoreError;
 use capstan_client::types::{BatchJobStatus, EventKind};
 use capstan_client::ModelName;
 
-use super::{failure, ClaimedChunk, PredictorSource, WORKER};
+use super::{failure, reclaim, ChunkBuffers, ClaimedChunk, PredictorSource, WORKER};
 use crate::artifacts::ObjectKey;
 use crate::domain::batch::{merge_errors, too_many_bad_rows};
 use crate::service::batch::{find_job, job_event, job_prefix};
@@ -40,8 +40,10 @@ pub(crate) struct ScoredChunk {
 }
 
 impl Registry {
-    /// Scores `chunk`; `Ok(Err(why))` when the job must fail (the model cannot predict
-    /// it, the input changed under the job).
+    /// Scores `chunk` into `buffers` (its output and key sidecar are taken out of them);
+    /// `Ok(Err(why))` when the job must fail (the model cannot predict it, the input
+    /// changed under the job). The buffers come back whatever happened.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn score_chunk(
         &self,
         input: &InputObject,
@@ -50,11 +52,25 @@ impl Registry {
         predictor: Arc<dyn Predictor>,
         version: i64,
         output: DataFormat,
-    ) -> RegistryResult<Result<ScoredChunk, BatchFailure>> {
+        mut buffers: ChunkBuffers,
+    ) -> (
+        ChunkBuffers,
+        RegistryResult<Result<ScoredChunk, BatchFailure>>,
+    ) {
         let range = chunk.start_offset as u64..chunk.end_offset as u64;
-        let bytes = self.read_input(&input.key, range).await?;
+        let read = self
+            .artifacts
+            .read_object_range_into(&input.key, range, std::mem::take(&mut buffers.input))
+            .await;
+        buffers.input = match read {
+            Ok(bytes) => bytes,
+            Err(error) => return (buffers, Err(error.into())),
+        };
         let layout = match plan.format {
-            DataFormat::Parquet => Some(self.parquet_layout(input).await?),
+            DataFormat::Parquet => match self.parquet_layout(input).await {
+                Ok(layout) => Some(layout),
+                Err(error) => return (buffers, Err(error)),
+            },
             _ => None,
         };
         let plan = plan.clone();
@@ -65,57 +81,88 @@ impl Registry {
                 .iter()
                 .position(|group| group.bytes.start == chunk.start_offset as u64)
         });
-        tokio::task::spawn_blocking(move || {
-            let fail = |detail: String| {
-                Ok(Err(BatchFailure {
-                    code: "scoring_failed".into(),
-                    detail,
-                }))
-            };
-            let scorer = match Scorer::new(&plan.columns, predictor.as_ref(), version, output) {
-                Ok(scorer) => scorer,
-                Err(error) => return fail(error.to_string()),
-            };
-            let chunk_input = match (plan.format, &layout, group) {
-                (DataFormat::Csv, ..) => ChunkInput::Csv(&bytes),
-                (DataFormat::Jsonl, ..) => ChunkInput::Jsonl(&bytes),
-                (DataFormat::Parquet, Some(layout), Some(index)) => {
-                    ChunkInput::Parquet(RowGroupInput {
-                        layout,
-                        index,
-                        bytes: bytes.clone(),
-                    })
-                }
-                (DataFormat::Parquet, ..) => {
-                    return fail("the Parquet input no longer has this row group".into())
-                }
-            };
-            let mut out = Vec::with_capacity(bytes.len() / 2);
-            let mut keys = KeySink::new(scorer.classes().len());
-            match scorer.score_chunk(chunk_input, first_row, &mut out, &mut keys) {
-                Ok(outcome) => Ok(Ok(ScoredChunk {
-                    output: Bytes::from(out),
-                    keys: Bytes::from(keys.take_sidecar()),
-                    rows: outcome.rows,
-                    written: outcome.written,
-                    bad_rows: outcome.bad_rows,
-                    errors: outcome
-                        .errors
-                        .into_iter()
-                        .map(|e| RowError {
-                            row: e.row as i64,
-                            id: e.id,
-                            field: e.field,
-                            reason: e.reason,
-                        })
-                        .collect(),
-                })),
-                Err(error) => fail(error.to_string()),
-            }
+        let scored = tokio::task::spawn_blocking(move || {
+            let scored = score_on_this_thread(
+                &plan,
+                predictor.as_ref(),
+                version,
+                output,
+                layout.as_ref().zip(group),
+                first_row,
+                &mut buffers,
+            );
+            (buffers, scored)
         })
-        .await
-        .map_err(|_| RegistryError::Store(StoreError::TaskJoin))?
+        .await;
+        match scored {
+            Ok((buffers, scored)) => (buffers, Ok(scored)),
+            Err(_) => (
+                ChunkBuffers::default(),
+                Err(RegistryError::Store(StoreError::TaskJoin)),
+            ),
+        }
     }
+}
+
+/// The CPU part of scoring a chunk whose input is in `buffers.input`.
+fn score_on_this_thread(
+    plan: &StoredPlan,
+    predictor: &dyn Predictor,
+    version: i64,
+    output: DataFormat,
+    row_group: Option<(&ParquetLayout, usize)>,
+    first_row: u64,
+    buffers: &mut ChunkBuffers,
+) -> Result<ScoredChunk, BatchFailure> {
+    let fail = |detail: String| BatchFailure {
+        code: "scoring_failed".into(),
+        detail,
+    };
+    let scorer =
+        Scorer::new(&plan.columns, predictor, version, output).map_err(|e| fail(e.to_string()))?;
+    let parquet_bytes;
+    let chunk_input = match (plan.format, row_group) {
+        (DataFormat::Csv, _) => ChunkInput::Csv(&buffers.input),
+        (DataFormat::Jsonl, _) => ChunkInput::Jsonl(&buffers.input),
+        (DataFormat::Parquet, Some((layout, index))) => {
+            // The Parquet reader keeps its input as `Bytes`: this buffer is not reused.
+            parquet_bytes = Bytes::from(std::mem::take(&mut buffers.input));
+            ChunkInput::Parquet(RowGroupInput {
+                layout,
+                index,
+                bytes: parquet_bytes.clone(),
+            })
+        }
+        (DataFormat::Parquet, None) => {
+            return Err(fail(
+                "the Parquet input no longer has this row group".into(),
+            ))
+        }
+    };
+    let out = &mut buffers.output;
+    out.clear();
+    buffers.keys.reset(scorer.classes().len());
+    let outcome = scorer
+        .score_chunk(chunk_input, first_row, out, &mut buffers.keys)
+        .map_err(|e| fail(e.to_string()))?;
+    buffers.keys.take_sidecar_into(&mut buffers.sidecar);
+    Ok(ScoredChunk {
+        output: Bytes::from(std::mem::take(&mut buffers.output)),
+        keys: Bytes::from(std::mem::take(&mut buffers.sidecar)),
+        rows: outcome.rows,
+        written: outcome.written,
+        bad_rows: outcome.bad_rows,
+        errors: outcome
+            .errors
+            .into_iter()
+            .map(|e| RowError {
+                row: e.row as i64,
+                id: e.id,
+                field: e.field,
+                reason: e.reason,
+            })
+            .collect(),
+    })
 }
 
 impl Registry {
@@ -129,6 +176,7 @@ impl Registry {
     ) -> RegistryResult<()> {
         let chunk = &chunk.0;
         let id = chunk.job_id.clone();
+        let began = std::time::Instant::now();
         let job = self
             .db
             .read({
@@ -157,13 +205,31 @@ impl Registry {
             }
         };
         let input = self.job_input(&job).await?;
-        let scored = match self
-            .score_chunk(&input, &plan, chunk, predictor, version, job.output_format)
-            .await?
-        {
-            Ok(scored) => scored,
-            Err(why) => return self.fail_batch_job(id, None, why).await,
+        let set_up = began.elapsed();
+        let buffers = self.chunk_buffers.take();
+        let (mut buffers, scored) = self
+            .score_chunk(
+                &input,
+                &plan,
+                chunk,
+                predictor,
+                version,
+                job.output_format,
+                buffers,
+            )
+            .await;
+        let scored = match scored {
+            Ok(Ok(scored)) => scored,
+            Ok(Err(why)) => {
+                self.chunk_buffers.give_back(buffers);
+                return self.fail_batch_job(id, None, why).await;
+            }
+            Err(error) => {
+                self.chunk_buffers.give_back(buffers);
+                return Err(error);
+            }
         };
+        let scored_at = began.elapsed();
         let prefix = job_prefix(&id);
         let attempt = chunk.attempts;
         let part = format!(
@@ -173,12 +239,20 @@ impl Registry {
         );
         let keys = format!("{prefix}/keys/keys-{:05}-{attempt}.bin", chunk.chunk);
         let part_size = scored.output.len() as i64;
-        self.artifacts
-            .put_object(&ObjectKey::Named(part.clone()), scored.output)
-            .await?;
-        self.artifacts
-            .put_object(&ObjectKey::Named(keys.clone()), scored.keys)
-            .await?;
+        let stored = async {
+            self.artifacts
+                .put_object(&ObjectKey::Named(part.clone()), scored.output.clone())
+                .await?;
+            self.artifacts
+                .put_object(&ObjectKey::Named(keys.clone()), scored.keys.clone())
+                .await
+        }
+        .await;
+        buffers.output = reclaim(scored.output);
+        buffers.sidecar = reclaim(scored.keys);
+        self.chunk_buffers.give_back(buffers);
+        stored?;
+        let stored_at = began.elapsed();
         let errors =
             serde_json::to_string(&scored.errors).map_err(crate::store::StoreError::from)?;
         let (number, commit_id) = (chunk.chunk, id.clone());
@@ -230,6 +304,12 @@ impl Registry {
                 Ok(true)
             })
             .await?;
+        tracing::debug!(
+            job = %id, chunk = number, committed,
+            set_up = ?set_up, scored = ?(scored_at - set_up), stored = ?(stored_at - scored_at),
+            committed_in = ?(began.elapsed() - stored_at),
+            "chunk done"
+        );
         if !committed {
             for key in [part, keys] {
                 let _ = self.artifacts.delete_object(&ObjectKey::Named(key)).await;
