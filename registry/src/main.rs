@@ -37,6 +37,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
+    if matches!(
+        matches.subcommand_name(),
+        None | Some("serve") | Some("worker")
+    ) {
+        cap_malloc_arenas();
+    }
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     init_logging();
     let result = match cli.command {
@@ -58,6 +64,33 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// glibc gives threads that allocate at once arenas of their own (up to eight per core)
+/// and keeps each arena's peak, so a batch worker's memory grew with the threads its
+/// chunks' buffers passed through (+134 MiB scoring 10 M rows with ONNX; +86 MiB with the
+/// arenas capped). glibc reads the cap only when a process starts: unless
+/// `MALLOC_ARENA_MAX` is set already (any value is kept), `serve` and `worker` start
+/// themselves again with it set to the number of cores, keeping their process id.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn cap_malloc_arenas() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    let Ok(program) = std::env::current_exe() else {
+        return;
+    };
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    // Returns only if the program could not be started again; then run as is.
+    let error = std::process::Command::new(program)
+        .args(std::env::args_os().skip(1))
+        .env("MALLOC_ARENA_MAX", cores.to_string())
+        .exec();
+    eprintln!("capstan-registry: cannot cap malloc arenas ({error}); running without the cap");
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn cap_malloc_arenas() {}
 
 fn print_openapi() -> anyhow::Result<()> {
     println!("{}", capstan_registry::api::openapi().to_pretty_json()?);

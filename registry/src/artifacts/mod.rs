@@ -27,7 +27,7 @@ use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectSt
 
 use capstan_client::Digest;
 
-pub use objects::{BlockingObjectReader, ObjectKey};
+pub use objects::{BlockingObjectReader, BlockingObjectWriter, ObjectKey};
 pub use open::{open_store, ObjectStoreConfig};
 pub use upload::StagedBlob;
 

@@ -17,6 +17,9 @@ use super::{ArtifactError, ArtifactStore, BlobRead, Location};
 
 /// Part size of a file upload (S3 needs at least 5 MiB).
 const FILE_PART: usize = 8 * 1024 * 1024;
+/// Part size of a [`BlockingObjectWriter`]: S3's least, with one part in flight, so that a
+/// writer holds at most two parts.
+const WRITER_PART: usize = 5 * 1024 * 1024;
 
 fn local_file(error: std::io::Error) -> ArtifactError {
     ArtifactError::Store(object_store::Error::Generic {
@@ -274,5 +277,56 @@ impl std::io::Read for BlockingObjectReader {
         out[..n].copy_from_slice(&self.buffer[..n]);
         bytes::Buf::advance(&mut self.buffer, n);
         Ok(n)
+    }
+}
+
+/// Writes an object as a [`std::io::Write`] from a blocking thread, uploading it in
+/// parts as it goes (no local file), for engines that take writers: the key-sidecar merge
+/// writes the key index this way. Call [`BlockingObjectWriter::finish`] to complete the
+/// object; dropped unfinished, nothing is written.
+pub struct BlockingObjectWriter {
+    writer: WriteMultipart,
+    runtime: tokio::runtime::Handle,
+}
+
+impl ArtifactStore {
+    /// A writer of `key`; use it only from a blocking thread (`spawn_blocking`).
+    pub async fn blocking_writer(
+        &self,
+        key: &ObjectKey,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<BlockingObjectWriter, ArtifactError> {
+        let upload = self.store.put_multipart(&self.path_of(key)).await?;
+        Ok(BlockingObjectWriter {
+            writer: WriteMultipart::new_with_chunk_size(upload, WRITER_PART),
+            runtime,
+        })
+    }
+}
+
+impl BlockingObjectWriter {
+    /// Uploads what is left and completes the object.
+    pub fn finish(self) -> Result<(), ArtifactError> {
+        self.runtime.block_on(self.writer.finish())?;
+        Ok(())
+    }
+
+    /// Gives the upload up (its parts are deleted).
+    pub fn abort(self) {
+        let _ = self.runtime.block_on(self.writer.abort());
+    }
+}
+
+impl std::io::Write for BlockingObjectWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.runtime
+            .block_on(self.writer.wait_for_capacity(1))
+            .map_err(std::io::Error::other)?;
+        self.writer.write(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -58,3 +58,45 @@ fn tokio_stream_from(
 ) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
+
+/// `serve` caps glibc's malloc arenas (docs/configuration.md): it starts itself again with
+/// `MALLOC_ARENA_MAX` set to the number of cores, keeping its process id, and leaves a
+/// value the operator set alone.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn serve_caps_malloc_arenas_unless_told_otherwise() {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    for (given, expected) in [(None, cores.to_string()), (Some("7"), "7".to_owned())] {
+        let data = tempfile::tempdir().unwrap();
+        let mut command = std::process::Command::new(capstan_tests::example::registry_bin());
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--batch-workers", "0"])
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("RUST_LOG", "warn")
+            .env_remove("MALLOC_ARENA_MAX")
+            .stdout(std::process::Stdio::null());
+        if let Some(value) = given {
+            command.env("MALLOC_ARENA_MAX", value);
+        }
+        let mut server = command.spawn().unwrap();
+        let environ = format!("/proc/{}/environ", server.id());
+        let mut seen = None;
+        for _ in 0..100 {
+            let variables = std::fs::read(&environ).unwrap_or_default();
+            seen = variables
+                .split(|&byte| byte == 0)
+                .find_map(|pair| pair.strip_prefix(b"MALLOC_ARENA_MAX="))
+                .map(|value| String::from_utf8_lossy(value).into_owned());
+            if seen.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let still_running = server.try_wait().unwrap().is_none();
+        server.kill().unwrap();
+        server.wait().unwrap();
+        assert_eq!(seen.as_deref(), Some(expected.as_str()), "given {given:?}");
+        assert!(still_running, "the server exited (given {given:?})");
+    }
+}

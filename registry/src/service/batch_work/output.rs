@@ -6,7 +6,8 @@
 //!
 //! The output and the key index are written at once (two cores busy). Memory stays flat:
 //! parts are streamed through the hash one at a time, the key merge reads every sidecar a
-//! window at a time straight from the store, and merges write files on local disk.
+//! window at a time straight from the store and uploads the index in parts; the Parquet
+//! merge writes a local file.
 
 use futures::TryStreamExt;
 use sha2::{Digest as _, Sha256};
@@ -58,7 +59,7 @@ fn io_error(error: std::io::Error) -> RegistryError {
 }
 
 /// Memory the key merge may spend on read windows, across all sidecars.
-const MERGE_WINDOWS: u64 = 16 * 1024 * 1024;
+const MERGE_WINDOWS: u64 = 8 * 1024 * 1024;
 
 impl Registry {
     /// Writes a job's output and its key index, at once: the key merge keeps one core
@@ -183,8 +184,8 @@ impl Registry {
         })
     }
 
-    /// Merges the chunks' key sidecars into the job's key index, reading them straight
-    /// from the store a window at a time (no local copies).
+    /// Merges the chunks' key sidecars into the job's key index, reading them from the
+    /// store a window at a time and uploading the index as it is written (no local files).
     async fn write_key_index(
         &self,
         job: &BatchJobRow,
@@ -210,23 +211,29 @@ impl Registry {
                     .blocking_reader(key, size, window, runtime.clone())
             })
             .collect();
-        let index = tempfile::NamedTempFile::new().map_err(io_error)?;
-        let target = index.path().to_owned();
+        let mut index = self
+            .artifacts
+            .blocking_writer(&keys_key(&job.id), runtime)
+            .await?;
         let classes = plan.classes.clone();
         let rows = job.rows_total.unwrap_or(0).max(0) as u64;
         tokio::task::spawn_blocking(move || {
-            let out = std::fs::File::create(&target).map_err(io_error)?;
-            merge_key_sidecars(readers, &classes, rows, out).map_err(|e| match e {
-                // Reading the store or writing the local file: a passing fault, retried.
-                KeyIndexError::Io(error) => io_error(error),
-                corrupt => RegistryError::unprocessable("output_unwritable", corrupt.to_string()),
-            })
+            match merge_key_sidecars(readers, &classes, rows, &mut index) {
+                Ok(_) => Ok(index.finish()?),
+                Err(error) => {
+                    index.abort();
+                    Err(match error {
+                        // Reading or writing the store: a passing fault, retried.
+                        KeyIndexError::Io(error) => io_error(error),
+                        corrupt => {
+                            RegistryError::unprocessable("output_unwritable", corrupt.to_string())
+                        }
+                    })
+                }
+            }
         })
         .await
         .map_err(task_failed)??;
-        self.artifacts
-            .put_file(&keys_key(&job.id), index.path())
-            .await?;
         Ok(())
     }
 }
