@@ -98,6 +98,9 @@ impl From<DomainError> for RegistryError {
             DomainError::UnknownInputFormat { .. } => {
                 RegistryError::unprocessable("unknown_input_format", detail)
             }
+            DomainError::MixedInputFormats { .. } => {
+                RegistryError::unprocessable("mixed_input_formats", detail)
+            }
             DomainError::JobNotCancellable { .. } => {
                 RegistryError::conflict("job_not_cancellable", detail)
             }

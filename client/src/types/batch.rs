@@ -102,7 +102,8 @@ pub enum BatchInput {
     Dataset { dataset: String },
     /// `s3://bucket/path/file.parquet` (or `file:///…` for a local-disk store), inside the
     /// registry's object store; the format comes from the extension (`.csv`, `.jsonl`,
-    /// `.ndjson`, `.parquet`).
+    /// `.ndjson`, `.parquet`). A URL ending in `/` names every file under it (except names
+    /// starting with `_` or `.`), read in key order as one input.
     Url { url: String },
 }
 

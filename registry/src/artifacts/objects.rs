@@ -36,6 +36,16 @@ pub enum ObjectKey {
     External(Path),
 }
 
+impl ObjectKey {
+    /// The key as text: relative to the registry's prefix, or the whole key in the bucket.
+    pub fn name(&self) -> &str {
+        match self {
+            ObjectKey::Named(relative) => relative,
+            ObjectKey::External(path) => path.as_ref(),
+        }
+    }
+}
+
 impl ArtifactStore {
     fn path_of(&self, key: &ObjectKey) -> Path {
         match key {
@@ -47,6 +57,10 @@ impl ArtifactStore {
     /// The key of `url` in this store: `s3://<this bucket>/<key>` on S3,
     /// `file://<this directory>/<path>` on local disk.
     pub fn resolve_url(&self, url: &str) -> Result<ObjectKey, ArtifactError> {
+        Ok(ObjectKey::External(self.url_path(url)?))
+    }
+
+    fn url_path(&self, url: &str) -> Result<Path, ArtifactError> {
         let outside = |reason: &str| ArtifactError::BadUrl {
             url: url.to_owned(),
             reason: reason.to_owned(),
@@ -72,8 +86,37 @@ impl ArtifactStore {
                 "the key must not be empty or hold empty, . or .. segments",
             ));
         }
-        let path = Path::parse(relative).map_err(|e| outside(&e.to_string()))?;
-        Ok(ObjectKey::External(path))
+        Path::parse(relative).map_err(|e| outside(&e.to_string()))
+    }
+
+    /// The files a job's input URL names, with their sizes, in key order: the object itself,
+    /// or for a URL ending in `/` every object under it (recursively) except names starting
+    /// with `_` or `.` (`_SUCCESS` markers, hidden files), the way Spark reads a directory
+    /// of part files. Empty when there is nothing there.
+    pub async fn input_files(&self, url: &str) -> Result<Vec<(ObjectKey, u64)>, ArtifactError> {
+        let Some(directory) = url.strip_suffix('/') else {
+            let key = self.resolve_url(url)?;
+            return Ok(self
+                .object_size(&key)
+                .await?
+                .map(|size| vec![(key, size)])
+                .unwrap_or_default());
+        };
+        let prefix = self.url_path(directory)?;
+        let mut files = Vec::new();
+        let mut listing = self.store.list(Some(&prefix));
+        while let Some(meta) = listing.next().await {
+            let meta = meta?;
+            let hidden = meta
+                .location
+                .filename()
+                .is_none_or(|name| name.starts_with('_') || name.starts_with('.'));
+            if !hidden {
+                files.push((ObjectKey::External(meta.location), meta.size));
+            }
+        }
+        files.sort_by(|(a, _), (b, _)| a.name().cmp(b.name()));
+        Ok(files)
     }
 
     pub async fn put_object(&self, key: &ObjectKey, bytes: Bytes) -> Result<(), ArtifactError> {

@@ -37,6 +37,33 @@ pub fn format_of_url(url: &str) -> DomainResult<DataFormat> {
     }
 }
 
+/// The format of a job's input files: each named by its extension, one format for all
+/// (a URL ending in `/` names every file under it).
+pub fn format_of_files<'a>(
+    url: &str,
+    files: impl IntoIterator<Item = &'a str>,
+) -> DomainResult<DataFormat> {
+    let mut found: Option<(DataFormat, &str)> = None;
+    for file in files {
+        let format = format_of_url(file)?;
+        match found {
+            None => found = Some((format, file)),
+            Some((first, first_file)) if first != format => {
+                return Err(DomainError::MixedInputFormats {
+                    url: url.chars().take(200).collect(),
+                    first: first_file.chars().take(200).collect(),
+                    other: file.chars().take(200).collect(),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    match found {
+        Some((format, _)) => Ok(format),
+        None => format_of_url(url),
+    }
+}
+
 /// Cancelling is for jobs that have not finished.
 pub fn check_cancellable(status: BatchJobStatus) -> DomainResult<()> {
     if status.is_unfinished() {
@@ -153,6 +180,15 @@ mod tests {
         );
         assert!(format_of_url("s3://b/y.txt").is_err());
         assert!(format_of_url("s3://b/csv").is_err());
+        let files = ["d/part-0.parquet", "d/part-1.parquet"];
+        assert_eq!(
+            format_of_files("s3://b/d/", files).unwrap(),
+            DataFormat::Parquet
+        );
+        assert!(matches!(
+            format_of_files("s3://b/d/", ["d/a.csv", "d/b.parquet"]),
+            Err(DomainError::MixedInputFormats { .. })
+        ));
     }
 
     #[test]

@@ -50,6 +50,13 @@ pub enum DomainError {
     /// `url` is already shortened for display.
     #[error("cannot tell the format of {url:?}: name a .csv, .jsonl, .ndjson or .parquet object")]
     UnknownInputFormat { url: String },
+    /// `url` is already shortened for display.
+    #[error("the files under {url:?} are not all of one format ({first:?} and {other:?})")]
+    MixedInputFormats {
+        url: String,
+        first: String,
+        other: String,
+    },
     #[error("the job is {}; only queued or running jobs can be cancelled", status.as_str())]
     JobNotCancellable { status: BatchJobStatus },
     #[error("the job is {}; only a succeeded job can be approved or rejected", status.as_str())]

@@ -160,16 +160,11 @@ impl Registry {
                 Some(dataset.clone())
             }
             BatchInput::Url { url } => {
-                format_of_url(url)?;
-                let key = self.artifacts.resolve_url(url).map_err(|e| {
-                    RegistryError::unprocessable("invalid_input_url", e.to_string())
-                })?;
-                if self.artifacts.object_size(&key).await?.is_none() {
-                    return Err(RegistryError::not_found(
-                        "input_not_found",
-                        format!("there is no object at {url:?}"),
-                    ));
+                if !url.ends_with('/') {
+                    // Say what is wrong with the name before looking the object up.
+                    format_of_url(url)?;
                 }
+                self.url_inputs(url).await?;
                 None
             }
         };

@@ -121,6 +121,8 @@ pub struct ChunkRow {
     pub part: Option<String>,
     pub part_size: Option<i64>,
     pub keys: Option<String>,
+    /// The file a chunk reads, when the job reads several (else the job's input).
+    pub input_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -173,6 +173,7 @@ diesel::table! {
         part -> Nullable<Text>,
         part_size -> Nullable<BigInt>,
         keys -> Nullable<Text>,
+        input_key -> Nullable<Text>,
     }
 }
 

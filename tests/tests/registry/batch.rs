@@ -777,3 +777,93 @@ async fn an_input_without_rows_gives_an_empty_output_in_every_format() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_url_ending_in_a_slash_reads_every_file_under_it_in_order() {
+    let app = spawn_app().await;
+    let artifact = registry_with_bc(&app).await;
+    let (csv, rows) = table_with_ids();
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    let mut data: Vec<String> = lines.map(str::to_owned).collect();
+    // One bad row in the second file: the job reports it by its row in the whole input.
+    let per_file = data.len().div_ceil(3);
+    let bad = per_file + 5;
+    let (id, values) = data[bad - 1].split_once(',').unwrap();
+    let (_, rest) = values.split_once(',').unwrap();
+    data[bad - 1] = format!("{id},oops,{rest}");
+    let mut url = String::new();
+    for (index, part) in data.chunks(per_file).enumerate() {
+        let body = format!("{header}\n{}\n", part.join("\n"));
+        url = app
+            .put_object(
+                &format!("inputs/daily/part-{index:05}.csv"),
+                body.into_bytes(),
+            )
+            .await;
+    }
+    // Markers and hidden files beside the parts are not input.
+    app.put_object("inputs/daily/_SUCCESS", Vec::new()).await;
+    app.put_object("inputs/daily/.part-00000.csv.crc", b"x".to_vec())
+        .await;
+    let directory = format!("{}/", url.rsplit_once('/').unwrap().0);
+    let job = submit(
+        &app,
+        &json!({"model": "bc", "input": {"url": directory}, "id_column": "id", "max_bad_rows": 1}),
+    )
+    .await;
+    let job = wait_for_job(&app, job["id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["progress"]["rows_total"], rows.len());
+    assert_eq!(job["bad_rows"], 1);
+    assert_eq!(job["errors"][0]["row"], bad, "{job}");
+    assert_eq!(job["errors"][0]["id"], format!("p{bad}"), "{job}");
+    let output = output_text(&app, job["id"].as_str().unwrap()).await;
+    check_csv_output(&output, &artifact, &rows, &[bad]);
+    let ids: Vec<usize> = output
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').next().unwrap()[1..].parse().unwrap())
+        .collect();
+    let expected: Vec<usize> = (1..=rows.len()).filter(|&row| row != bad).collect();
+    assert_eq!(ids, expected, "the files' rows in key order");
+
+    // Files of different columns fail the job, naming both; mixed formats, or nothing
+    // under the URL, are refused at once.
+    app.put_object("inputs/uneven/a.csv", format!("{header}\n").into_bytes())
+        .await;
+    let other = app
+        .put_object("inputs/uneven/b.csv", b"id,x\np1,0.5\n".to_vec())
+        .await;
+    let uneven = format!("{}/", other.rsplit_once('/').unwrap().0);
+    let job = submit(
+        &app,
+        &json!({"model": "bc", "input": {"url": uneven}, "id_column": "id"}),
+    )
+    .await;
+    let job = wait_for_job(&app, job["id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["failure"]["code"], "input_files_differ", "{job}");
+    let mixed = app.put_object("inputs/mixed/a.csv", b"id\n".to_vec()).await;
+    app.put_object("inputs/mixed/b.parquet", b"PAR1".to_vec())
+        .await;
+    let mixed = format!("{}/", mixed.rsplit_once('/').unwrap().0);
+    let (status, body) = app
+        .post_json(
+            "/api/v1/batch-jobs",
+            &json!({"model": "bc", "input": {"url": mixed}}),
+        )
+        .await;
+    assert_problem(status, &body, 422, "mixed_input_formats");
+    let nothing = format!(
+        "{}/",
+        directory.trim_end_matches("/daily/").to_owned() + "/none"
+    );
+    let (status, body) = app
+        .post_json(
+            "/api/v1/batch-jobs",
+            &json!({"model": "bc", "input": {"url": nothing}}),
+        )
+        .await;
+    assert_problem(status, &body, 404, "input_not_found");
+}

@@ -209,8 +209,8 @@ impl Registry {
         Ok(())
     }
 
-    /// The object a job reads.
-    pub(crate) async fn job_input(&self, job: &BatchJobRow) -> RegistryResult<InputObject> {
+    /// The files a job reads: its dataset, or the object or objects its URL names.
+    pub(crate) async fn job_inputs(&self, job: &BatchJobRow) -> RegistryResult<Vec<InputObject>> {
         let input: BatchInput =
             serde_json::from_str(&job.input).map_err(crate::store::StoreError::from)?;
         match input {
@@ -218,28 +218,62 @@ impl Registry {
                 let row = self.dataset_row(dataset).await?;
                 let digest = capstan_client::Digest::parse(&row.digest)
                     .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))?;
-                Ok(InputObject {
+                Ok(vec![InputObject {
                     key: ObjectKey::Named(ArtifactStore::blob_relative_key(&digest)),
                     format: row.format,
                     size: row.size as u64,
                     row_index: row.row_index,
-                })
+                }])
             }
-            BatchInput::Url { url } => {
-                let key = self.artifacts.resolve_url(&url).map_err(|e| {
-                    RegistryError::unprocessable("invalid_input_url", e.to_string())
-                })?;
-                let format = crate::domain::batch::format_of_url(&url)?;
-                let size = self.artifacts.object_size(&key).await?.ok_or_else(|| {
-                    RegistryError::not_found("input_not_found", format!("no object at {url:?}"))
-                })?;
-                Ok(InputObject {
-                    key,
-                    format,
-                    size,
-                    row_index: None,
-                })
+            BatchInput::Url { url } => self.url_inputs(&url).await,
+        }
+    }
+
+    /// The files an input URL names (at least one, all of one format).
+    pub(crate) async fn url_inputs(&self, url: &str) -> RegistryResult<Vec<InputObject>> {
+        let files = self.artifacts.input_files(url).await.map_err(|e| match e {
+            crate::artifacts::ArtifactError::BadUrl { .. } => {
+                RegistryError::unprocessable("invalid_input_url", e.to_string())
             }
+            other => other.into(),
+        })?;
+        if files.is_empty() {
+            return Err(RegistryError::not_found(
+                "input_not_found",
+                format!("there is no object at {url:?}"),
+            ));
+        }
+        let format =
+            crate::domain::batch::format_of_files(url, files.iter().map(|(key, _)| key.name()))?;
+        Ok(files
+            .into_iter()
+            .map(|(key, size)| InputObject {
+                key,
+                format,
+                size,
+                row_index: None,
+            })
+            .collect())
+    }
+
+    /// The file a chunk reads: its own, when the job reads several.
+    pub(crate) async fn chunk_input(
+        &self,
+        job: &BatchJobRow,
+        chunk: &ChunkRow,
+    ) -> RegistryResult<InputObject> {
+        let mut inputs = self.job_inputs(job).await?;
+        match &chunk.input_key {
+            None if inputs.len() == 1 => Ok(inputs.remove(0)),
+            key => inputs
+                .into_iter()
+                .find(|input| Some(input.key.name()) == key.as_deref())
+                .ok_or_else(|| {
+                    RegistryError::unprocessable(
+                        "input_changed",
+                        format!("the file {key:?} of the job's input is gone"),
+                    )
+                }),
         }
     }
 

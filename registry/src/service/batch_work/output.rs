@@ -367,6 +367,7 @@ impl Registry {
             part: Some(key),
             part_size: Some(size),
             keys: None,
+            input_key: None,
         })
     }
 }

@@ -46,12 +46,23 @@ pub(crate) struct PlannedChunk {
     pub start: u64,
     pub end: u64,
     pub first_row: u64,
+    /// The file it is in, when the job reads several.
+    pub input_key: Option<String>,
 }
 
 pub(crate) struct InputPlan {
     pub stored: StoredPlan,
     pub rows_total: Option<i64>,
     pub chunks: Vec<PlannedChunk>,
+}
+
+/// One input file as planning sees it: its columns, its chunks (byte range, first row)
+/// and rows, and its footer when it is Parquet.
+struct FileLayout {
+    columns: Vec<String>,
+    ranges: Vec<(std::ops::Range<u64>, u64)>,
+    rows: u64,
+    parquet: Option<ParquetLayout>,
 }
 
 /// Why a job cannot start: its own fault (it fails with this), or the registry's.
@@ -86,70 +97,94 @@ fn plan_failure(error: PlanError) -> PlanFailure {
 }
 
 impl Registry {
-    /// Plans a job over `input` for `predictor`.
+    /// Plans a job over `inputs` (one file, or several of one format and the same columns,
+    /// their rows numbered on from file to file) for `predictor`.
     pub(crate) async fn plan_input(
         &self,
-        input: &InputObject,
+        inputs: &[InputObject],
         predictor: &Arc<dyn Predictor>,
         id_column: Option<&str>,
     ) -> Result<InputPlan, PlanFailure> {
         let signature = predictor.signature();
-        let classes = predictor.classes().to_vec();
-        match input.format {
-            DataFormat::Csv | DataFormat::Jsonl => {
-                let index = self.row_index(input).await?;
-                let columns =
-                    plan_columns(&index.columns, signature, id_column).map_err(plan_failure)?;
-                let chunks = index
-                    .chunks()
-                    .filter(|chunk| chunk.rows > 0)
-                    .map(|chunk| PlannedChunk {
-                        start: chunk.bytes.start,
-                        end: chunk.bytes.end,
-                        first_row: chunk.first_row,
-                    })
-                    .collect();
-                Ok(InputPlan {
-                    stored: StoredPlan {
-                        columns,
-                        classes,
-                        format: input.format,
-                    },
-                    rows_total: Some(index.rows as i64),
-                    chunks,
-                })
-            }
-            DataFormat::Parquet => {
-                let layout = self.parquet_layout(input).await.map_err(|e| match e {
-                    RegistryError::Unprocessable { detail, .. } => {
-                        job_fails("input_unreadable", detail)
+        let format = inputs.first().map_or(DataFormat::Csv, |input| input.format);
+        let several = inputs.len() > 1;
+        let mut files = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            files.push(match format {
+                DataFormat::Csv | DataFormat::Jsonl => {
+                    let index = self.row_index(input).await?;
+                    FileLayout {
+                        ranges: index
+                            .chunks()
+                            .filter(|chunk| chunk.rows > 0)
+                            .map(|chunk| (chunk.bytes, chunk.first_row))
+                            .collect(),
+                        rows: index.rows,
+                        columns: index.columns,
+                        parquet: None,
                     }
-                    other => PlanFailure::Registry(other),
-                })?;
-                let columns =
-                    plan_columns(&layout.columns, signature, id_column).map_err(plan_failure)?;
-                parquet::check_types(&layout, &columns).map_err(plan_failure)?;
-                let chunks = layout
-                    .row_groups
-                    .iter()
-                    .filter(|group| group.rows > 0)
-                    .map(|group| PlannedChunk {
-                        start: group.bytes.start,
-                        end: group.bytes.end,
-                        first_row: group.first_row,
-                    })
-                    .collect();
-                Ok(InputPlan {
-                    stored: StoredPlan {
-                        columns,
-                        classes,
-                        format: input.format,
-                    },
-                    rows_total: Some(layout.rows as i64),
-                    chunks,
-                })
-            }
+                }
+                DataFormat::Parquet => {
+                    let layout = self.parquet_layout(input).await.map_err(|e| match e {
+                        RegistryError::Unprocessable { detail, .. } => {
+                            job_fails("input_unreadable", detail)
+                        }
+                        other => PlanFailure::Registry(other),
+                    })?;
+                    FileLayout {
+                        ranges: layout
+                            .row_groups
+                            .iter()
+                            .filter(|group| group.rows > 0)
+                            .map(|group| (group.bytes.clone(), group.first_row))
+                            .collect(),
+                        rows: layout.rows,
+                        columns: layout.columns.clone(),
+                        parquet: Some(layout),
+                    }
+                }
+            });
         }
+        let Some(first) = files.first() else {
+            return Err(job_fails("input_not_found", "the input has no files"));
+        };
+        let columns = plan_columns(&first.columns, signature, id_column).map_err(plan_failure)?;
+        let mut chunks = Vec::new();
+        let mut rows = 0;
+        for (input, file) in inputs.iter().zip(&files) {
+            if file.columns != first.columns {
+                return Err(job_fails(
+                    "input_files_differ",
+                    format!(
+                        "{:?} has the columns {:?}, {:?} has {:?}: every file of an input \
+                         must have the same columns",
+                        inputs[0].key.name(),
+                        first.columns,
+                        input.key.name(),
+                        file.columns
+                    ),
+                ));
+            }
+            if let Some(layout) = &file.parquet {
+                parquet::check_types(layout, &columns).map_err(plan_failure)?;
+            }
+            chunks.extend(file.ranges.iter().map(|(bytes, first_row)| PlannedChunk {
+                start: bytes.start,
+                end: bytes.end,
+                first_row: rows + first_row,
+                input_key: several.then(|| input.key.name().to_owned()),
+            }));
+            rows += file.rows;
+        }
+        Ok(InputPlan {
+            stored: StoredPlan {
+                columns,
+                classes: predictor.classes().to_vec(),
+                format,
+            },
+            rows_total: Some(rows as i64),
+            chunks,
+        })
     }
 
     /// The row index of a CSV or JSONL input: stored when the dataset was uploaded, or
@@ -252,6 +287,7 @@ impl Registry {
                 part: None,
                 part_size: None,
                 keys: None,
+                input_key: chunk.input_key.clone(),
             })
             .collect();
         let rows_total = plan.rows_total;
@@ -311,14 +347,14 @@ impl Registry {
         job: &BatchJobRow,
         predictor: &Arc<dyn Predictor>,
     ) -> Result<InputPlan, PlanFailure> {
-        let input = self.job_input(job).await.map_err(|e| match e {
+        let inputs = self.job_inputs(job).await.map_err(|e| match e {
             RegistryError::NotFound { detail, .. }
             | RegistryError::Unprocessable { detail, .. } => {
                 PlanFailure::Job(failure("input_unreadable", detail))
             }
             other => PlanFailure::Registry(other),
         })?;
-        self.plan_input(&input, predictor, job.id_column.as_deref())
+        self.plan_input(&inputs, predictor, job.id_column.as_deref())
             .await
     }
 }

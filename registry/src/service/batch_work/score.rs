@@ -204,7 +204,7 @@ impl Registry {
                 return self.fail_batch_job(id, None, why).await;
             }
         };
-        let input = self.job_input(&job).await?;
+        let input = self.chunk_input(&job, chunk).await?;
         let set_up = began.elapsed();
         let buffers = self.chunk_buffers.take();
         let (mut buffers, scored) = self

@@ -1,0 +1,1 @@
+ALTER TABLE batch_chunks DROP COLUMN input_key;
