@@ -867,3 +867,95 @@ async fn a_url_ending_in_a_slash_reads_every_file_under_it_in_order() {
         .await;
     assert_problem(status, &body, 404, "input_not_found");
 }
+
+/// Rows `rows[from..to]` of the breast-cancer table as Parquet: `id` (text, `p<row>`) and
+/// the features as Float64, in row groups of `group_rows`.
+fn parquet_table(rows: &[Vec<f64>], from: usize, to: usize, group_rows: usize) -> Vec<u8> {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+
+    let header = breast_cancer_header();
+    let features = &header[..header.len() - 1];
+    let mut fields = vec![Field::new("id", DataType::Utf8, false)];
+    fields.extend(
+        features
+            .iter()
+            .map(|name| Field::new(name, DataType::Float64, false)),
+    );
+    let schema = Arc::new(Schema::new(fields));
+    let ids: Vec<String> = (from..to).map(|row| format!("p{}", row + 1)).collect();
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(ids))];
+    for feature in 0..features.len() {
+        let values: Vec<f64> = rows[from..to].iter().map(|row| row[feature]).collect();
+        columns.push(Arc::new(Float64Array::from(values)));
+    }
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let properties = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(group_rows))
+        .build();
+    let mut out = Vec::new();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut out, schema, Some(properties)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    out
+}
+
+#[tokio::test]
+async fn parquet_inputs_are_scored_row_group_by_row_group_in_one_file_or_several() {
+    let app = spawn_app().await;
+    let artifact = registry_with_bc(&app).await;
+    let (_, rows) = table_with_ids();
+
+    // One file of several row groups, uploaded as a dataset.
+    let file = parquet_table(&rows, 0, rows.len(), 100);
+    let (status, dataset) =
+        upload_dataset(&app, "bc-parquet", "application/vnd.apache.parquet", file).await;
+    assert_eq!(status, 201, "{dataset}");
+    assert_eq!(dataset["format"], "parquet");
+    assert_eq!(dataset["rows"], rows.len());
+    let job = submit(
+        &app,
+        &json!({"model": "bc", "input": {"dataset": dataset["id"]}, "id_column": "id"}),
+    )
+    .await;
+    let job = wait_for_job(&app, job["id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["output"]["rows"], rows.len());
+    check_csv_output(
+        &output_text(&app, job["id"].as_str().unwrap()).await,
+        &artifact,
+        &rows,
+        &[],
+    );
+
+    // The same rows as three part files under one URL: every row once, in order.
+    let cuts = [0, 150, 400, rows.len()];
+    let mut url = String::new();
+    for (index, window) in cuts.windows(2).enumerate() {
+        let part = parquet_table(&rows, window[0], window[1], 64);
+        url = app
+            .put_object(&format!("inputs/pq/part-{index:05}.parquet"), part)
+            .await;
+    }
+    let directory = format!("{}/", url.rsplit_once('/').unwrap().0);
+    let job = submit(
+        &app,
+        &json!({"model": "bc", "input": {"url": directory}, "id_column": "id"}),
+    )
+    .await;
+    let job = wait_for_job(&app, job["id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["progress"]["rows_total"], rows.len());
+    let output = output_text(&app, job["id"].as_str().unwrap()).await;
+    check_csv_output(&output, &artifact, &rows, &[]);
+    let ids: Vec<String> = output
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').next().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (1..=rows.len()).map(|row| format!("p{row}")).collect();
+    assert_eq!(ids, expected);
+}
