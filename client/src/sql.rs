@@ -8,7 +8,10 @@ use diesel::deserialize::{self, FromSql};
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 
-use crate::types::{BatchJobStatus, DataFormat, EventKind, VersionStatus};
+use crate::types::{
+    BatchJobStatus, DataFormat, DeploymentPattern, DeploymentState, EventKind, InstanceStatus,
+    VersionStatus,
+};
 
 macro_rules! text_enum {
     ($ty:ty, $what:literal) => {
@@ -40,3 +43,6 @@ text_enum!(VersionStatus, "version status");
 text_enum!(EventKind, "event kind");
 text_enum!(DataFormat, "data format");
 text_enum!(BatchJobStatus, "batch job status");
+text_enum!(DeploymentPattern, "deployment pattern");
+text_enum!(DeploymentState, "deployment state");
+text_enum!(InstanceStatus, "instance status");

@@ -15,7 +15,9 @@ use clap::{ArgMatches, Args, FromArgMatches};
 use serde::Deserialize;
 
 use crate::artifacts::ObjectStoreConfig;
+use crate::deployments::RecorderConfig;
 use crate::events::{EventsConfig, KafkaConfig, NatsConfig};
+use crate::service::deployments::DeploymentSettings;
 use crate::service::Limits;
 
 /// The settings of `capstan-registry serve`: its flags, their environment variables and
@@ -106,6 +108,19 @@ pub struct ServeArgs {
     /// separately [default: 8388608 = 8 MiB].
     #[arg(long, env = "CAPSTAN_BATCH_CHUNK_BYTES", value_name = "BYTES")]
     pub batch_chunk_bytes: Option<u64>,
+    // Deployments (the control plane).
+    /// How long after a deployment's desired version changes its instances may still run
+    /// another before it counts as drifted, in ms [default: 60000].
+    #[arg(long, env = "CAPSTAN_DEPLOYMENT_GRACE_MS", value_name = "MS")]
+    pub deployment_grace_ms: Option<u64>,
+    /// How often deployment instances report, in ms; one silent for three intervals is
+    /// stale [default: 10000].
+    #[arg(long, env = "CAPSTAN_DEPLOYMENT_HEARTBEAT_MS", value_name = "MS")]
+    pub deployment_heartbeat_ms: Option<u64>,
+    /// How often deployments are judged for state changes no request causes (a grace
+    /// period ending, an instance going silent, a promotion), in ms [default: 2000].
+    #[arg(long, env = "CAPSTAN_DEPLOYMENT_CHECK_MS", value_name = "MS")]
+    pub deployment_check_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -141,6 +156,14 @@ pub struct Config {
     pub db_pool_size: u32,
     pub events: EventsConfig,
     pub batch: BatchConfig,
+    pub deployments: DeploymentsConfig,
+}
+
+/// How deployments are judged and their transitions recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeploymentsConfig {
+    pub settings: DeploymentSettings,
+    pub recorder: RecorderConfig,
 }
 
 /// How this process takes part in batch jobs.
@@ -169,6 +192,7 @@ impl Config {
     pub fn resolve(settings: ServeArgs) -> anyhow::Result<Self> {
         let events = resolve_events(&settings)?;
         let batch = resolve_batch(&settings)?;
+        let deployments = resolve_deployments(&settings)?;
         let data_dir = settings
             .data_dir
             .unwrap_or_else(|| PathBuf::from("capstan-data"));
@@ -209,8 +233,43 @@ impl Config {
             db_pool_size: settings.db_pool_size.unwrap_or(16),
             events,
             batch,
+            deployments,
         })
     }
+}
+
+fn resolve_deployments(settings: &ServeArgs) -> anyhow::Result<DeploymentsConfig> {
+    let defaults = DeploymentsConfig::default();
+    let millis = |ms: Option<u64>, default: Duration, flag: &str| {
+        let value = ms.map_or(default, Duration::from_millis);
+        anyhow::ensure!(
+            value >= Duration::from_millis(100),
+            "--{flag} must be at least 100"
+        );
+        Ok(value)
+    };
+    Ok(DeploymentsConfig {
+        settings: DeploymentSettings {
+            grace: millis(
+                settings.deployment_grace_ms,
+                defaults.settings.grace,
+                "deployment-grace-ms",
+            )?,
+            heartbeat: millis(
+                settings.deployment_heartbeat_ms,
+                defaults.settings.heartbeat,
+                "deployment-heartbeat-ms",
+            )?,
+        },
+        recorder: RecorderConfig {
+            interval: millis(
+                settings.deployment_check_ms,
+                defaults.recorder.interval,
+                "deployment-check-ms",
+            )?,
+            ..defaults.recorder
+        },
+    })
 }
 
 fn resolve_batch(settings: &ServeArgs) -> anyhow::Result<BatchConfig> {

@@ -115,6 +115,15 @@ impl From<DomainError> for RegistryError {
             DomainError::InvalidTimezone { .. } => {
                 RegistryError::unprocessable("invalid_timezone", detail)
             }
+            DomainError::CanaryNeedsApi { .. } | DomainError::CanaryOtherModel { .. } => {
+                RegistryError::unprocessable("invalid_canary", detail)
+            }
+            DomainError::InvalidPercent { .. } => {
+                RegistryError::bad_request("invalid_percent", detail)
+            }
+            DomainError::TooManyLabels { .. } | DomainError::InvalidDeploymentLabel { .. } => {
+                RegistryError::bad_request("invalid_label", detail)
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod artifacts;
 pub mod batch;
 pub mod config;
+pub mod deployments;
 pub mod domain;
 pub mod error;
 pub mod events;

@@ -13,6 +13,7 @@ use crate::api::app::{self, AppSpec, Serves};
 use crate::artifacts::open_store;
 use crate::batch::{self, worker::WorkerConfig};
 use crate::config::Config;
+use crate::deployments;
 use crate::events::{self, Shutdown};
 use crate::service::Registry;
 use crate::serving::{watch_events, LocalSource, ServedRefs, Serving, TableMode};
@@ -50,7 +51,8 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
     let artifacts = open_store(&config.object_store)
         .with_context(|| format!("cannot open the object store {}", config.object_store.url))?;
     let registry = Registry::new(db, artifacts, config.limits)
-        .with_batch_chunk_bytes(config.batch.chunk_bytes);
+        .with_batch_chunk_bytes(config.batch.chunk_bytes)
+        .with_deployment_settings(config.deployments.settings);
     let sweeper = registry.clone();
     tokio::spawn(async move {
         match sweeper.sweep_staged_uploads(STALE_STAGING).await {
@@ -88,6 +90,11 @@ pub async fn start_with_shutdown(
         ));
     }
     tokio::spawn(batch::scheduler::run(registry.clone(), shutdown.token()));
+    shutdown.spawn(deployments::run(
+        registry.clone(),
+        config.deployments.recorder,
+        shutdown.token(),
+    ));
     let refs = Arc::new(ServedRefs::new(
         Arc::new(LocalSource::new(registry.clone())),
         TableMode::Lazy,

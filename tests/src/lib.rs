@@ -27,7 +27,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
 use capstan_registry::artifacts::ObjectStoreConfig;
-use capstan_registry::config::{BatchConfig, Config};
+use capstan_registry::config::{BatchConfig, Config, DeploymentsConfig};
 use capstan_registry::events::{EventsConfig, Shutdown};
 use capstan_registry::service::{Limits, Registry};
 
@@ -67,6 +67,9 @@ pub struct TestOptions {
     pub batch_lease: Option<Duration>,
     /// Chunk size of CSV and JSONL batch inputs (default 8 MiB).
     pub batch_chunk_bytes: Option<u64>,
+    /// Grace period, heartbeat and state-check interval of deployments (default: the
+    /// server's defaults).
+    pub deployments: Option<DeploymentsConfig>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -133,6 +136,7 @@ async fn spawn_configured(options: TestOptions, events: EventsConfig) -> TestApp
             lease: options.batch_lease.unwrap_or(Duration::from_secs(30)),
             chunk_bytes: options.batch_chunk_bytes.unwrap_or(8 * 1024 * 1024),
         },
+        deployments: options.deployments.unwrap_or_default(),
     };
     let (running, shutdown) = start_server(&config).await;
     let base = format!("http://{}", running.addr);

@@ -7,13 +7,14 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::names::{AliasName, ModelName};
 use crate::reference::{Stage, VersionRef};
-use crate::types::{BatchJobStatus, EventKind};
+use crate::types::{BatchJobStatus, DeploymentPattern, DeploymentState, EventKind};
 
 pub const MODELS: &str = "/api/v1/models";
 pub const EVENTS: &str = "/api/v1/events";
 pub const DATASETS: &str = "/api/v1/datasets";
 pub const BATCH_JOBS: &str = "/api/v1/batch-jobs";
 pub const BATCH_SCHEDULES: &str = "/api/v1/batch-schedules";
+pub const DEPLOYMENTS: &str = "/api/v1/deployments";
 pub const HEALTH: &str = "/healthz";
 /// The response header that says which version an artifact download is.
 pub const VERSION_HEADER: &str = "x-capstan-model-version";
@@ -198,6 +199,48 @@ pub fn model_prediction(name: &ModelName, key: &str) -> String {
 
 pub fn batch_schedule(name: &str) -> String {
     format!("{BATCH_SCHEDULES}/{}", encode(name))
+}
+
+pub fn deployment(name: &ModelName) -> String {
+    format!("{DEPLOYMENTS}/{name}")
+}
+
+/// Where an instance of deployment `name` reports.
+pub fn deployment_instance(name: &ModelName, instance: &ModelName) -> String {
+    format!("{DEPLOYMENTS}/{name}/instances/{instance}")
+}
+
+/// Filters and paging of `GET /api/v1/deployments` (by name).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct DeploymentQuery {
+    /// Only deployments of this model.
+    pub model: Option<ModelName>,
+    /// Only deployments of this pattern.
+    pub pattern: Option<DeploymentPattern>,
+    /// Only deployments in this state, as computed now.
+    pub state: Option<DeploymentState>,
+    /// Page size, 1–1000 (default 100).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
+    pub limit: Option<i64>,
+    /// The `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+impl DeploymentQuery {
+    pub fn path(&self) -> String {
+        with_query(
+            DEPLOYMENTS,
+            &[
+                ("model", self.model.as_ref().map(|m| m.to_string())),
+                ("pattern", self.pattern.map(|p| p.as_str().to_owned())),
+                ("state", self.state.map(|s| s.as_str().to_owned())),
+                ("limit", self.limit.map(|n| n.to_string())),
+                ("page_token", self.page_token.clone()),
+            ],
+        )
+    }
 }
 
 /// Paging of a plain list: `GET /api/v1/datasets` (newest first),

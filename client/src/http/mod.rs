@@ -28,7 +28,10 @@ mod stages;
 #[cfg(feature = "http")]
 mod versions;
 
-pub use api::{BatchJobQuery, EventQuery, EventStreamQuery, ModelQuery, PageQuery, VersionQuery};
+pub use api::{
+    BatchJobQuery, DeploymentQuery, EventQuery, EventStreamQuery, ModelQuery, PageQuery,
+    VersionQuery,
+};
 #[cfg(feature = "http")]
 pub use client::Client;
 #[cfg(feature = "http")]

@@ -43,7 +43,11 @@ pub fn concerns(reference: &ModelRef, message: Option<&EventMessage>) -> bool {
         | EventKind::BatchJobFailed
         | EventKind::BatchJobCancelled
         | EventKind::BatchJobApproved
-        | EventKind::BatchJobRejected => false,
+        | EventKind::BatchJobRejected
+        | EventKind::DeploymentCreated
+        | EventKind::DeploymentUpdated
+        | EventKind::DeploymentDeleted
+        | EventKind::DeploymentStateChanged => false,
     }
 }
 
@@ -69,6 +73,9 @@ mod tests {
                 alias: None,
                 digest: None,
                 job: None,
+                deployment: None,
+                from_state: None,
+                to_state: None,
                 actor: None,
                 created_at: chrono::Utc::now(),
             },

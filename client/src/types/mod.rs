@@ -286,10 +286,14 @@ pub enum EventKind {
     BatchJobCancelled,
     BatchJobApproved,
     BatchJobRejected,
+    DeploymentCreated,
+    DeploymentUpdated,
+    DeploymentDeleted,
+    DeploymentStateChanged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::ModelCreated,
         EventKind::ModelUpdated,
         EventKind::ModelDeleted,
@@ -307,6 +311,10 @@ impl EventKind {
         EventKind::BatchJobCancelled,
         EventKind::BatchJobApproved,
         EventKind::BatchJobRejected,
+        EventKind::DeploymentCreated,
+        EventKind::DeploymentUpdated,
+        EventKind::DeploymentDeleted,
+        EventKind::DeploymentStateChanged,
     ];
 
     /// The kinds that can change what a model's refs name (`latest`, stages, aliases):
@@ -346,6 +354,10 @@ impl EventKind {
             EventKind::BatchJobCancelled => "batch_job_cancelled",
             EventKind::BatchJobApproved => "batch_job_approved",
             EventKind::BatchJobRejected => "batch_job_rejected",
+            EventKind::DeploymentCreated => "deployment_created",
+            EventKind::DeploymentUpdated => "deployment_updated",
+            EventKind::DeploymentDeleted => "deployment_deleted",
+            EventKind::DeploymentStateChanged => "deployment_state_changed",
         }
     }
 
@@ -384,6 +396,14 @@ pub struct Event {
     /// For batch job events: the job's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<String>,
+    /// For deployment events: the deployment's name (`model` is its ref's model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    /// For `deployment_state_changed`: the state before and after (`reason` says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_state: Option<DeploymentState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_state: Option<DeploymentState>,
     /// Who caused the event, when the registry knows (`worker` for a batch worker's
     /// transitions, `schedule:<name>` for a firing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -430,6 +450,7 @@ pub struct RelayStatus {
 
 pub mod batch;
 pub mod batch_schedule;
+pub mod deployment;
 mod message;
 pub use batch::{
     BatchFailure, BatchInput, BatchJob, BatchJobPage, BatchJobStatus, BatchModel, BatchOutput,
@@ -439,5 +460,10 @@ pub use batch::{
 pub use batch_schedule::{
     BatchSchedule, BatchSchedulePage, CreateBatchSchedule, UpdateBatchSchedule,
     MAX_SCHEDULE_NAME_LEN,
+};
+pub use deployment::{
+    Canary, CanarySpec, Deployment, DeploymentInstance, DeploymentPage, DeploymentPattern,
+    DeploymentState, InstanceReport, InstanceStatus, PutDeployment, VersionDigest, MAX_DETAIL_LEN,
+    MAX_LABELS, MAX_LABEL_KEY_LEN, MAX_LABEL_VALUE_LEN,
 };
 pub use message::{ArtifactPointer, EventMessage, RefState};

@@ -73,6 +73,13 @@ pub struct JobPath {
     pub id: String,
 }
 
+/// `/deployments/{name}/instances/{instance}`: instance ids follow the model-name rules.
+#[derive(Debug, Deserialize)]
+pub struct InstancePath {
+    pub name: ModelName,
+    pub instance: ModelName,
+}
+
 /// `/batch-schedules/{name}`.
 #[derive(Debug, Deserialize)]
 pub struct SchedulePath {
@@ -115,6 +122,10 @@ fn invalid_segment(key: &str, value: &str) -> Option<RegistryError> {
         "ref" => ("invalid_ref", VersionRef::parse(value).err()?.to_string()),
         "stage" => ("invalid_stage", value.parse::<Stage>().err()?.to_string()),
         "alias" => ("invalid_alias", AliasName::parse(value).err()?.to_string()),
+        "instance" => (
+            "invalid_instance",
+            ModelName::parse(value).err()?.to_string(),
+        ),
         _ => return None,
     };
     Some(RegistryError::bad_request(code, error))
@@ -128,6 +139,7 @@ struct RawSegments {
     reference: Option<String>,
     stage: Option<String>,
     alias: Option<String>,
+    instance: Option<String>,
 }
 
 /// The first segment of the request's path, in route order, that does not parse.
@@ -139,6 +151,7 @@ fn first_invalid_segment(request: &HttpRequest) -> Option<RegistryError> {
             "ref" => raw.reference.as_deref(),
             "stage" => raw.stage.as_deref(),
             "alias" => raw.alias.as_deref(),
+            "instance" => raw.instance.as_deref(),
             _ => None,
         };
         invalid_segment(key, value?)

@@ -12,6 +12,7 @@ mod artifacts;
 mod batch_jobs;
 mod batch_schedules;
 mod datasets;
+mod deployments;
 mod event_stream;
 mod events;
 pub mod extract;
@@ -93,6 +94,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(batch_schedules::get_schedule)
                 .service(batch_schedules::update_schedule)
                 .service(batch_schedules::delete_schedule)
+                .service(deployments::put_deployment)
+                .service(deployments::list_deployments)
+                .service(deployments::get_deployment)
+                .service(deployments::delete_deployment)
+                .service(deployments::report_instance)
                 .service(predictions::job_prediction)
                 .service(predictions::model_prediction),
         );

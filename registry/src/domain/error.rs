@@ -2,7 +2,10 @@
 //! needs; it wraps no store or object-store failure and knows nothing of HTTP (the one
 //! mapping to a status and a problem `code` is in `crate::error`).
 
-use capstan_client::types::{BatchJobStatus, VersionStatus, MAX_TAGS, MAX_TAG_LEN, MAX_TEXT_LEN};
+use capstan_client::types::{
+    BatchJobStatus, DeploymentPattern, VersionStatus, MAX_LABELS, MAX_LABEL_KEY_LEN,
+    MAX_LABEL_VALUE_LEN, MAX_TAGS, MAX_TAG_LEN, MAX_TEXT_LEN,
+};
 use capstan_client::Stage;
 
 use super::paging::MAX_PAGE;
@@ -70,6 +73,20 @@ pub enum DomainError {
     InvalidCron { cron: String, reason: String },
     #[error("{timezone:?} is not an IANA time zone (such as UTC or Europe/Paris)")]
     InvalidTimezone { timezone: String },
+    #[error(
+        "a canary splits prediction traffic, which only model servers do: pattern {} cannot have one (use pattern api)",
+        pattern.as_str()
+    )]
+    CanaryNeedsApi { pattern: DeploymentPattern },
+    #[error("the canary must be a ref of the deployment's model {model:?}, not of {canary:?}")]
+    CanaryOtherModel { model: String, canary: String },
+    #[error("percent must be between 0 and 100, got {percent}")]
+    InvalidPercent { percent: u8 },
+    #[error("at most {MAX_LABELS} labels are allowed, got {count}")]
+    TooManyLabels { count: usize },
+    /// `key` is already shortened for display.
+    #[error("label {key:?}: keys are 1–{MAX_LABEL_KEY_LEN} characters of letters, digits, '.', '_', '-' and '/', starting with a letter or digit; values at most {MAX_LABEL_VALUE_LEN} characters without control characters")]
+    InvalidDeploymentLabel { key: String },
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;

@@ -5,6 +5,7 @@
 //! the service turns it into the request's error.
 
 pub mod batch;
+pub mod deployments;
 pub mod error;
 pub mod metadata;
 pub mod paging;

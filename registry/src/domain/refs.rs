@@ -81,6 +81,9 @@ mod tests {
             alias: None,
             digest: None,
             job: None,
+            deployment: None,
+            from_state: None,
+            to_state: None,
             actor: None,
             created_at: chrono::Utc::now(),
         }

@@ -12,6 +12,8 @@ mod batch_views;
 pub mod batch_work;
 mod body;
 pub mod datasets;
+mod deployment_views;
+pub mod deployments;
 pub mod download;
 pub mod events;
 pub mod models;
@@ -71,6 +73,8 @@ pub struct Registry {
     key_footers: Arc<batch_keys::FooterCache>,
     /// Buffers scoring chunks reuse (see `batch_work::ChunkBuffers`).
     chunk_buffers: Arc<batch_work::BufferPool>,
+    /// Behind an `Arc`: the registry is cloned into every task and handler.
+    deployment_settings: Arc<deployments::DeploymentSettings>,
 }
 
 impl Registry {
@@ -83,7 +87,14 @@ impl Registry {
             batch_chunk_bytes: 8 * 1024 * 1024,
             key_footers: Arc::default(),
             chunk_buffers: Arc::default(),
+            deployment_settings: Arc::default(),
         }
+    }
+
+    /// Judges deployments with this grace period and heartbeat.
+    pub fn with_deployment_settings(mut self, settings: deployments::DeploymentSettings) -> Self {
+        self.deployment_settings = Arc::new(settings);
+        self
     }
 
     /// Splits CSV and JSONL batch inputs into chunks of about this many bytes.
@@ -107,12 +118,17 @@ impl Registry {
     {
         let result = self.db.write(f).await;
         if result.is_ok() {
-            // Several watchers wait (serving, the event tail): wake them all, and leave a
-            // permit for one that is busy reading right now.
-            self.changes.notify_waiters();
-            self.changes.notify_one();
+            self.notify_changes();
         }
         result
+    }
+
+    /// Wakes the watchers of the event log after a commit that appended an event.
+    fn notify_changes(&self) {
+        // Several watchers wait (serving, the event tail): wake them all, and leave a
+        // permit for one that is busy reading right now.
+        self.changes.notify_waiters();
+        self.changes.notify_one();
     }
 
     pub fn limits(&self) -> Limits {
@@ -155,6 +171,9 @@ pub(crate) fn event(
         digest: None,
         job: None,
         actor: None,
+        deployment: None,
+        from_state: None,
+        to_state: None,
         created_at: now(),
     }
 }

@@ -8,7 +8,21 @@ use super::views::load_version_view;
 use super::Registry;
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::rows::{ModelRow, VersionRow};
-use crate::store::{aliases, models, versions, DbConn};
+use crate::store::{aliases, models, versions, DbConn, StoreResult};
+
+/// The version number `reference` names on `model`, if any.
+pub(crate) fn find_number(
+    conn: &mut DbConn,
+    model: &ModelRow,
+    reference: &VersionRef,
+) -> StoreResult<Option<i64>> {
+    Ok(match reference {
+        VersionRef::Number(n) => Some(*n),
+        VersionRef::Stage(stage) => super::views::stage_pointers(model).get(*stage),
+        VersionRef::Alias(alias) => aliases::find(conn, model.id, alias.as_str())?,
+        VersionRef::Latest => versions::latest_ready(conn, model.id)?,
+    })
+}
 
 /// The version number `reference` names on `model`, or a 404 that says why.
 pub(crate) fn resolve_number(
@@ -16,13 +30,7 @@ pub(crate) fn resolve_number(
     model: &ModelRow,
     reference: &VersionRef,
 ) -> RegistryResult<i64> {
-    let found = match reference {
-        VersionRef::Number(n) => Some(*n),
-        VersionRef::Stage(stage) => super::views::stage_pointers(model).get(*stage),
-        VersionRef::Alias(alias) => aliases::find(conn, model.id, alias.as_str())?,
-        VersionRef::Latest => versions::latest_ready(conn, model.id)?,
-    };
-    found.ok_or_else(|| {
+    find_number(conn, model, reference)?.ok_or_else(|| {
         let what = match reference {
             VersionRef::Stage(stage) => format!("no version in {stage}"),
             VersionRef::Alias(alias) => format!("no alias {:?}", alias.as_str()),

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use capstan_client::http::api;
-use capstan_client::types::{Event, Model, StagePointers, Version, VersionStatus};
+use capstan_client::types::{DeploymentState, Event, Model, StagePointers, Version, VersionStatus};
 use capstan_client::{Digest, ModelName, Stage, VersionRef};
 
 use crate::store::rows::{AliasRow, EventRow, ModelRow, VersionRow};
@@ -132,6 +132,9 @@ pub(crate) fn event_view(row: EventRow) -> StoreResult<Event> {
         alias: row.alias,
         digest: row.digest.as_deref().and_then(|d| Digest::parse(d).ok()),
         job: row.job,
+        deployment: row.deployment,
+        from_state: row.from_state.as_deref().and_then(DeploymentState::parse),
+        to_state: row.to_state.as_deref().and_then(DeploymentState::parse),
         actor: row.actor,
         created_at: utc(row.created_at),
     })

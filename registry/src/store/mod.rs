@@ -21,6 +21,7 @@ pub mod batch_chunks;
 pub mod batch_rows;
 pub mod batch_schedules;
 pub mod datasets;
+pub mod deployments;
 pub mod events;
 pub mod models;
 pub mod relay;

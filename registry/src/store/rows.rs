@@ -95,4 +95,7 @@ pub struct EventRow {
     pub created_at: NaiveDateTime,
     pub actor: Option<String>,
     pub job: Option<String>,
+    pub deployment: Option<String>,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
 }

@@ -81,6 +81,9 @@ diesel::table! {
         created_at -> Timestamp,
         actor -> Nullable<Text>,
         job -> Nullable<Text>,
+        deployment -> Nullable<Text>,
+        from_state -> Nullable<Text>,
+        to_state -> Nullable<Text>,
     }
 }
 
@@ -115,6 +118,7 @@ diesel::table! {
         last_fired_at -> Timestamp,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        deployment -> Nullable<Text>,
     }
 }
 
@@ -177,8 +181,49 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    deployments (name) {
+        name -> Text,
+        model -> Text,
+        model_ref -> Text,
+        pattern -> Text,
+        description -> Nullable<Text>,
+        labels -> Text,
+        canary_ref -> Nullable<Text>,
+        canary_percent -> Nullable<BigInt>,
+        state -> Text,
+        state_reason -> Text,
+        spec_changed_at -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deployment_instances (deployment, instance) {
+        deployment -> Text,
+        instance -> Text,
+        version -> Nullable<BigInt>,
+        digest -> Nullable<Text>,
+        canary_version -> Nullable<BigInt>,
+        canary_digest -> Nullable<Text>,
+        status -> Text,
+        detail -> Nullable<Text>,
+        started_at -> Timestamp,
+        last_seen -> Timestamp,
+    }
+}
+
+diesel::table! {
+    batch_job_deployments (job_id) {
+        job_id -> Text,
+        deployment -> Text,
+    }
+}
+
 diesel::joinable!(model_tags -> models (model_id));
 diesel::joinable!(versions -> models (model_id));
 diesel::joinable!(aliases -> models (model_id));
 diesel::allow_tables_to_appear_in_same_query!(models, model_tags, versions, aliases);
-diesel::allow_tables_to_appear_in_same_query!(batch_jobs, batch_chunks);
+diesel::allow_tables_to_appear_in_same_query!(batch_jobs, batch_chunks, batch_job_deployments);
+diesel::allow_tables_to_appear_in_same_query!(deployments, deployment_instances);

@@ -50,6 +50,9 @@ fn document_covers_the_whole_api() {
         "/api/v1/batch-jobs/{id}/predictions/{key}",
         "/api/v1/batch-schedules",
         "/api/v1/batch-schedules/{name}",
+        "/api/v1/deployments",
+        "/api/v1/deployments/{name}",
+        "/api/v1/deployments/{name}/instances/{instance}",
         "/api/v1/models/{name}/predictions/{key}",
     ] {
         assert!(
