@@ -21,8 +21,9 @@ use crate::lock::pin::RegistryReader;
 use crate::names::{AliasName, ModelName};
 use crate::reference::{ModelRef, Stage, VersionRef};
 use crate::types::{
-    Alias, CreateModel, EventPage, Model, ModelPage, NewVersion, PromoteRequest, RollbackRequest,
-    SetAlias, UpdateModel, Version, VersionPage,
+    Alias, CreateModel, Deployment, DeploymentInstance, EventPage, InstanceReport, Model,
+    ModelPage, NewVersion, PromoteRequest, RollbackRequest, SetAlias, UpdateModel, Version,
+    VersionPage,
 };
 
 /// Largest error or JSON answer read into memory.
@@ -167,6 +168,24 @@ impl Client {
 
     pub fn list_events(&self, query: &EventQuery) -> Result<EventPage> {
         self.get_json(&query.path())
+    }
+
+    pub fn get_deployment(&self, name: &ModelName) -> Result<Deployment> {
+        self.get_json(&api::deployment(name))
+    }
+
+    /// Reports what instance `instance` of deployment `name` runs.
+    pub fn report_instance(
+        &self,
+        name: &ModelName,
+        instance: &ModelName,
+        report: &InstanceReport,
+    ) -> Result<DeploymentInstance> {
+        self.send_json(
+            Method::Put,
+            &api::deployment_instance(name, instance),
+            report,
+        )
     }
 
     /// Opens a version's artifact from byte `offset` (`Range`) for streaming.

@@ -18,6 +18,8 @@ mod client;
 #[cfg(feature = "http")]
 mod datasets;
 #[cfg(feature = "http")]
+mod deployments;
+#[cfg(feature = "http")]
 mod download;
 #[cfg(feature = "http")]
 mod fetch;
