@@ -23,6 +23,7 @@ pub mod error;
 #[cfg(any(feature = "http", feature = "build"))]
 pub mod http;
 pub mod inference;
+pub mod instance;
 /// Following a ref live: the model hot-swapped as the registry's events arrive (pattern 3).
 #[cfg(feature = "live")]
 pub mod live;

@@ -10,10 +10,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use capstan_client::ModelRef;
+use capstan_client::{ModelName, ModelRef};
+use tokio::sync::Notify;
 
 use crate::api::app::{self, AppSpec, Serves};
 use crate::service::Limits;
+use crate::serving::deployment::{DeploymentFollower, DeploymentSignal, Plan};
 use crate::serving::{watch_remote, RemoteSource, ServedRefs, Serving, TableMode};
 use crate::startup::{RunningServer, KEEP_ALIVE};
 
@@ -32,10 +34,19 @@ pub struct ModelServerArgs {
         long = "model",
         env = "CAPSTAN_MODELS",
         value_delimiter = ',',
-        required = true,
+        required_unless_present = "deployment",
+        conflicts_with = "deployment",
         value_name = "NAME@REF"
     )]
     pub models: Vec<ModelRef>,
+    /// Serve what this deployment says instead of `--model`: its ref (under that ref's
+    /// usual paths) and its canary, split by its percent. Changes to the deployment apply
+    /// without a restart, and this server reports what it runs to it.
+    #[arg(long, env = "CAPSTAN_DEPLOYMENT", value_name = "NAME")]
+    pub deployment: Option<ModelName>,
+    /// The id this server reports under, with `--deployment` [default: <hostname>-<pid>].
+    #[arg(long, env = "CAPSTAN_INSTANCE_ID", value_name = "ID")]
+    pub instance_id: Option<ModelName>,
     /// Address to listen on.
     #[arg(
         long,
@@ -58,25 +69,64 @@ pub struct ModelServerArgs {
     pub workers: Option<usize>,
 }
 
-/// Loads the configured refs (failures are retried by the watcher) and starts serving.
+/// Loads the configured refs — or the deployment's — (failures are retried by the
+/// watcher) and starts serving.
 pub async fn start(args: &ModelServerArgs) -> anyhow::Result<RunningServer<Serving>> {
     let source = RemoteSource::new(&args.registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let client = capstan_client::http::Client::new(capstan_client::Config::new(&args.registry)?)?;
+    let following = match &args.deployment {
+        Some(name) => {
+            let deployment = client
+                .get_deployment(name)
+                .await
+                .with_context(|| format!("cannot read deployment {name} from {}", args.registry))?;
+            let plan = Plan::of(&deployment)?;
+            let heartbeat = Duration::from_millis(deployment.heartbeat_ms.max(100));
+            Some((name.clone(), plan, heartbeat))
+        }
+        None => None,
+    };
+    let configured = match &following {
+        Some((_, plan, _)) => plan.refs(),
+        None => args.models.clone(),
+    };
     let refs = Arc::new(ServedRefs::new(
         Arc::new(source),
         TableMode::Fixed,
-        args.models.clone(),
+        configured.clone(),
     ));
-    refs.load_configured().await;
-    let client = capstan_client::http::Client::new(capstan_client::Config::new(&args.registry)?)?;
+    let serving = Serving::new(refs.clone());
+    let signal = following.as_ref().map(|(name, ..)| DeploymentSignal {
+        name: name.clone(),
+        notify: Arc::new(Notify::new()),
+    });
+    match (&following, &signal) {
+        (Some((name, plan, heartbeat)), Some(signal)) => {
+            let follower = DeploymentFollower {
+                client: client.clone(),
+                name: name.clone(),
+                instance: args
+                    .instance_id
+                    .clone()
+                    .unwrap_or_else(capstan_client::instance::default_instance_id),
+                refs: refs.clone(),
+                traffic: serving.traffic.clone(),
+                signal: signal.clone(),
+            };
+            follower.apply(plan).await;
+            tokio::spawn(follower.run(plan.clone(), *heartbeat));
+        }
+        _ => refs.load_configured().await,
+    }
     // Loading happened before the subscription: the first connection re-resolves every
     // ref, so a move in between is not missed.
     tokio::spawn(watch_remote(
         refs.clone(),
         client,
-        args.models.iter().map(|r| r.model.clone()).collect(),
+        configured.iter().map(|r| r.model.clone()).collect(),
         Duration::from_millis(args.poll_interval_ms.max(50)),
+        signal,
     ));
-    let serving = Serving::new(refs);
     let listener = TcpListener::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -90,8 +140,8 @@ pub async fn start(args: &ModelServerArgs) -> anyhow::Result<RunningServer<Servi
             keep_alive: KEEP_ALIVE,
         },
     )?;
-    let models: Vec<String> = args.models.iter().map(ToString::to_string).collect();
-    tracing::info!(%addr, registry = %args.registry, models = %models.join(","), "capstan model server listening");
+    let models: Vec<String> = configured.iter().map(ToString::to_string).collect();
+    tracing::info!(%addr, registry = %args.registry, models = %models.join(","), deployment = ?args.deployment, "capstan model server listening");
     Ok(RunningServer {
         addr,
         handle: server.handle(),

@@ -569,6 +569,31 @@ pub async fn spawn_model_server(
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         poll_interval_ms,
         workers: Some(2),
+        deployment: None,
+        instance_id: None,
+    };
+    let running = capstan_registry::model_server::start(&args).await.unwrap();
+    tokio::spawn(running.server);
+    TestModelServer {
+        base: format!("http://{}", running.addr),
+        handle: running.handle,
+    }
+}
+
+/// A model server following deployment `deployment`, reporting as `instance`.
+pub async fn spawn_deployment_server(
+    registry: &str,
+    deployment: &str,
+    instance: &str,
+) -> TestModelServer {
+    let args = capstan_registry::model_server::ModelServerArgs {
+        registry: registry.to_owned(),
+        models: Vec::new(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        poll_interval_ms: 1000,
+        workers: Some(2),
+        deployment: Some(deployment.parse().unwrap()),
+        instance_id: Some(instance.parse().unwrap()),
     };
     let running = capstan_registry::model_server::start(&args).await.unwrap();
     tokio::spawn(running.server);

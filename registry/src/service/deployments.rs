@@ -298,6 +298,7 @@ impl Registry {
                 });
                 let mut evented = false;
                 if changed {
+                    store::lock(conn, name.as_str())?;
                     let deployment = find_deployment(conn, name.as_str())?;
                     let instances = store::instances(conn, &[name.as_str()])?;
                     let view = deployment_view(conn, &deployment, &instances, settings, utc(at))?;
@@ -368,6 +369,9 @@ impl Registry {
     async fn record_state_of(&self, name: String) -> RegistryResult<bool> {
         let settings = *self.deployment_settings;
         self.write(move |conn| {
+            if !store::lock(conn, &name)? {
+                return Ok(false);
+            }
             let Some(row) = store::find(conn, &name)? else {
                 return Ok(false);
             };

@@ -41,7 +41,7 @@ impl Serving {
         request: PredictRequest,
     ) -> Result<(Arc<LoadedModel>, PredictResponse), ServeError> {
         let started = Instant::now();
-        let model = self.refs.get(name, reference).await?;
+        let model = self.route(name, reference).await?;
         let outcome = predict_with(&model, request).await;
         self.metrics
             .observe(&model, "predict", outcome.is_ok(), started.elapsed());

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+use tokio::sync::watch;
+
 use capstan_client::{ModelName, ModelRef, Stage, VersionRef};
 
 use super::model::{load_predictor, LoadedModel, PredictorCache};
@@ -27,8 +29,11 @@ pub struct ServedRefs {
     cache: PredictorCache,
     mode: TableMode,
     entries: RwLock<HashMap<Key, Arc<LoadedModel>>>,
-    configured: Vec<ModelRef>,
+    /// In fixed mode, what is served; a model server following a deployment changes it.
+    configured: RwLock<Vec<ModelRef>>,
     failures: Mutex<HashMap<String, String>>,
+    /// Counts swaps to another digest and new load failures.
+    swapped: watch::Sender<u64>,
 }
 
 impl ServedRefs {
@@ -38,9 +43,68 @@ impl ServedRefs {
             cache: PredictorCache::default(),
             mode,
             entries: RwLock::new(HashMap::new()),
-            configured,
+            configured: RwLock::new(configured),
             failures: Mutex::new(HashMap::new()),
+            swapped: watch::Sender::new(0),
         }
+    }
+
+    /// The refs served in fixed mode.
+    pub fn configured(&self) -> Vec<ModelRef> {
+        self.configured
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Serves `refs` from now on (fixed mode): loads those not loaded yet, then drops the
+    /// entries and failures of refs no longer served. Refs that fail to load are recorded
+    /// and retried by the watcher.
+    pub async fn set_configured(&self, refs: Vec<ModelRef>) {
+        for reference in &refs {
+            let key = Self::key(&reference.model, &reference.version);
+            if self.lookup(&key).is_none() {
+                if let Err(error) = self.load(&reference.model, &reference.version).await {
+                    self.record_failure(reference.to_string(), &error);
+                }
+            }
+        }
+        let keep: Vec<Key> = refs
+            .iter()
+            .map(|r| Self::key(&r.model, &r.version))
+            .collect();
+        *self.configured.write().unwrap_or_else(|p| p.into_inner()) = refs;
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|key, _| keep.contains(key));
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|reference, _| keep.iter().any(|(m, r)| *reference == format!("{m}@{r}")));
+    }
+
+    /// Changes whenever a served ref swaps to another digest or fails to load.
+    pub fn swaps(&self) -> watch::Receiver<u64> {
+        self.swapped.subscribe()
+    }
+
+    fn note_swap(&self) {
+        self.swapped.send_modify(|n| *n += 1);
+    }
+
+    /// The model serving `reference` now, from memory only.
+    pub fn loaded(&self, reference: &ModelRef) -> Option<Arc<LoadedModel>> {
+        self.lookup(&Self::key(&reference.model, &reference.version))
+    }
+
+    /// Why `reference` last failed to load, until it loads.
+    pub fn failure(&self, reference: &ModelRef) -> Option<String> {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&reference.to_string())
+            .cloned()
     }
 
     pub fn mode(&self) -> TableMode {
@@ -89,7 +153,7 @@ impl ServedRefs {
                 }
         });
         found.map(|(_, loaded)| loaded.clone()).ok_or_else(|| {
-            let served: Vec<String> = self.configured.iter().map(ToString::to_string).collect();
+            let served: Vec<String> = self.configured().iter().map(ToString::to_string).collect();
             ServeError::NotServed(format!(
                 "{name}@{reference} is not served here; this model server serves {}",
                 served.join(", ")
@@ -103,8 +167,8 @@ impl ServedRefs {
         match self.mode {
             TableMode::Fixed => {
                 let reference = self
-                    .configured
-                    .iter()
+                    .configured()
+                    .into_iter()
                     .find(|r| &r.model == name)
                     .ok_or_else(|| {
                         ServeError::NotServed(format!("model {name} is not served here"))
@@ -154,20 +218,25 @@ impl ServedRefs {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(Self::key(name, reference), loaded.clone());
-        if previous.as_ref().is_none_or(|p| p.digest != loaded.digest) {
-            tracing::info!(model = %name, reference = %reference, version = loaded.version, digest = %loaded.digest, "serving");
-        }
-        self.failures
+        let failed = self
+            .failures
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&format!("{name}@{reference}"));
+            .remove(&format!("{name}@{reference}"))
+            .is_some();
+        if previous.as_ref().is_none_or(|p| p.digest != loaded.digest) {
+            tracing::info!(model = %name, reference = %reference, version = loaded.version, digest = %loaded.digest, "serving");
+            self.note_swap();
+        } else if failed {
+            self.note_swap();
+        }
         Ok(loaded)
     }
 
     /// Loads every configured ref (model-server start-up). Failures are reported and
     /// retried by the watcher.
     pub async fn load_configured(&self) {
-        for reference in &self.configured {
+        for reference in &self.configured() {
             if let Err(error) = self.load(&reference.model, &reference.version).await {
                 self.record_failure(reference.to_string(), &error);
             }
@@ -186,7 +255,7 @@ impl ServedRefs {
                 .collect()
         };
         references.extend(
-            self.configured
+            self.configured()
                 .iter()
                 .filter(|r| &r.model == name)
                 .map(|r| r.version.to_string()),
@@ -237,7 +306,7 @@ impl ServedRefs {
             let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
             entries.keys().map(|(model, _)| model.clone()).collect()
         };
-        names.extend(self.configured.iter().map(|r| r.model.clone()));
+        names.extend(self.configured().iter().map(|r| r.model.clone()));
         names.sort();
         names.dedup();
         for name in names {
@@ -247,10 +316,14 @@ impl ServedRefs {
 
     fn record_failure(&self, reference: String, error: &ServeError) {
         tracing::warn!(%reference, %error, "could not load a new version; still serving the previous one");
-        self.failures
+        let previous = self
+            .failures
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(reference, error.to_string());
+        if previous.is_none_or(|p| p != error.to_string()) {
+            self.note_swap();
+        }
     }
 
     /// Load failures not yet resolved, by ref.
@@ -263,7 +336,7 @@ impl ServedRefs {
 
     /// Whether every configured ref has a model loaded.
     pub fn all_configured_loaded(&self) -> bool {
-        self.configured
+        self.configured()
             .iter()
             .all(|r| self.lookup(&Self::key(&r.model, &r.version)).is_some())
     }

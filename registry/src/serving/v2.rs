@@ -37,8 +37,17 @@ impl Serving {
         version: Option<&VersionRef>,
     ) -> Result<Arc<LoadedModel>, ServeError> {
         match version {
-            Some(version) => self.refs.get(name, version).await,
-            None => self.refs.default_for(name).await,
+            Some(version) => self.route(name, version).await,
+            None => {
+                let main = self.refs.default_for(name).await?;
+                // The default ref is the deployment's main ref when a split is set.
+                match self.traffic.get() {
+                    Some(split) if split.main.model == *name => {
+                        self.route(name, &split.main.version).await
+                    }
+                    _ => Ok(main),
+                }
+            }
         }
     }
 

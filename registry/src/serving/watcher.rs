@@ -12,6 +12,7 @@ use capstan_client::http::Client;
 use capstan_client::live::{Backoff, Checkpoint, EventFeed, FeedItem, SseSource};
 use capstan_client::ModelName;
 
+use super::deployment::DeploymentSignal;
 use super::table::ServedRefs;
 use crate::service::Registry;
 
@@ -52,17 +53,27 @@ pub async fn watch_events(registry: Registry, refs: Arc<ServedRefs>, interval: D
 /// served refs on every event that may have moved one, and on every (re)connection (the
 /// stream may have missed something meanwhile). Without events a model is re-resolved
 /// every `safety_poll`, and sooner — with backoff — while one of its refs fails to load.
+///
+/// A model server following a deployment passes its `signal`: events that change that
+/// deployment (carried on its model's stream) wake the deployment follower.
 pub async fn watch_remote(
     refs: Arc<ServedRefs>,
     client: Client,
     models: Vec<ModelName>,
     safety_poll: Duration,
+    deployment: Option<DeploymentSignal>,
 ) {
     let source = Arc::new(SseSource::new(client));
     let mut tasks = tokio::task::JoinSet::new();
     for model in models.into_iter().collect::<BTreeSet<_>>() {
         let feed = EventFeed::new(source.clone(), model.clone(), Checkpoint::default());
-        tasks.spawn(follow_model(refs.clone(), feed, model, safety_poll));
+        tasks.spawn(follow_model(
+            refs.clone(),
+            feed,
+            model,
+            safety_poll,
+            deployment.clone(),
+        ));
     }
     while tasks.join_next().await.is_some() {}
 }
@@ -72,6 +83,7 @@ async fn follow_model(
     mut feed: EventFeed,
     model: ModelName,
     safety_poll: Duration,
+    deployment: Option<DeploymentSignal>,
 ) {
     let mut retry = Backoff::new(Duration::from_millis(500), safety_poll);
     let mut next_check = safety_poll;
@@ -82,10 +94,17 @@ async fn follow_model(
         };
         let refresh = match item {
             None => true,
-            Some(FeedItem::Event(delivery)) => delivery
-                .message
-                .as_ref()
-                .is_none_or(|m| m.event.kind.moves_refs()),
+            Some(FeedItem::Event(delivery)) => {
+                if let (Some(signal), Some(message)) = (&deployment, &delivery.message) {
+                    if message.event.deployment.as_deref() == Some(signal.name.as_str()) {
+                        signal.notify.notify_one();
+                    }
+                }
+                delivery
+                    .message
+                    .as_ref()
+                    .is_none_or(|m| m.event.kind.moves_refs())
+            }
             Some(FeedItem::Connected { resumed_after }) => {
                 tracing::info!(%model, source = %feed.source().describe(), ?resumed_after, "following the registry's events");
                 true

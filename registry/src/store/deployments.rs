@@ -93,6 +93,16 @@ pub fn find(conn: &mut DbConn, name: &str) -> StoreResult<Option<DeploymentRow>>
         .optional()?)
 }
 
+/// Locks the deployment's row until the transaction ends (on PostgreSQL; SQLite runs one
+/// writer at a time): two reports judging the same deployment at once then judge one
+/// after the other, the second seeing the first's instance row. False when it is gone.
+pub fn lock(conn: &mut DbConn, name: &str) -> StoreResult<bool> {
+    let locked = diesel::update(deployments::table.find(name))
+        .set(deployments::state.eq(deployments::state))
+        .execute(conn)?;
+    Ok(locked == 1)
+}
+
 /// Whether the deployment exists: the cheap check of an instance's heartbeat.
 pub fn exists(conn: &mut DbConn, name: &str) -> StoreResult<bool> {
     let count: i64 = deployments::table

@@ -100,6 +100,22 @@ async fn transitions(app: &TestApp, name: &str) -> Vec<(String, String, String)>
         .collect()
 }
 
+/// Waits until the last recorded transition of `name` is to `state` (5 s at most).
+pub async fn wait_for_recorded_state(app: &TestApp, name: &str, state: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let recorded = transitions(app, name).await;
+        if recorded.last().is_some_and(|(_, to, _)| to == state) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{state} never recorded: {recorded:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until `count` transitions of `name` are recorded (5 s at most).
 async fn wait_for_transitions(
     app: &TestApp,

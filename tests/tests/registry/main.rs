@@ -10,6 +10,7 @@ mod batch;
 mod batch_schedules;
 mod batch_workers;
 mod datasets;
+mod deployment_serving;
 mod deployments;
 mod events;
 mod migrations;
