@@ -26,6 +26,7 @@ mod model;
 #[cfg(feature = "live-nats")]
 mod nats;
 mod relevance;
+mod report;
 mod source;
 mod sse;
 mod sse_frames;

@@ -13,10 +13,13 @@ use super::error::LiveError;
 use super::feed::EventFeed;
 use super::follow::{Follower, Shared, Status};
 use super::load::{Loaded, Loader};
+use super::report::{report, Reporting};
 use super::source::{Checkpoint, EventSource};
 use super::{source_from_env, LiveUpdate};
 use crate::cache::BlobCache;
 use crate::http::Client;
+use crate::instance::default_instance_id;
+use crate::names::ModelName;
 use crate::reference::ModelRef;
 use crate::runtime::ndarray::ArrayView2;
 use crate::runtime::{Prediction, RuntimeError};
@@ -37,6 +40,7 @@ pub struct LiveModel {
     reference: ModelRef,
     shared: Arc<Shared>,
     _task: Arc<AbortOnDrop>,
+    _reporter: Option<Arc<AbortOnDrop>>,
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -78,6 +82,8 @@ impl LiveModel {
             source: None,
             backoff: Backoff::default(),
             resync_every: None,
+            deployment: None,
+            instance_id: None,
         }
     }
 
@@ -126,9 +132,25 @@ pub struct LiveModelBuilder {
     source: Option<Arc<dyn EventSource>>,
     backoff: Backoff,
     resync_every: Option<Duration>,
+    deployment: Option<ModelName>,
+    instance_id: Option<ModelName>,
 }
 
 impl LiveModelBuilder {
+    /// Report what this model serves to deployment `name` (the control plane): at start,
+    /// on every swap or failed load, and every heartbeat the deployment asks for. `start`
+    /// fails if there is no such deployment.
+    pub fn deployment(mut self, name: ModelName) -> Self {
+        self.deployment = Some(name);
+        self
+    }
+
+    /// The id reported to the deployment (default: `<hostname>-<pid>`).
+    pub fn instance_id(mut self, id: ModelName) -> Self {
+        self.instance_id = Some(id);
+        self
+    }
+
     /// The registry (default: [`Client::from_env`]).
     pub fn client(mut self, client: Client) -> Self {
         self.client = Some(client);
@@ -186,6 +208,17 @@ impl LiveModelBuilder {
             Some(source) => source,
             None => source_from_env(&client)?,
         };
+        let reporting = match &self.deployment {
+            Some(name) => Some(Reporting {
+                heartbeat: Duration::from_millis(
+                    client.get_deployment(name).await?.heartbeat_ms.max(100),
+                ),
+                deployment: name.clone(),
+                instance: self.instance_id.clone().unwrap_or_else(default_instance_id),
+            }),
+            None => None,
+        };
+        let reporter_client = client.clone();
         let mut feed = EventFeed::new(source, self.reference.model.clone(), Checkpoint::default())
             .with_backoff(self.backoff.clone());
         let first = feed.next().await;
@@ -209,10 +242,15 @@ impl LiveModelBuilder {
         );
         follower.initial(&first);
         let task = tokio::spawn(follower.run());
+        let reporter = reporting.map(|reporting| {
+            let task = tokio::spawn(report(reporter_client, reporting, shared.clone()));
+            Arc::new(AbortOnDrop(task))
+        });
         Ok(LiveModel {
             reference: self.reference,
             shared,
             _task: Arc::new(AbortOnDrop(task)),
+            _reporter: reporter,
         })
     }
 }

@@ -1,7 +1,8 @@
 //! Pattern 3's example application end to end: a copy of `client/examples/live-app`,
 //! built with cargo and run against a live registry, announces the version it serves,
 //! swaps on promotion without restarting, answers feature rows from stdin with the
-//! version that answered, and keeps following after stdin closes.
+//! version that answered, keeps following after stdin closes, and with `--deployment`
+//! reports what it serves to the control plane.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -70,6 +71,31 @@ fn answer_line(trained: &Trained) -> String {
     )
 }
 
+/// Waits until the report of the app (process `pid`) makes deployment `live-app` in sync
+/// on `trained`.
+async fn reported(app: &capstan_tests::TestApp, trained: &Trained, pid: u32) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, deployment) = app.get_json("/api/v1/deployments/live-app").await;
+        let instance = &deployment["instances"][0];
+        if deployment["state"] == "in_sync" && instance["version"] == trained.version {
+            assert_eq!(instance["digest"], trained.digest.as_str());
+            let id = instance["id"].as_str().unwrap();
+            assert!(
+                id.ends_with(&format!("-{pid}")),
+                "not <hostname>-<pid>: {id}"
+            );
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the app never reported version {}: {deployment}",
+            trained.version
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_app_follows_production_and_answers_rows() {
     let app = spawn_app().await;
@@ -88,8 +114,15 @@ async fn the_live_app_follows_production_and_answers_rows() {
     for name in CLIENT_VARS {
         command.env_remove(name);
     }
+    let (status, body) = app
+        .put_json(
+            "/api/v1/deployments/live-app",
+            &serde_json::json!({"model": "bc@production", "pattern": "stream"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
     command
-        .arg("bc@production")
+        .args(["bc@production", "--deployment", "live-app"])
         .env("CAPSTAN_URL", &app.base)
         .env("CAPSTAN_CACHE_DIR", cache.path())
         .stdin(Stdio::piped())
@@ -121,11 +154,13 @@ async fn the_live_app_follows_production_and_answers_rows() {
     assert_eq!(running.next_line(), serving_line(v1));
     running.send(&row);
     assert_eq!(running.next_line(), answer_line(v1));
+    reported(&app, v1, running.child.id()).await;
 
     promote(&app, v2.version).await;
     assert_eq!(running.next_line(), serving_line(v2));
     running.send(&row);
     assert_eq!(running.next_line(), answer_line(v2));
+    reported(&app, v2, running.child.id()).await;
 
     // Without stdin it keeps following.
     drop(running.stdin.take());

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod app;
+mod deployment;
 mod kafka;
 mod nats;
 mod sse;

@@ -1,7 +1,7 @@
 //! An application that follows a ref and predicts with whatever it names now (Capstan
 //! pattern 3, model as data).
 //!
-//! Usage: `CAPSTAN_URL=http://registry:8080 live-app bc@production`
+//! Usage: `CAPSTAN_URL=http://registry:8080 live-app bc@production [--deployment NAME]`
 //!
 //! It loads the version the ref names, prints `serving <model> version <n> (<digest>)`,
 //! and prints that line again each time a promotion swaps a new version in — without
@@ -9,6 +9,10 @@
 //! `class <c> probability <p> version <n>`. When stdin closes it keeps following until it
 //! is stopped. Failures (a version that cannot be loaded, a lost connection) go to stderr;
 //! the last good model keeps serving.
+//!
+//! With `--deployment NAME` it also reports what it serves to that deployment of the
+//! registry's control plane (as `<hostname>-<pid>`): at start, on every swap or failed
+//! load, and every heartbeat.
 //!
 //! Events come over server-sent events from the registry; build with `--features nats`
 //! or `--features kafka` and set `CAPSTAN_LIVE_SOURCE` to use a broker instead.
@@ -18,16 +22,22 @@ use std::sync::Arc;
 
 use capstan_client::live::{LiveModel, LiveUpdate, Loaded};
 use capstan_client::runtime::ndarray::Array2;
+use capstan_client::{ModelName, ModelRef};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::broadcast::error::RecvError;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Some(reference) = std::env::args().nth(1) else {
-        eprintln!("usage: live-app <model@ref>   (the registry is $CAPSTAN_URL)");
-        return ExitCode::from(2);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (reference, deployment) = match args.as_slice() {
+        [reference] => (reference.clone(), None),
+        [reference, flag, name] if flag == "--deployment" => (reference.clone(), Some(name.clone())),
+        _ => {
+            eprintln!("usage: live-app <model@ref> [--deployment NAME]   (the registry is $CAPSTAN_URL)");
+            return ExitCode::from(2);
+        }
     };
-    let model = match LiveModel::follow(&reference).await {
+    let model = match follow(&reference, deployment.as_deref()).await {
         Ok(model) => model,
         Err(error) => {
             eprintln!("error: cannot follow {reference}: {error}");
@@ -50,6 +60,20 @@ async fn main() -> ExitCode {
     eprintln!("stdin closed; still following {reference} (stop with Ctrl-C)");
     let _ = tokio::signal::ctrl_c().await;
     ExitCode::SUCCESS
+}
+
+/// Follows `reference`; with a deployment, also reports to it what it serves.
+async fn follow(reference: &str, deployment: Option<&str>) -> Result<LiveModel, String> {
+    let Some(deployment) = deployment else {
+        return LiveModel::follow(reference).await.map_err(|e| e.to_string());
+    };
+    let reference: ModelRef = reference.parse().map_err(|e| format!("{e}"))?;
+    let deployment: ModelName = deployment.parse().map_err(|e| format!("{e}"))?;
+    LiveModel::builder(reference)
+        .deployment(deployment)
+        .start()
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Prints the model serving now, then the new one at every swap.
