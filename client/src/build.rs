@@ -31,6 +31,10 @@ use crate::lock::pin::{pin, PinOptions};
 use crate::lock::{lockfile_path, Lockfile};
 use crate::reference::ModelRef;
 
+pub use crate::report::{
+    report_embedded, report_embedded_from_env, EmbeddedReporter, DEPLOYMENT_VAR, INSTANCE_VAR,
+};
+
 /// A model fetched into `OUT_DIR`, ready for `include_bytes!`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmbeddedModel {

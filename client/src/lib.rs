@@ -33,6 +33,8 @@ pub mod lock;
 pub mod names;
 pub mod problem;
 pub mod reference;
+#[cfg(feature = "build")]
+mod report;
 /// The model runtime: predictors for the servable formats, input validation and training.
 #[cfg(feature = "runtime")]
 pub mod runtime;

@@ -55,6 +55,46 @@ async fn the_embedded_app_is_pinned_by_digest_until_lock_update() {
     assert_ne!(v1, v2);
     let pinned = example.cargo(&run_args, &online).await.ok();
     assert_embeds(&pinned, "1", &v1);
+    // Reporting to a deployment, the pinned build shows as still on version 1.
+    let (status, body) = app
+        .put_json(
+            "/api/v1/deployments/embedded-app",
+            &serde_json::json!({"model": "bc@production", "pattern": "embedded"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let reporting = [
+        ("CAPSTAN_URL", app.base.as_str()),
+        ("CAPSTAN_CACHE_DIR", cache.as_str()),
+        ("CAPSTAN_DEPLOYMENT", "embedded-app"),
+        ("CAPSTAN_INSTANCE_ID", "build-1"),
+    ];
+    let reported = example.cargo(&run_args, &reporting).await.ok();
+    assert_eq!(reported.field("reported"), "build-1", "{reported:#?}");
+    assert_embeds(&reported, "1", &v1);
+    let (_, deployment) = app.get_json("/api/v1/deployments/embedded-app").await;
+    assert_eq!(deployment["desired"]["version"], 2, "{deployment}");
+    assert_eq!(deployment["instances"][0]["id"], "build-1");
+    assert_eq!(deployment["instances"][0]["version"], 1);
+    assert_eq!(deployment["instances"][0]["digest"], v1.as_str());
+    assert_eq!(deployment["state"], "rolling_out", "{deployment}");
+    assert_eq!(
+        deployment["reason"],
+        "instance build-1 serves version 1, not version 2"
+    );
+    let unknown = [
+        ("CAPSTAN_URL", app.base.as_str()),
+        ("CAPSTAN_CACHE_DIR", cache.as_str()),
+        ("CAPSTAN_DEPLOYMENT", "no-such-deployment"),
+    ];
+    let warned = example.cargo(&run_args, &unknown).await.ok();
+    assert_embeds(&warned, "1", &v1);
+    assert!(
+        warned
+            .stderr
+            .contains("warning: cannot report to the deployment"),
+        "{warned:#?}"
+    );
     // Pinned and cached, a build needs no registry at all.
     let unreachable = [
         ("CAPSTAN_URL", "http://127.0.0.1:1"),
@@ -77,8 +117,11 @@ async fn the_embedded_app_is_pinned_by_digest_until_lock_update() {
         updated.stdout.contains("1 of 1 entries changed"),
         "{updated:#?}"
     );
-    let followed = example.cargo(&run_args, &online).await.ok();
+    let followed = example.cargo(&run_args, &reporting).await.ok();
     assert_embeds(&followed, "2", &v2);
+    let (_, deployment) = app.get_json("/api/v1/deployments/embedded-app").await;
+    assert_eq!(deployment["state"], "in_sync", "{deployment}");
+    assert_eq!(deployment["instances"][0]["version"], 2);
 
     // A tampered cache entry is a digest error, not a silently different model.
     let blob = cache_dir

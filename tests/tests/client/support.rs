@@ -14,7 +14,7 @@ use capstan_tests::example::{
 use capstan_tests::TestApp;
 
 /// Variables of the client that must not leak in from the environment running the tests.
-const CLIENT_VARS: [&str; 9] = [
+const CLIENT_VARS: [&str; 11] = [
     "CAPSTAN_URL",
     "CAPSTAN_TOKEN",
     "CAPSTAN_TIMEOUT",
@@ -23,6 +23,8 @@ const CLIENT_VARS: [&str; 9] = [
     "CAPSTAN_OFFLINE",
     "CAPSTAN_UPDATE",
     "CAPSTAN_LOCKFILE",
+    "CAPSTAN_DEPLOYMENT",
+    "CAPSTAN_INSTANCE_ID",
     "CI",
 ];
 

@@ -6,6 +6,10 @@
 //!
 //! Usage: `embedded-app <30 comma-separated feature values>`; prints the predicted class,
 //! its probability, and the embedded model's ref, version and digest.
+//!
+//! With `CAPSTAN_DEPLOYMENT=NAME` (and `CAPSTAN_URL`) it first reports the digest compiled
+//! into it to that deployment of the control plane (`capstan_client::build::report_embedded_from_env`),
+//! so an operator sees which builds still run an old model; a failed report is a warning.
 
 use std::process::ExitCode;
 
@@ -43,6 +47,18 @@ fn run() -> Result<(), String> {
                 .map_err(|_| format!("{v:?} is not a number"))
         })
         .collect::<Result<Vec<f64>, String>>()?;
+
+    // One line: report what this build embeds, when a deployment is configured.
+    let reporter = match capstan_client::build::report_embedded_from_env(VERSION, DIGEST) {
+        Ok(reporter) => reporter,
+        Err(error) => {
+            eprintln!("warning: cannot report to the deployment: {error}");
+            None
+        }
+    };
+    if let Some(reporter) = &reporter {
+        println!("reported: {}", reporter.instance());
+    }
 
     let predictor = runtime::load(FORMAT, MODEL, None).map_err(|e| e.to_string())?;
     let features = predictor.signature().inputs.len();
