@@ -11,6 +11,7 @@ mod batch_schedules;
 mod batch_workers;
 mod datasets;
 mod deployments;
+mod deployments_batch;
 mod events;
 mod migrations;
 mod model_server;
