@@ -26,7 +26,7 @@ fn coloured_state(state: DeploymentState, colour: bool) -> String {
 fn version_digest(target: Option<&VersionDigest>) -> String {
     target.map_or_else(
         || "- (the ref names no ready version)".to_owned(),
-        |t| format!("{} ({})", t.version, short_digest(&t.digest)),
+        |t| format!("version {} ({})", t.version, short_digest(&t.digest)),
     )
 }
 
@@ -150,7 +150,7 @@ fn instances(out: &mut dyn Write, d: &Deployment) -> std::io::Result<()> {
         ]);
     }
     table.write(out)?;
-    writeln!(out, "* the desired version")
+    writeln!(out, "* the version the ref (or the canary's) names now")
 }
 
 /// What `status --watch` compares to tell a change from a heartbeat: everything but
