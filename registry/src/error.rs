@@ -118,6 +118,12 @@ impl From<DomainError> for RegistryError {
             DomainError::CanaryNeedsApi { .. } | DomainError::CanaryOtherModel { .. } => {
                 RegistryError::unprocessable("invalid_canary", detail)
             }
+            DomainError::DeploymentNotBatch { .. } => {
+                RegistryError::unprocessable("deployment_not_batch", detail)
+            }
+            DomainError::DeploymentOtherModel { .. } => {
+                RegistryError::unprocessable("deployment_model_mismatch", detail)
+            }
             DomainError::InvalidPercent { .. } => {
                 RegistryError::bad_request("invalid_percent", detail)
             }

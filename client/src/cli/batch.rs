@@ -107,6 +107,7 @@ Examples:
   capstan batch submit bc@production --input patients.csv --id-column patient --wait
   capstan batch submit bc@3 --input 527175ad-62fc-43f5-be96-9d4de97dd258 --format parquet
   capstan batch submit bc --input s3://bucket/exports/patients.parquet --max-bad-rows 10
+  capstan batch submit bc@production --input patients.csv --deployment nightly-scores
 
 --input is a URL when it contains `://` (an object of the registry's own object store),
 a local file when one exists at that path (uploaded as a dataset first), else a dataset
@@ -128,6 +129,10 @@ pub struct SubmitArgs {
     /// How many bad rows the job tolerates before it fails (default 0).
     #[arg(long, value_name = "N")]
     pub max_bad_rows: Option<u64>,
+    /// The batch deployment (pattern batch, of the same model) the job runs for: once
+    /// approved, it is what the deployment observes.
+    #[arg(long, value_name = "NAME")]
+    pub deployment: Option<ModelName>,
     /// Follow the job with a progress bar until it finishes.
     #[arg(long)]
     pub wait: bool,
@@ -210,6 +215,7 @@ async fn submit(args: SubmitArgs, client: &Client, ctx: &mut Context<'_>) -> Res
             id_column: args.id_column,
             output_format: args.format.map(Into::into),
             max_bad_rows: args.max_bad_rows,
+            deployment: args.deployment,
         })
         .await?;
     if args.wait {

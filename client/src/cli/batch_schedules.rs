@@ -8,6 +8,7 @@ use super::datasets::FormatArg;
 use super::output::{or_dash, time, write_fields, write_json, OutputFormat, Table};
 use super::{CliError, Context};
 use crate::http::Client;
+use crate::names::ModelName;
 use crate::reference::ModelRef;
 use crate::types::{BatchInput, BatchSchedule, CreateBatchSchedule, UpdateBatchSchedule};
 
@@ -76,6 +77,9 @@ pub struct CreateArgs {
     /// How many bad rows each job tolerates before it fails (default 0).
     #[arg(long, value_name = "N")]
     pub max_bad_rows: Option<u64>,
+    /// The batch deployment (pattern batch, of the same model) each job runs for.
+    #[arg(long, value_name = "NAME")]
+    pub deployment: Option<ModelName>,
 }
 
 pub async fn run(
@@ -127,6 +131,7 @@ fn create_request(args: CreateArgs) -> CreateBatchSchedule {
         timezone: args.timezone,
         // Absent rather than `false`, so the registry's default applies.
         auto_approve: args.auto_approve.then_some(true),
+        deployment: args.deployment,
     }
 }
 
@@ -182,6 +187,7 @@ fn show(ctx: &mut Context<'_>, s: &BatchSchedule) -> Result<(), CliError> {
             ("max bad rows", s.max_bad_rows.to_string()),
             ("auto approve", yes_no(s.auto_approve)),
             ("paused", yes_no(s.paused)),
+            ("deployment", or_dash(s.deployment.as_ref())),
             ("next fire", or_dash(s.next_fire_at.as_ref().map(time))),
             ("last fire", or_dash(s.last_fire_at.as_ref().map(time))),
             ("created", time(&s.created_at)),

@@ -105,6 +105,9 @@ fn job_fields(job: &BatchJob) -> Vec<(&'static str, String)> {
     if let Some(schedule) = &job.schedule {
         fields.push(("schedule", schedule.clone()));
     }
+    if let Some(deployment) = &job.deployment {
+        fields.push(("deployment", deployment.to_string()));
+    }
     fields.push(("created", time(&job.created_at)));
     fields.push(("started", or_dash(job.started_at.as_ref().map(time))));
     fields.push(("finished", or_dash(job.finished_at.as_ref().map(time))));

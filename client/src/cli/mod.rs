@@ -5,14 +5,19 @@
 //!
 //! Exit codes: 0 ok, 1 other failure (also: a batch job `--wait` followed failed or was
 //! cancelled), 2 bad input or usage, 3 not found, 4 conflict, 5 registry unavailable
-//! (network, 5xx, or offline without the needed bytes), 6 digest verification failed.
+//! (network, 5xx, or offline without the needed bytes), 6 digest verification failed;
+//! `deployments status|wait`: 10 rolling out, 11 drifted, 12 no instances, 124 `wait`
+//! timed out.
 
 mod aliases;
 mod batch;
 mod batch_schedules;
 mod batch_view;
 mod datasets;
+mod deployment_view;
+mod deployments;
 mod download;
+mod duration;
 mod events;
 mod models;
 mod output;
@@ -31,6 +36,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::http::Client;
 use crate::runtime::train::TrainError;
+use crate::types::DeploymentState;
 
 pub use output::OutputFormat;
 
@@ -51,6 +57,17 @@ pub mod exit {
     pub const UNAVAILABLE: u8 = 5;
     /// Bytes did not match their digest.
     pub const VERIFICATION: u8 = 6;
+    /// `deployments status|wait`: the deployment is rolling out (an instance differs,
+    /// within the grace period).
+    pub const ROLLING_OUT: u8 = 10;
+    /// `deployments status|wait`: the deployment drifted (an instance differs after the
+    /// grace period, or failed to load the desired version).
+    pub const DRIFTED: u8 = 11;
+    /// `deployments status|wait`: no live instance reports.
+    pub const NO_INSTANCES: u8 = 12;
+    /// `deployments wait`: the timeout passed before the deployment was in sync (124,
+    /// as `timeout(1)` exits).
+    pub const TIMED_OUT: u8 = 124;
 }
 
 const EXAMPLES: &str = "\
@@ -62,10 +79,12 @@ Examples:
   capstan events --model bc --follow
   capstan batch submit bc@production --input patients.csv --id-column patient --wait
   capstan batch predictions --model bc p5
+  capstan deployments wait scorer --timeout 120s
 
 The registry is $CAPSTAN_URL (default http://127.0.0.1:8080) unless --url says otherwise.
 Exit codes: 0 ok, 1 failure (also a batch job that failed or was cancelled under
---wait), 2 bad input, 3 not found, 4 conflict, 5 registry unavailable, 6 digest mismatch.";
+--wait), 2 bad input, 3 not found, 4 conflict, 5 registry unavailable, 6 digest mismatch;
+deployments status and wait: 10 rolling out, 11 drifted, 12 no instances, 124 timed out.";
 
 /// Command-line client of a Capstan model registry.
 #[derive(Debug, Parser)]
@@ -121,6 +140,9 @@ pub enum Command {
     /// Offline predictions: batch jobs, their review, predictions by key, schedules.
     #[command(subcommand)]
     Batch(batch::BatchCommand),
+    /// Deployments: who consumes a ref, what their instances run, whether they are in sync.
+    #[command(subcommand, visible_alias = "deployment")]
+    Deployments(deployments::DeploymentsCommand),
 }
 
 /// Why a command failed.
@@ -138,6 +160,21 @@ pub enum CliError {
     /// A batch job `--wait` followed failed or was cancelled: why, and its first bad rows.
     #[error("{0}")]
     BatchJob(String),
+    /// `deployments status|wait`: the deployment is not in sync; its state picks the code.
+    #[error("deployment {name} is {}: {reason}", state.as_str())]
+    NotInSync {
+        name: String,
+        state: DeploymentState,
+        reason: String,
+    },
+    /// `deployments wait`: the timeout passed first.
+    #[error("deployment {name} is still {} after {waited}: {reason}", state.as_str())]
+    WaitTimedOut {
+        name: String,
+        state: DeploymentState,
+        reason: String,
+        waited: String,
+    },
 }
 
 impl CliError {
@@ -154,6 +191,13 @@ impl CliError {
             CliError::Train(TrainError::Fit(_)) => exit::FAILURE,
             CliError::Train(_) | CliError::Input(_) => exit::BAD_INPUT,
             CliError::Output(_) | CliError::BatchJob(_) => exit::FAILURE,
+            CliError::NotInSync { state, .. } => match state {
+                DeploymentState::InSync => exit::OK,
+                DeploymentState::RollingOut => exit::ROLLING_OUT,
+                DeploymentState::Drifted => exit::DRIFTED,
+                DeploymentState::NoInstances => exit::NO_INSTANCES,
+            },
+            CliError::WaitTimedOut { .. } => exit::TIMED_OUT,
         }
     }
 }
@@ -204,6 +248,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Train(command) => train::run(command, &mut ctx).await,
         Command::Dataset(command) => datasets::run(command, &mut ctx).await,
         Command::Batch(command) => batch::run(command, &mut ctx).await,
+        Command::Deployments(command) => deployments::run(command, &mut ctx).await,
     }?;
     ctx.out.flush()?;
     Ok(())

@@ -129,6 +129,10 @@ pub struct SubmitBatchJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub max_bad_rows: Option<u64>,
+    /// The batch deployment (pattern `batch`, of the same model) this job runs for: once
+    /// approved, it is what the deployment observes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<ModelName>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -297,6 +301,9 @@ pub struct BatchJob {
     /// The schedule whose firing created this job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    /// The batch deployment this job runs for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<ModelName>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

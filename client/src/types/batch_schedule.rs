@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::batch::{BatchInput, DataFormat};
+use crate::names::ModelName;
 use crate::reference::ModelRef;
 
 /// Longest schedule name.
@@ -45,6 +46,9 @@ pub struct CreateBatchSchedule {
     /// Approve each job as soon as it succeeds (default false: a person reviews it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_approve: Option<bool>,
+    /// The batch deployment (pattern `batch`, of the same model) each job runs for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<ModelName>,
 }
 
 /// `PATCH /api/v1/batch-schedules/{name}`: absent fields are left as they are.
@@ -80,6 +84,9 @@ pub struct BatchSchedule {
     pub max_bad_rows: i64,
     pub auto_approve: bool,
     pub paused: bool,
+    /// The batch deployment each job runs for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<ModelName>,
     /// When it fires next (absent while paused).
     pub next_fire_at: Option<DateTime<Utc>>,
     /// The fire time of its latest job (absent before the first).

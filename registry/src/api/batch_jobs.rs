@@ -26,11 +26,11 @@ use crate::service::Registry;
     responses(
         (status = 201, description = "Queued", body = BatchJob),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such model, version, dataset or input object", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such model, version, dataset, input object or deployment", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The version is not ready", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The version's format cannot be served, or the URL is outside the object store", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "The version's format cannot be served, the URL is outside the object store, or the deployment is not a batch deployment of the job's model", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/batch-jobs")]

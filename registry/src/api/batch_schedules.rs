@@ -24,11 +24,11 @@ use crate::service::Registry;
     responses(
         (status = 201, description = "Created", body = BatchSchedule),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such model, version, dataset or input object", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such model, version, dataset, input object or deployment", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The name is taken, or the version is not ready", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid cron or time zone, a format that cannot be served, or a URL outside the object store", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "Invalid cron or time zone, a format that cannot be served, a URL outside the object store, or a deployment that is not a batch deployment of the model", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/batch-schedules")]

@@ -46,6 +46,30 @@ pub fn check_deployment(spec: &PutDeployment) -> DomainResult<()> {
     Ok(())
 }
 
+/// A batch job (or schedule) may run for `deployment` only when it is a batch deployment
+/// of the job's model.
+pub fn check_job_deployment(
+    deployment: &str,
+    pattern: DeploymentPattern,
+    model: &str,
+    job_model: &str,
+) -> DomainResult<()> {
+    if pattern != DeploymentPattern::Batch {
+        return Err(DomainError::DeploymentNotBatch {
+            deployment: deployment.to_owned(),
+            pattern,
+        });
+    }
+    if model != job_model {
+        return Err(DomainError::DeploymentOtherModel {
+            deployment: deployment.to_owned(),
+            model: model.to_owned(),
+            job_model: job_model.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// Label keys are 1–63 characters of `A-Z a-z 0-9 . _ - /`, starting with a letter or digit
 /// (like Kubernetes'); values are up to 256 characters without control characters.
 pub fn check_labels(labels: &BTreeMap<String, String>) -> DomainResult<()> {

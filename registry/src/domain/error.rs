@@ -87,6 +87,20 @@ pub enum DomainError {
     /// `key` is already shortened for display.
     #[error("label {key:?}: keys are 1–{MAX_LABEL_KEY_LEN} characters of letters, digits, '.', '_', '-' and '/', starting with a letter or digit; values at most {MAX_LABEL_VALUE_LEN} characters without control characters")]
     InvalidDeploymentLabel { key: String },
+    #[error(
+        "deployment {deployment:?} has pattern {}; only a batch deployment runs batch jobs",
+        pattern.as_str()
+    )]
+    DeploymentNotBatch {
+        deployment: String,
+        pattern: DeploymentPattern,
+    },
+    #[error("deployment {deployment:?} consumes model {model:?}; the job scores {job_model:?}")]
+    DeploymentOtherModel {
+        deployment: String,
+        model: String,
+        job_model: String,
+    },
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;

@@ -2,6 +2,9 @@
 //! download the output. Each change is one transaction with its event; the workers that
 //! score jobs (`crate::batch`) go through [`super::batch_work`].
 
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
 use futures::{StreamExt, TryStreamExt};
 
 use capstan_client::http::api::BatchJobQuery;
@@ -14,6 +17,7 @@ use capstan_client::{Digest, ModelRef};
 
 use super::batch_views::job_view;
 use super::datasets::dataset_not_found;
+use super::deployments::{check_job_deployment, record_job_deployment};
 use super::download::etag;
 use super::{event, now, Registry};
 use crate::artifacts::{BlobRead, ObjectKey};
@@ -23,7 +27,7 @@ use crate::domain::paging::{decode_number_token, encode_number_token, page_limit
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::batch::{self, JobFilter, Transition};
 use crate::store::batch_rows::{BatchJobRow, NewBatchJobRow};
-use crate::store::{datasets, events, DbConn};
+use crate::store::{datasets, deployments, events, DbConn};
 
 /// Who made a change, as the event log records it (`anonymous` until the registry
 /// authenticates callers).
@@ -128,8 +132,18 @@ impl Registry {
             created_by: Some(actor.clone()),
             created_at: now(),
         };
-        self.write(move |conn| Ok(job_view(&queue_job(conn, row, &actor)?, now())?))
-            .await
+        let deployment = request.deployment.map(|d| d.to_string());
+        self.write(move |conn| {
+            if let Some(deployment) = &deployment {
+                check_job_deployment(conn, deployment, &row.model)?;
+            }
+            let job = queue_job(conn, row, &actor)?;
+            if let Some(deployment) = &deployment {
+                deployments::link_job(conn, &job.id, deployment)?;
+            }
+            Ok(job_view(&job, deployment.as_deref(), now())?)
+        })
+        .await
     }
 
     /// Checks what a job (or a schedule's jobs) will score and read: the ref names a
@@ -173,7 +187,7 @@ impl Registry {
 
     pub async fn get_batch_job(&self, id: String) -> RegistryResult<BatchJob> {
         self.db
-            .read(move |conn| Ok(job_view(&find_job(conn, &id)?, now())?))
+            .read(move |conn| find_job_view(conn, &id, now()))
             .await
     }
 
@@ -216,10 +230,14 @@ impl Registry {
                     })
                     .flatten();
                 let at = now();
+                let ids: Vec<&str> = page.iter().map(|row| row.id.as_str()).collect();
+                let links: HashMap<String, String> = deployments::job_deployments(conn, &ids)?
+                    .into_iter()
+                    .collect();
                 Ok(BatchJobPage {
                     jobs: page
                         .iter()
-                        .map(|row| job_view(row, at))
+                        .map(|row| job_view(row, links.get(&row.id).map(String::as_str), at))
                         .collect::<Result<_, _>>()?,
                     next_page_token,
                 })
@@ -250,7 +268,7 @@ impl Registry {
                     check_cancellable(find_job(conn, &id)?.status)?;
                 }
                 events::append(conn, job_event(EventKind::BatchJobCancelled, &job, &actor))?;
-                Ok(job_view(&find_job(conn, &id)?, at)?)
+                find_job_view(conn, &id, at)
             })
             .await?;
         self.discard_job_objects(&job.id).await;
@@ -266,6 +284,7 @@ impl Registry {
         actor: Actor,
     ) -> RegistryResult<BatchJob> {
         check_text("reason", review.reason.as_deref())?;
+        let settings = self.deployment_settings();
         self.write(move |conn| {
             let job = find_job(conn, &id)?;
             check_reviewable(job.status, to, review.reason.as_deref())?;
@@ -280,7 +299,10 @@ impl Registry {
             let mut row = job_event(kind, &job, &actor);
             row.reason = review.reason.clone();
             events::append(conn, row)?;
-            Ok(job_view(&find_job(conn, &id)?, at)?)
+            if to == BatchJobStatus::Approved {
+                record_job_deployment(conn, &id, settings)?;
+            }
+            find_job_view(conn, &id, at)
         })
         .await
     }
@@ -375,4 +397,11 @@ pub(crate) fn queue_job(
 
 pub(crate) fn find_job(conn: &mut DbConn, id: &str) -> RegistryResult<BatchJobRow> {
     batch::find(conn, id)?.ok_or_else(|| job_not_found(id))
+}
+
+/// The document of job `id`, with the deployment it runs for.
+fn find_job_view(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> RegistryResult<BatchJob> {
+    let row = find_job(conn, id)?;
+    let deployment = deployments::job_deployment(conn, id)?;
+    Ok(job_view(&row, deployment.as_deref(), at)?)
 }

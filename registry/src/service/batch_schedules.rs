@@ -9,16 +9,20 @@ use capstan_client::types::{
     BatchJobStatus, BatchSchedule, BatchSchedulePage, CreateBatchSchedule, DataFormat, EventKind,
     UpdateBatchSchedule,
 };
+use capstan_client::ModelName;
 
 use super::batch::{job_event, queue_job};
+use super::deployments::{check_job_deployment, record_job_deployment, DeploymentSettings};
 use super::views::utc;
 use super::{now, Registry};
 use crate::domain::batch::check_label;
 use crate::domain::paging::{decode_token, encode_token, page_limit};
 use crate::domain::schedule::{check_schedule_name, Timetable};
 use crate::error::{RegistryError, RegistryResult};
-use crate::store::batch_rows::{NewBatchJobRow, NewScheduleRow, ScheduleChanges, ScheduleRow};
-use crate::store::{batch, batch_schedules, events, DbConn, StoreError};
+use crate::store::batch_rows::{
+    BatchJobRow, NewBatchJobRow, NewScheduleRow, ScheduleChanges, ScheduleRow,
+};
+use crate::store::{batch, batch_schedules, deployments, events, DbConn, StoreError};
 
 const DEFAULT_TIMEZONE: &str = "UTC";
 
@@ -67,6 +71,12 @@ fn schedule_view(
         max_bad_rows: row.max_bad_rows,
         auto_approve: row.auto_approve,
         paused: row.paused,
+        deployment: row
+            .deployment
+            .as_deref()
+            .map(ModelName::parse)
+            .transpose()
+            .map_err(|e| StoreError::Invalid(format!("stored deployment name: {e}")))?,
         next_fire_at,
         last_fire_at: batch_schedules::last_fire_time(conn, &row.name)?.map(utc),
         created_at: utc(row.created_at),
@@ -107,8 +117,12 @@ impl Registry {
             last_fired_at: at,
             created_at: at,
             updated_at: at,
+            deployment: request.deployment.map(|d| d.to_string()),
         };
         self.write(move |conn| {
+            if let Some(deployment) = &row.deployment {
+                check_job_deployment(conn, deployment, &row.model)?;
+            }
             let row = batch_schedules::insert(conn, &row)?;
             schedule_view(conn, &row, utc(at))
         })
@@ -265,12 +279,17 @@ impl Registry {
             created_at: now(),
         };
         let name = schedule.name.clone();
+        let deployment = schedule.deployment.clone();
         let fired = self
             .write(move |conn| {
                 if !batch_schedules::claim_firing(conn, &name, fire.naive_utc())? {
                     return Ok(None);
                 }
-                Ok(Some(queue_job(conn, row, &actor)?.id))
+                let job = queue_job(conn, row, &actor)?;
+                if let Some(deployment) = &deployment {
+                    link_schedule_job(conn, &name, &job, deployment)?;
+                }
+                Ok(Some(job.id))
             })
             .await;
         match fired {
@@ -283,8 +302,13 @@ impl Registry {
         }
     }
 
-    /// Approves a succeeded job at once when the schedule that made it says so.
-    pub(crate) fn auto_approve(conn: &mut DbConn, job: &str) -> RegistryResult<()> {
+    /// Approves a succeeded job at once when the schedule that made it says so, and
+    /// records the state of the deployment it runs for.
+    pub(crate) fn auto_approve(
+        conn: &mut DbConn,
+        job: &str,
+        settings: DeploymentSettings,
+    ) -> RegistryResult<()> {
         let job = super::batch::find_job(conn, job)?;
         let Some(name) = &job.schedule else {
             return Ok(());
@@ -308,7 +332,27 @@ impl Registry {
             let mut row = job_event(EventKind::BatchJobApproved, &job, &actor);
             row.reason = Some(reason.to_owned());
             events::append(conn, row)?;
+            record_job_deployment(conn, &job.id, settings)?;
         }
         Ok(())
+    }
+}
+
+/// Links a firing's job to the schedule's deployment when it still is a batch deployment
+/// of the schedule's model; when it was deleted or changed since, the job runs unlinked
+/// (a warning says so) rather than not at all.
+fn link_schedule_job(
+    conn: &mut DbConn,
+    schedule: &str,
+    job: &BatchJobRow,
+    deployment: &str,
+) -> RegistryResult<()> {
+    match check_job_deployment(conn, deployment, &job.model) {
+        Ok(()) => Ok(deployments::link_job(conn, &job.id, deployment)?),
+        Err(error @ (RegistryError::NotFound { .. } | RegistryError::Unprocessable { .. })) => {
+            tracing::warn!(schedule, job = job.id, deployment, %error, "job not linked to its deployment");
+            Ok(())
+        }
+        Err(error) => Err(error),
     }
 }

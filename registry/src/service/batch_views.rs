@@ -35,7 +35,12 @@ struct PlanSummary {
     matching: Matching,
 }
 
-pub(crate) fn job_view(row: &BatchJobRow, now: NaiveDateTime) -> StoreResult<BatchJob> {
+/// The document of `row`; `deployment` is the deployment it runs for, if any.
+pub(crate) fn job_view(
+    row: &BatchJobRow,
+    deployment: Option<&str>,
+    now: NaiveDateTime,
+) -> StoreResult<BatchJob> {
     let reference = ModelRef::parse(&row.model_ref)
         .map_err(|e| StoreError::Invalid(format!("stored model ref: {e}")))?;
     let name = ModelName::parse(&row.model)
@@ -102,5 +107,9 @@ pub(crate) fn job_view(row: &BatchJobRow, now: NaiveDateTime) -> StoreResult<Bat
         output,
         review,
         schedule: row.schedule.clone(),
+        deployment: deployment
+            .map(ModelName::parse)
+            .transpose()
+            .map_err(|e| StoreError::Invalid(format!("stored deployment name: {e}")))?,
     })
 }

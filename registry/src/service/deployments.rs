@@ -20,7 +20,9 @@ pub use super::deployment_views::DeploymentSettings;
 use super::deployment_views::{deployment_view, deployment_views};
 use super::views::{to_json, utc};
 use super::{event, now, Registry};
-use crate::domain::deployments::{check_deployment, is_stale};
+use crate::domain::deployments::{
+    check_deployment, check_job_deployment as check_job_deployment_rule, is_stale,
+};
 use crate::domain::metadata::check_text;
 use crate::domain::paging::{decode_token, encode_token, page_limit};
 use crate::error::{RegistryError, RegistryResult};
@@ -75,6 +77,38 @@ fn record_transition(
         "deployment state changed"
     );
     Ok(true)
+}
+
+/// Checks that a batch job (or a schedule's jobs) of `job_model` may run for deployment
+/// `name`: it exists, and it is a batch deployment of that model.
+pub(crate) fn check_job_deployment(
+    conn: &mut DbConn,
+    name: &str,
+    job_model: &str,
+) -> RegistryResult<()> {
+    let row = find_deployment(conn, name)?;
+    check_job_deployment_rule(&row.name, row.pattern, &row.model, job_model)?;
+    Ok(())
+}
+
+/// Judges the deployment batch job `job_id` runs for (if any) now and records its
+/// transition: an approval changes what a batch deployment observes, so its state is
+/// recorded in the approval's transaction rather than by the recorder later. True when
+/// an event was written.
+pub(crate) fn record_job_deployment(
+    conn: &mut DbConn,
+    job_id: &str,
+    settings: DeploymentSettings,
+) -> RegistryResult<bool> {
+    let Some(name) = store::job_deployment(conn, job_id)? else {
+        return Ok(false);
+    };
+    let Some(row) = store::find(conn, &name)? else {
+        return Ok(false);
+    };
+    let instances = store::instances(conn, &[name.as_str()])?;
+    let view = deployment_view(conn, &row, &instances, settings, Utc::now())?;
+    record_transition(conn, &row, &view)
 }
 
 fn check_report(report: &InstanceReport) -> RegistryResult<()> {

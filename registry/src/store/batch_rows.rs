@@ -143,6 +143,8 @@ pub struct ScheduleRow {
     pub last_fired_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The batch deployment each firing's job runs for.
+    pub deployment: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -162,6 +164,8 @@ pub struct NewScheduleRow {
     pub last_fired_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The batch deployment each firing's job runs for.
+    pub deployment: Option<String>,
 }
 
 /// A schedule's changeable fields; `None` leaves a field as it is.

@@ -295,6 +295,17 @@ pub fn job_deployment(conn: &mut DbConn, job_id: &str) -> StoreResult<Option<Str
         .optional()?)
 }
 
+/// The deployments of the given jobs, as (job id, deployment), for those linked to one.
+pub fn job_deployments(conn: &mut DbConn, job_ids: &[&str]) -> StoreResult<Vec<(String, String)>> {
+    Ok(batch_job_deployments::table
+        .filter(batch_job_deployments::job_id.eq_any(job_ids))
+        .select((
+            batch_job_deployments::job_id,
+            batch_job_deployments::deployment,
+        ))
+        .load(conn)?)
+}
+
 /// A batch deployment's latest approved job: what it observes.
 #[derive(Debug, Clone, Queryable)]
 pub struct ApprovedJob {

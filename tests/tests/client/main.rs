@@ -8,6 +8,7 @@
 mod batch;
 mod batch_schedules;
 mod cli;
+mod deployments;
 mod embedded;
 mod http_client;
 mod support;

@@ -12,6 +12,7 @@ mod batch_workers;
 mod datasets;
 mod deployment_serving;
 mod deployments;
+mod deployments_batch;
 mod events;
 mod migrations;
 mod model_server;

@@ -298,6 +298,7 @@ impl Registry {
             .put_object(&manifest_key(&id), Bytes::from(manifest_json))
             .await?;
         let digest = written.digest.to_string();
+        let settings = self.deployment_settings();
         self.write(move |conn| {
             let output = JobOutput {
                 digest: &digest,
@@ -307,7 +308,7 @@ impl Registry {
             if batch::succeed(conn, &id, &holder, &output, now())? {
                 let job = find_job(conn, &id)?;
                 events::append(conn, job_event(EventKind::BatchJobSucceeded, &job, WORKER))?;
-                Registry::auto_approve(conn, &id)?;
+                Registry::auto_approve(conn, &id, settings)?;
             }
             Ok(())
         })
