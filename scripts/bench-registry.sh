@@ -7,7 +7,9 @@
 #   BACKEND  sqlite (default: SQLite + local disk, the embedded setup)
 #            postgres (PostgreSQL + local disk; a fresh database, dropped afterwards)
 #            s3 (SQLite + an S3-compatible server)
-#   BENCH    resolve, upload-promote, transfer (default: all three)
+#   BENCH    resolve, upload-promote, transfer (default: these three), deployments (1000
+#            deployments × 10 instances reporting every 10 s for 60 s, while deployments
+#            are read; CAPSTAN_BENCH_DEPLOYMENTS changes the 1000)
 #
 # Environment:
 #   CAPSTAN_BENCH_PG          admin URL [postgres://postgres@127.0.0.1:5432/test]
@@ -74,6 +76,8 @@ for bench in "${BENCHES[@]}"; do
         upload-promote) "$BIN/capstan-bench" --pid "$SERVER_PID" ${CAPSTAN_BENCH_ARGS:-} upload-promote --iterations 300 --warmup 20 ;;
         transfer) "$BIN/capstan-bench" --pid "$SERVER_PID" ${CAPSTAN_BENCH_ARGS:-} transfer \
             --size-mib "${CAPSTAN_BENCH_SIZE_MIB:-1024}" --file "${CAPSTAN_BENCH_FILE:-/tmp/capstan-bench-1g.bin}" ;;
+        deployments) "$BIN/capstan-bench" --pid "$SERVER_PID" ${CAPSTAN_BENCH_ARGS:-} deployments \
+            --deployments "${CAPSTAN_BENCH_DEPLOYMENTS:-1000}" --instances 10 --interval 10 --duration 60 ;;
         *) echo "unknown benchmark $bench" >&2; exit 2 ;;
     esac
 done

@@ -103,6 +103,9 @@ pub(crate) fn record_job_deployment(
     let Some(name) = store::job_deployment(conn, job_id)? else {
         return Ok(false);
     };
+    if !store::lock(conn, &name)? {
+        return Ok(false);
+    }
     let Some(row) = store::find(conn, &name)? else {
         return Ok(false);
     };

@@ -21,6 +21,10 @@ impl Latencies {
         self.samples.push(d);
     }
 
+    pub fn samples(&self) -> &[Duration] {
+        &self.samples
+    }
+
     /// Nearest-rank percentile, in milliseconds.
     fn percentile(sorted: &[Duration], p: f64) -> f64 {
         if sorted.is_empty() {

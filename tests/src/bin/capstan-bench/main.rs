@@ -7,6 +7,9 @@
 //! - `transfer`: upload and download of a large artifact (1 GiB by default), streamed from
 //!   and to disk; MB/s of each, and with `--pid` the server's peak RSS during each.
 //!
+//! - `deployments`: N deployments × M instances reporting every interval while deployments
+//!   are read; latency of both and the server's CPU (the control plane's cost).
+//!
 //! With `--pid <server pid>` every subcommand also reports the CPU time the server spent
 //! (from `/proc/<pid>/task/*/schedstat`), per thread group with `--threads`: a poor man's
 //! profiler for when `perf` is not available.
@@ -16,6 +19,7 @@
 
 mod batch;
 mod filler;
+mod fleet;
 mod latency;
 mod measure;
 mod registry;
@@ -27,6 +31,7 @@ mod upload_promote;
 use clap::{Parser, Subcommand};
 
 use batch::{batch, BatchArgs};
+use fleet::{fleet, FleetArgs};
 use registry::Bench;
 use resolve::{resolve, ResolveArgs};
 use server::Server;
@@ -43,7 +48,8 @@ use upload_promote::{upload_promote, UploadPromoteArgs};
         capstan-bench --url http://127.0.0.1:8080 resolve --requests 5000\n  \
         capstan-bench upload-promote --iterations 300 --pid $(pgrep -n capstan-registry)\n  \
         capstan-bench transfer --size-mib 1024 --file /tmp/capstan-bench-1g.bin --pid $SERVER_PID\n  \
-        capstan-bench batch --rows 1000000 --kind onnx --pid $SERVER_PID\n\n\
+        capstan-bench batch --rows 1000000 --kind onnx --pid $SERVER_PID\n  \
+        capstan-bench deployments --deployments 1000 --instances 10 --pid $SERVER_PID\n\n\
         Run the server in release mode with a throwaway --data-dir: the benchmark creates\n\
         the model (default `bc`) and leaves its versions and blobs behind."
 )]
@@ -83,6 +89,9 @@ enum Command {
     /// Pattern 4 end to end: upload a CSV, score it with a batch job, download the output,
     /// approve, look predictions up by key.
     Batch(BatchArgs),
+    /// The control plane under a fleet's heartbeats: N deployments × M instances
+    /// reporting, while deployments are read; latency of both and the server's CPU.
+    Deployments(FleetArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -111,6 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::UploadPromote(args) => upload_promote(&bench, server, cli.threads, args).await?,
         Command::Transfer(args) => transfer(&bench, server, cli.threads, args).await?,
         Command::Batch(args) => batch(&bench, server, cli.threads, args).await?,
+        Command::Deployments(args) => fleet(&bench, server, cli.threads, args).await?,
     };
     if cli.json {
         println!("{}", serde_json::to_string(&report)?);
