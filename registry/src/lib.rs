@@ -13,3 +13,4 @@ pub mod service;
 pub mod serving;
 pub mod startup;
 pub mod store;
+pub mod webhooks;

@@ -30,6 +30,7 @@ use capstan_registry::artifacts::ObjectStoreConfig;
 use capstan_registry::config::{BatchConfig, Config};
 use capstan_registry::events::{EventsConfig, Shutdown};
 use capstan_registry::service::{Limits, Registry};
+use capstan_registry::webhooks::WebhooksConfig;
 
 pub use raw::{cut_off_upload, raw_request};
 
@@ -67,6 +68,8 @@ pub struct TestOptions {
     pub batch_lease: Option<Duration>,
     /// Chunk size of CSV and JSONL batch inputs (default 8 MiB).
     pub batch_chunk_bytes: Option<u64>,
+    /// Webhook delivery (default: `WebhooksConfig::default()`, private addresses refused).
+    pub webhooks: Option<WebhooksConfig>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -133,6 +136,7 @@ async fn spawn_configured(options: TestOptions, events: EventsConfig) -> TestApp
             lease: options.batch_lease.unwrap_or(Duration::from_secs(30)),
             chunk_bytes: options.batch_chunk_bytes.unwrap_or(8 * 1024 * 1024),
         },
+        webhooks: options.webhooks.unwrap_or_default(),
     };
     let (running, shutdown) = start_server(&config).await;
     let base = format!("http://{}", running.addr);

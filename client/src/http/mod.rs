@@ -27,6 +27,8 @@ mod models;
 mod stages;
 #[cfg(feature = "http")]
 mod versions;
+#[cfg(feature = "http")]
+mod webhooks;
 
 pub use api::{BatchJobQuery, EventQuery, EventStreamQuery, ModelQuery, PageQuery, VersionQuery};
 #[cfg(feature = "http")]

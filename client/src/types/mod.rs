@@ -431,6 +431,7 @@ pub struct RelayStatus {
 pub mod batch;
 pub mod batch_schedule;
 mod message;
+pub mod webhook;
 pub use batch::{
     BatchFailure, BatchInput, BatchJob, BatchJobPage, BatchJobStatus, BatchModel, BatchOutput,
     BatchProgress, BatchReview, DataFormat, Dataset, DatasetPage, KeyedPrediction, Matching,
@@ -441,3 +442,7 @@ pub use batch_schedule::{
     MAX_SCHEDULE_NAME_LEN,
 };
 pub use message::{ArtifactPointer, EventMessage, RefState};
+pub use webhook::{
+    CreateWebhook, UpdateWebhook, Webhook, WebhookDelivery, WebhookDeliveryPage, WebhookPage,
+    WebhookStatus,
+};

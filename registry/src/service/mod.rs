@@ -20,6 +20,7 @@ mod stages;
 pub mod upload;
 mod versions;
 mod views;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,6 +72,8 @@ pub struct Registry {
     key_footers: Arc<batch_keys::FooterCache>,
     /// Buffers scoring chunks reuse (see `batch_work::ChunkBuffers`).
     chunk_buffers: Arc<batch_work::BufferPool>,
+    /// Whether webhooks may deliver to internal addresses (see `service::webhooks`).
+    webhooks_allow_private: bool,
 }
 
 impl Registry {
@@ -83,6 +86,7 @@ impl Registry {
             batch_chunk_bytes: 8 * 1024 * 1024,
             key_footers: Arc::default(),
             chunk_buffers: Arc::default(),
+            webhooks_allow_private: false,
         }
     }
 
