@@ -348,7 +348,9 @@ fn resolve_webhooks(settings: &ServeArgs, events: &EventsConfig) -> anyhow::Resu
     let defaults = WebhooksConfig::default();
     let millis = |ms: Option<u64>, default: Duration| ms.map_or(default, Duration::from_millis);
     let config = WebhooksConfig {
-        allow_private: settings.webhooks_allow_private.unwrap_or(defaults.allow_private),
+        allow_private: settings
+            .webhooks_allow_private
+            .unwrap_or(defaults.allow_private),
         timeout: millis(settings.webhooks_timeout_ms, defaults.timeout),
         retry_first: millis(settings.webhooks_retry_first_ms, defaults.retry_first),
         retry_max: millis(settings.webhooks_retry_max_ms, defaults.retry_max),

@@ -28,7 +28,9 @@ pub enum WebhookRuleError {
     #[error("webhook URL host {host:?} cannot be resolved: {reason}")]
     Unresolvable { host: String, reason: String },
     /// `kind` is already shortened for display.
-    #[error("unknown event kind {kind:?}; use one of the kinds of GET /api/v1/events, or \"*\" for all")]
+    #[error(
+        "unknown event kind {kind:?}; use one of the kinds of GET /api/v1/events, or \"*\" for all"
+    )]
     UnknownEventKind { kind: String },
     #[error("events must list 1–{MAX_EVENT_KINDS} event kinds, or be [\"*\"]")]
     InvalidEvents,
@@ -179,9 +181,10 @@ impl EventSelection {
         }
         let mut kinds = Vec::with_capacity(names.len());
         for name in names {
-            let kind = EventKind::parse(name).ok_or_else(|| WebhookRuleError::UnknownEventKind {
-                kind: shorten(name),
-            })?;
+            let kind =
+                EventKind::parse(name).ok_or_else(|| WebhookRuleError::UnknownEventKind {
+                    kind: shorten(name),
+                })?;
             if !kinds.contains(&kind) {
                 kinds.push(kind);
             }
@@ -209,7 +212,9 @@ impl EventSelection {
 /// delay is scaled by `jitter` (uniform in `[0, 1)`), so receivers that failed together
 /// are not retried together.
 pub fn retry_delay(failures: i64, first: Duration, max: Duration, jitter: f64) -> Duration {
-    let doublings = u32::try_from(failures.saturating_sub(1)).unwrap_or(u32::MAX).min(32);
+    let doublings = u32::try_from(failures.saturating_sub(1))
+        .unwrap_or(u32::MAX)
+        .min(32);
     let base = first
         .checked_mul(1u32 << doublings.min(31))
         .unwrap_or(max)
@@ -340,6 +345,9 @@ mod tests {
         assert_eq!(retry_delay(1, first, max, 1.0), first);
         assert_eq!(retry_delay(3, first, max, 1.0), Duration::from_secs(4));
         assert_eq!(retry_delay(30, first, max, 1.0), max);
-        assert_eq!(retry_delay(i64::MAX, first, max, 0.5), Duration::from_secs(45));
+        assert_eq!(
+            retry_delay(i64::MAX, first, max, 0.5),
+            Duration::from_secs(45)
+        );
     }
 }

@@ -509,8 +509,8 @@ impl Registry {
                 };
                 // Paused, disabled or changed meanwhile: the attempt happened, but it no
                 // longer decides anything.
-                let current = row.status == WebhookStatus::Active.as_str()
-                    && row.cursor_seq < attempt.seq;
+                let current =
+                    row.status == WebhookStatus::Active.as_str() && row.cursor_seq < attempt.seq;
                 let failures = row.attempts + 1;
                 let mut changes = WebhookChanges {
                     updated_at: Some(at),

@@ -258,14 +258,16 @@ async fn deliver_next(context: &Context, id: &str) -> RegistryResult<Next> {
     let Some(event) = events.iter().find(|e| target.selection.selects(e.kind)) else {
         return match events.last() {
             // Only events it does not select: move past them.
-            Some(last) => Ok(if registry
-                .skip_webhook_events(context.lease(), id, last.seq)
-                .await?
-            {
-                Next::Again
-            } else {
-                Next::Stop
-            }),
+            Some(last) => Ok(
+                if registry
+                    .skip_webhook_events(context.lease(), id, last.seq)
+                    .await?
+                {
+                    Next::Again
+                } else {
+                    Next::Stop
+                },
+            ),
             None => Ok(Next::Wait(None)),
         };
     };
@@ -291,7 +293,9 @@ async fn attempt(context: &Context, target: &DeliveryTarget, event: &Event) -> A
         .unwrap_or_else(|_| Err(format!("no answer within {:?}", config.timeout)));
     let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let (status_code, error, outcome) = match answer {
-        Ok(status) if (200..300).contains(&status) => (Some(status), None, AttemptOutcome::Delivered),
+        Ok(status) if (200..300).contains(&status) => {
+            (Some(status), None, AttemptOutcome::Delivered)
+        }
         Ok(410) => (
             Some(410),
             Some("410 Gone: the receiver wants no more deliveries".to_owned()),
@@ -303,7 +307,11 @@ async fn attempt(context: &Context, target: &DeliveryTarget, event: &Event) -> A
             } else {
                 format!("HTTP {status}")
             };
-            (Some(status), Some(why), failed(config, target, attempted_at))
+            (
+                Some(status),
+                Some(why),
+                failed(config, target, attempted_at),
+            )
         }
         Err(error) => (None, Some(error), failed(config, target, attempted_at)),
     };

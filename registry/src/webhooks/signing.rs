@@ -27,7 +27,10 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Strin
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// The `webhook-signature` header: one signature per secret, space-separated.
@@ -66,7 +69,10 @@ mod tests {
     #[test]
     fn any_change_changes_the_signature() {
         assert_ne!(sign(SECRET, ID, TIMESTAMP + 1, BODY).unwrap(), SIGNATURE);
-        assert_ne!(sign(SECRET, "msg_other", TIMESTAMP, BODY).unwrap(), SIGNATURE);
+        assert_ne!(
+            sign(SECRET, "msg_other", TIMESTAMP, BODY).unwrap(),
+            SIGNATURE
+        );
         assert_ne!(
             sign(SECRET, ID, TIMESTAMP, br#"{"test":2432232314}"#).unwrap(),
             SIGNATURE

@@ -20,3 +20,4 @@ mod serving;
 mod stages;
 mod stored_values;
 mod versions;
+mod webhooks;
