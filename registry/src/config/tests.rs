@@ -250,5 +250,8 @@ fn webhook_settings_come_from_flags_and_the_file() {
         "7200000",
     ])
     .unwrap();
-    assert!(Config::resolve(bad).is_err(), "first delay above the maximum");
+    assert!(
+        Config::resolve(bad).is_err(),
+        "first delay above the maximum"
+    );
 }

@@ -296,8 +296,12 @@ impl Registry {
         self.write(move |conn| {
             let row = find_webhook(conn, &id)?;
             let at = now();
+            let url = url.map(|url| url.as_str().to_owned());
+            let retarget = url.as_ref().is_some_and(|url| *url != row.url);
             let mut changes = WebhookChanges {
-                url: url.map(|url| url.as_str().to_owned()),
+                // A new URL is tried at once rather than at the old one's retry time.
+                next_attempt_at: retarget.then_some(None),
+                url,
                 events,
                 model: update.model.map(|m| Some(m.to_string())),
                 description: update.description.map(Some),
@@ -507,10 +511,11 @@ impl Registry {
                 let Some(row) = webhooks::find(conn, &attempt.webhook)? else {
                     return Ok(true);
                 };
-                // Paused, disabled or changed meanwhile: the attempt happened, but it no
-                // longer decides anything.
-                let current =
-                    row.status == WebhookStatus::Active.as_str() && row.cursor_seq < attempt.seq;
+                // An attempt of an event already delivered (by a replica that lost its lease
+                // meanwhile) decides nothing; a failure of a webhook paused or disabled
+                // meanwhile changes nothing either; a success moves the cursor anyway.
+                let current = row.cursor_seq < attempt.seq;
+                let active = row.status == WebhookStatus::Active.as_str();
                 let failures = row.attempts + 1;
                 let mut changes = WebhookChanges {
                     updated_at: Some(at),
@@ -563,19 +568,17 @@ impl Registry {
                         status_code: attempt.status_code.map(i64::from),
                         error: attempt.error.clone(),
                         latency_ms: attempt.latency_ms,
-                        next_retry_at: next_retry_at.filter(|_| current),
+                        next_retry_at: next_retry_at.filter(|_| current && active),
                     },
                 )?;
-                if !current {
-                    return Ok(true);
-                }
                 match attempt.outcome {
-                    AttemptOutcome::Delivered => {
-                        webhooks::advance_cursor(conn, &attempt.webhook, attempt.seq, at)?
+                    AttemptOutcome::Delivered if current => {
+                        webhooks::advance_cursor(conn, &attempt.webhook, attempt.seq, at)?;
                     }
-                    _ => {
+                    AttemptOutcome::Gone | AttemptOutcome::Failed { .. } if current && active => {
                         webhooks::update(conn, &attempt.webhook, &changes)?;
                     }
+                    _ => {}
                 }
                 Ok(true)
             })

@@ -39,6 +39,10 @@ pub const LEASE: &str = "webhooks";
 const EVENTS_PER_READ: i64 = 100;
 /// The wait after the loop itself failed (database unreachable, …).
 const ERROR_WAIT: Duration = Duration::from_secs(1);
+/// Tasks wake on new events (the event hub's head, which also follows other replicas'
+/// writes) and at their retry time; this many poll intervals wakes them regardless (a
+/// changed URL is tried at once).
+const POLLS_PER_WAKE: u32 = 20;
 
 /// A running task of one webhook.
 struct Worker {
@@ -93,6 +97,7 @@ impl Dispatcher {
     /// Runs until `shutdown` is cancelled, then stops the tasks and gives the lease up.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut registered = false;
+        let mut woken_at = Instant::now();
         while !shutdown.is_cancelled() {
             let step = if registered {
                 self.step().await
@@ -111,14 +116,18 @@ impl Dispatcher {
                 }
             };
             let leading = self.renewed_at.is_some();
-            tokio::select! {
+            let new_events = tokio::select! {
                 () = shutdown.cancelled() => break,
-                changed = self.head.changed(), if leading => if changed.is_err() { break },
-                () = tokio::time::sleep(wait) => {}
-            }
-            // New events, or time to look for other replicas' events and retries.
-            for worker in self.workers.values() {
-                worker.wake.notify_one();
+                changed = self.head.changed(), if leading => if changed.is_err() { break } else { true },
+                () = tokio::time::sleep(wait) => false,
+            };
+            if new_events
+                || woken_at.elapsed() >= self.context.config.poll_interval * POLLS_PER_WAKE
+            {
+                woken_at = Instant::now();
+                for worker in self.workers.values() {
+                    worker.wake.notify_one();
+                }
             }
         }
         self.stop_workers().await;
@@ -210,7 +219,12 @@ fn spawn_worker(context: Arc<Context>, id: String) -> Worker {
 
 async fn run_worker(context: Arc<Context>, id: String, wake: Arc<Notify>, stop: CancellationToken) {
     while !stop.is_cancelled() {
-        let next = match deliver_next(&context, &id).await {
+        // Shutdown abandons an attempt in flight: it is made again (at least once).
+        let step = tokio::select! {
+            () = stop.cancelled() => break,
+            step = deliver_next(&context, &id) => step,
+        };
+        let next = match step {
             Ok(next) => next,
             Err(error) => {
                 tracing::warn!(webhook = %id, %error, "webhook delivery step failed; retrying");
