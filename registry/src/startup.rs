@@ -98,7 +98,7 @@ pub async fn start_with_shutdown(
     tokio::spawn(watch_events(registry.clone(), refs.clone(), EVENT_POLL));
     let serving = Serving::new(refs);
     let events = events::start(&registry, &config.events, &shutdown);
-    webhooks::start(&events.hub, &config.webhooks, &shutdown);
+    let webhooks = webhooks::start(&events.hub, &config.webhooks, &shutdown);
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -109,6 +109,7 @@ pub async fn start_with_shutdown(
                 registry: registry.clone(),
                 hub: events.hub,
                 relays: events.relays,
+                webhooks,
                 shutdown: shutdown.token(),
             },
             serving,

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use capstan_client::types::Event;
 
+use super::metrics::{AttemptResult, WebhookMetrics};
 use super::sender::{self, Signed};
 use super::signing::signature_header;
 use super::WebhooksConfig;
@@ -56,6 +57,7 @@ struct Context {
     registry: Registry,
     config: WebhooksConfig,
     holder: String,
+    metrics: Arc<WebhookMetrics>,
 }
 
 impl Context {
@@ -76,13 +78,19 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(registry: Registry, head: watch::Receiver<i64>, config: WebhooksConfig) -> Self {
+    pub fn new(
+        registry: Registry,
+        head: watch::Receiver<i64>,
+        config: WebhooksConfig,
+        metrics: Arc<WebhookMetrics>,
+    ) -> Self {
         let instance = uuid::Uuid::new_v4().simple().to_string();
         Self {
             context: Arc::new(Context {
                 registry,
                 config,
                 holder: format!("webhooks/{}/{}", std::process::id(), &instance[..12]),
+                metrics,
             }),
             head,
             workers: HashMap::new(),
@@ -329,6 +337,11 @@ async fn attempt(context: &Context, target: &DeliveryTarget, event: &Event) -> A
         }
         Err(error) => (None, Some(error), failed(config, target, attempted_at)),
     };
+    context.metrics.record(match outcome {
+        AttemptOutcome::Delivered => AttemptResult::Delivered,
+        AttemptOutcome::Gone => AttemptResult::Gone,
+        AttemptOutcome::Failed { .. } => AttemptResult::Failed,
+    });
     if let Some(error) = &error {
         tracing::info!(webhook = %target.id, seq = event.seq, %error, "webhook delivery attempt failed");
     }

@@ -9,17 +9,22 @@
 //! - [`sender`]: one attempt over HTTP, pinned to the addresses checked just before (no
 //!   DNS rebinding between the check and the connection), no redirects, no proxy.
 //! - [`signing`]: the `webhook-signature` header.
+//! - [`metrics`]: attempts by result, for `/metrics`.
 //!
 //! This module reads and writes only through the `Registry`; nothing here knows about
 //! HTTP requests to the registry itself.
 
 pub mod delivery;
+pub mod metrics;
 pub mod sender;
 pub mod signing;
+
+use std::sync::Arc;
 
 use std::time::Duration;
 
 use crate::events::{EventHub, Shutdown};
+pub use metrics::WebhookMetrics;
 
 /// Settings of webhook delivery (see `docs/control-plane.md#webhooks`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,8 +62,11 @@ impl Default for WebhooksConfig {
 }
 
 /// Starts the delivery loop on the current runtime; it stops (giving its lease up) when
-/// `shutdown` begins.
-pub fn start(hub: &EventHub, config: &WebhooksConfig, shutdown: &Shutdown) {
-    let dispatcher = delivery::Dispatcher::new(hub.registry().clone(), hub.head(), *config);
+/// `shutdown` begins. Returns the counters it keeps for `/metrics`.
+pub fn start(hub: &EventHub, config: &WebhooksConfig, shutdown: &Shutdown) -> Arc<WebhookMetrics> {
+    let metrics = Arc::new(WebhookMetrics::default());
+    let dispatcher =
+        delivery::Dispatcher::new(hub.registry().clone(), hub.head(), *config, metrics.clone());
     shutdown.spawn(dispatcher.run(shutdown.token()));
+    metrics
 }

@@ -1,185 +1,14 @@
-//! Signed webhooks end to end: the real registry delivers to a Python receiver that
-//! verifies every request with the `standardwebhooks` package from PyPI (an independent
-//! implementation of the spec), on both database backends.
+//! Deliveries as a Standard Webhooks verifier sees them: signed, in order, at least once,
+//! through outages, 410 Gone, pauses, filters and secret rotation.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use capstan_registry::webhooks::WebhooksConfig;
-use capstan_tests::{spawn_app, spawn_with, TestApp, TestOptions};
-
-const DEADLINE: Duration = Duration::from_secs(20);
-
-/// The Python receiver (`tests/python/webhook_receiver.py`), killed on drop.
-struct Receiver {
-    port: u16,
-    child: Child,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-    http: reqwest::Client,
-}
-
-impl Receiver {
-    fn start() -> Self {
-        let available = Command::new("python3")
-            .args(["-c", "import standardwebhooks"])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            available,
-            "the webhook tests need Python's standardwebhooks: \
-             python3 -m pip install standardwebhooks==1.3.0 (.ci/run does)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("received.jsonl");
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/webhook_receiver.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(&log)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().parse().unwrap();
-        Receiver {
-            port,
-            child,
-            log,
-            _dir: dir,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// Sets what `path` verifies with and answers.
-    async fn configure(&self, path: &str, settings: Value) {
-        let mut command = settings;
-        command["path"] = json!(path);
-        let response = self
-            .http
-            .post(self.url("/_control"))
-            .json(&command)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 204);
-    }
-
-    /// Every request received on `path`, in arrival order.
-    fn records(&self, path: &str) -> Vec<Value> {
-        let Ok(text) = std::fs::read_to_string(&self.log) else {
-            return Vec::new();
-        };
-        text.lines()
-            .map(|line| serde_json::from_str::<Value>(line).unwrap())
-            .filter(|record| record["path"] == path)
-            .collect()
-    }
-
-    /// Waits until `done` holds for the records of `path`.
-    async fn wait_for(
-        &self,
-        path: &str,
-        what: &str,
-        done: impl Fn(&[Value]) -> bool,
-    ) -> Vec<Value> {
-        let start = Instant::now();
-        loop {
-            let records = self.records(path);
-            if done(&records) {
-                return records;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "timed out waiting for {what} on {path}; received: {records:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A server that may deliver to the local receiver, retrying fast.
-async fn spawn_delivering() -> TestApp {
-    spawn_with(TestOptions {
-        webhooks: Some(WebhooksConfig {
-            allow_private: true,
-            retry_first: Duration::from_millis(100),
-            retry_max: Duration::from_millis(300),
-            timeout: Duration::from_secs(5),
-            ..WebhooksConfig::default()
-        }),
-        ..TestOptions::default()
-    })
-    .await
-}
-
-async fn create_webhook(app: &TestApp, body: Value) -> Value {
-    let (status, webhook) = app.post_json("/api/v1/webhooks", &body).await;
-    assert_eq!(status, 201, "create webhook: {webhook}");
-    webhook
-}
-
-/// The events the events API shows after `after`.
-async fn events_after(app: &TestApp, after: i64) -> Vec<Value> {
-    let (status, page) = app.get_json(&format!("/api/v1/events?after={after}")).await;
-    assert_eq!(status, 200);
-    page["events"].as_array().unwrap().clone()
-}
-
-/// The seq of each distinct `webhook-id`, by first arrival.
-fn first_arrivals(records: &[Value]) -> Vec<i64> {
-    let mut seqs = Vec::new();
-    for record in records {
-        let seq = record["seq"].as_i64().unwrap();
-        if !seqs.contains(&seq) {
-            seqs.push(seq);
-        }
-    }
-    seqs
-}
-
-/// Seqs answered 2xx.
-fn delivered(records: &[Value]) -> Vec<i64> {
-    records
-        .iter()
-        .filter(|r| (200..300).contains(&r["status"].as_i64().unwrap()))
-        .map(|r| r["seq"].as_i64().unwrap())
-        .collect()
-}
-
-async fn wait_for_status(app: &TestApp, id: &str, status: &str) -> Value {
-    let start = Instant::now();
-    loop {
-        let (code, webhook) = app.get_json(&format!("/api/v1/webhooks/{id}")).await;
-        assert_eq!(code, 200);
-        if webhook["status"] == status {
-            return webhook;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "webhook never became {status}: {webhook}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use super::{
+    attempts_metric, create_webhook, delivered, events_after, first_arrivals, spawn_delivering,
+    wait_for_status, Receiver, DEADLINE,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_verify_with_the_standardwebhooks_package() {
@@ -253,6 +82,11 @@ async fn deliveries_verify_with_the_standardwebhooks_package() {
     assert!(deliveries[0]["next_retry_at"].is_null());
     let (_, shown) = app.get_json(&format!("/api/v1/webhooks/{id}")).await;
     assert_eq!(shown["cursor"], last);
+    assert_eq!(
+        attempts_metric(&app, "delivered").await,
+        events.len() as i64
+    );
+    assert_eq!(attempts_metric(&app, "failed").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -323,6 +157,7 @@ async fn a_receiver_outage_loses_nothing_and_keeps_order() {
         "first arrivals in seq order"
     );
     assert!(records.iter().all(|r| r["verified"] == json!(["current"])));
+    assert!(attempts_metric(&app, "failed").await >= 3);
     let (_, shown) = app.get_json(&format!("/api/v1/webhooks/{id}")).await;
     assert_eq!(shown["failed_attempts"], 0);
     assert!(shown["next_attempt_at"].is_null());
@@ -360,6 +195,7 @@ async fn gone_disables_the_webhook_until_it_is_resumed() {
         .await;
     assert_eq!(page["deliveries"].as_array().unwrap().len(), 1);
     assert_eq!(page["deliveries"][0]["status_code"], 410);
+    assert_eq!(attempts_metric(&app, "gone").await, 1);
     assert!(page["deliveries"][0]["next_retry_at"].is_null());
 
     // Resuming starts again at the first event not delivered.
@@ -395,165 +231,6 @@ async fn gone_disables_the_webhook_until_it_is_resumed() {
             delivered(r).len() > seqs.len()
         })
         .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn internal_receivers_are_refused_without_allow_private() {
-    let app = spawn_app().await;
-    for url in [
-        "http://127.0.0.1/hook",
-        "http://localhost:8080/hook",
-        "http://[::1]/hook",
-        "http://10.0.0.1/hook",
-        "http://169.254.169.254/latest/meta-data/",
-        "http://192.168.1.1/",
-        "http://172.16.5.4/",
-        "http://100.64.0.1/",
-        "http://0.0.0.0/",
-        "http://[fd00::1]/",
-        "http://[fe80::1]/",
-        "http://[::ffff:127.0.0.1]/",
-        "http://2130706433/",
-    ] {
-        let response = app
-            .http
-            .post(app.url("/api/v1/webhooks"))
-            .json(&json!({"url": url, "events": ["*"]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 400, "{url}");
-        assert_eq!(
-            response.headers()["content-type"],
-            "application/problem+json",
-            "{url}"
-        );
-        let problem: Value = response.json().await.unwrap();
-        assert_eq!(
-            problem["code"], "webhook_url_not_allowed",
-            "{url}: {problem}"
-        );
-    }
-    let (_, listed) = app.get_json("/api/v1/webhooks").await;
-    assert_eq!(listed["webhooks"], json!([]), "nothing created");
-
-    // Nor can an existing webhook be pointed at one.
-    let public = "http://93.184.215.14/hook";
-    let webhook = create_webhook(&app, json!({"url": public, "events": ["stage_changed"]})).await;
-    let id = webhook["id"].as_str().unwrap();
-    let (status, problem) = app
-        .patch_json(
-            &format!("/api/v1/webhooks/{id}"),
-            &json!({"url": "http://169.254.169.254/"}),
-        )
-        .await;
-    assert_eq!(status, 400);
-    assert_eq!(problem["code"], "webhook_url_not_allowed");
-    let (_, shown) = app.get_json(&format!("/api/v1/webhooks/{id}")).await;
-    assert_eq!(shown["url"], public);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_webhook_input_is_refused_and_nothing_written() {
-    let app = spawn_app().await;
-    let public = "http://93.184.215.14/hook";
-    let cases = [
-        (
-            json!({"url": public, "events": ["model_exploded"]}),
-            422,
-            "unknown_event_kind",
-        ),
-        (json!({"url": public, "events": []}), 422, "invalid_events"),
-        (
-            json!({"url": public, "events": ["*", "stage_changed"]}),
-            422,
-            "invalid_events",
-        ),
-        (
-            json!({"url": "ftp://example.com/x", "events": ["*"]}),
-            400,
-            "invalid_webhook_url",
-        ),
-        (
-            json!({"url": "file:///etc/passwd", "events": ["*"]}),
-            400,
-            "invalid_webhook_url",
-        ),
-        (
-            json!({"url": "http://user:pw@93.184.215.14/", "events": ["*"]}),
-            400,
-            "invalid_webhook_url",
-        ),
-        (
-            json!({"url": "not a url", "events": ["*"]}),
-            400,
-            "invalid_webhook_url",
-        ),
-        (
-            json!({"url": public, "events": ["*"], "model": "bad name!"}),
-            400,
-            "invalid_body",
-        ),
-        (
-            json!({"url": public, "events": ["*"], "secret": "whsec_mine"}),
-            400,
-            "invalid_body",
-        ),
-        (json!({"url": public}), 400, "invalid_body"),
-        (json!({"url": public, "events": "*"}), 400, "invalid_body"),
-        (
-            json!({"url": public, "events": ["*"], "description": "a\u{0}b"}),
-            400,
-            "invalid_text",
-        ),
-    ];
-    for (body, status, code) in cases {
-        let (got, problem) = app.post_json("/api/v1/webhooks", &body).await;
-        assert_eq!(got, status, "{body}: {problem}");
-        assert_eq!(problem["code"], code, "{body}: {problem}");
-    }
-    let huge = json!({"url": public, "events": ["*"], "description": "x".repeat(2 << 20)});
-    let (status, _) = app.post_json("/api/v1/webhooks", &huge).await;
-    assert_eq!(status, 413);
-    let empty = app
-        .http
-        .post(app.url("/api/v1/webhooks"))
-        .header("content-type", "application/json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(empty.status().as_u16(), 400);
-    let (_, listed) = app.get_json("/api/v1/webhooks").await;
-    assert_eq!(listed["webhooks"], json!([]), "nothing created");
-
-    let webhook = create_webhook(&app, json!({"url": public, "events": ["stage_changed"]})).await;
-    let id = webhook["id"].as_str().unwrap();
-    let (status, problem) = app
-        .patch_json(
-            &format!("/api/v1/webhooks/{id}"),
-            &json!({"events": ["nope"]}),
-        )
-        .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (422, Some("unknown_event_kind"))
-    );
-    let (_, shown) = app.get_json(&format!("/api/v1/webhooks/{id}")).await;
-    assert_eq!(shown["events"], json!(["stage_changed"]));
-    for path in [
-        "/api/v1/webhooks/nope".to_owned(),
-        "/api/v1/webhooks/nope/deliveries".to_owned(),
-    ] {
-        let (status, problem) = app.get_json(&path).await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (404, Some("webhook_not_found"))
-        );
-    }
-    let (status, _) = app.delete(&format!("/api/v1/webhooks/{id}")).await;
-    assert_eq!(status, 204);
-    let (status, _) = app.delete(&format!("/api/v1/webhooks/{id}")).await;
-    assert_eq!(status, 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
