@@ -18,9 +18,11 @@ use crate::serving::Serving;
 use crate::webhooks::WebhookMetrics;
 
 /// What a process serves besides predictions.
+// Built once per process and moved into `serve`: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Serves {
-    /// The registry: its API over `registry`, the event stream (ended by `shutdown`) and
-    /// the relays' lag in `/readyz` and `/metrics`.
+    /// The registry: its API over `registry`, the event stream (ended by `shutdown`),
+    /// the relays' lag in `/readyz` and `/metrics`, and webhook attempts in `/metrics`.
     Registry {
         registry: Registry,
         hub: EventHub,
