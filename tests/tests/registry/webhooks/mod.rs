@@ -1,10 +1,12 @@
 //! Signed webhooks end to end: the real registry delivers to a Python receiver that
 //! verifies every request with the `standardwebhooks` package from PyPI (an independent
 //! implementation of the spec), on both database backends. [`delivery`]: what arrives,
-//! when, and signed how; [`input`]: what is refused at the API.
+//! when, and signed how; [`input`]: what is refused at the API; [`operations`]: delivery
+//! under rebinding, long outages and several replicas.
 
 mod delivery;
 mod input;
+mod operations;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
