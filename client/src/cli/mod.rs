@@ -21,6 +21,7 @@ mod pull;
 mod stages;
 mod train;
 mod versions;
+mod webhooks;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -121,6 +122,9 @@ pub enum Command {
     /// Offline predictions: batch jobs, their review, predictions by key, schedules.
     #[command(subcommand)]
     Batch(batch::BatchCommand),
+    /// Endpoints that receive the event log as signed POSTs (Standard Webhooks).
+    #[command(subcommand, visible_alias = "webhook")]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 /// Why a command failed.
@@ -204,6 +208,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Train(command) => train::run(command, &mut ctx).await,
         Command::Dataset(command) => datasets::run(command, &mut ctx).await,
         Command::Batch(command) => batch::run(command, &mut ctx).await,
+        Command::Webhooks(command) => webhooks::run(command, &mut ctx).await,
     }?;
     ctx.out.flush()?;
     Ok(())

@@ -19,6 +19,22 @@ impl Client {
         self.get_json(&query.path(api::WEBHOOKS)).await
     }
 
+    /// Webhooks by id (following page tokens), at most `max`.
+    pub async fn list_all_webhooks(&self, max: usize) -> Result<Vec<Webhook>> {
+        let mut query = PageQuery::default();
+        let mut webhooks = Vec::new();
+        loop {
+            let page = self.list_webhooks(&query).await?;
+            webhooks.extend(page.webhooks);
+            match page.next_page_token {
+                Some(token) if webhooks.len() < max => query.page_token = Some(token),
+                _ => break,
+            }
+        }
+        webhooks.truncate(max);
+        Ok(webhooks)
+    }
+
     pub async fn get_webhook(&self, id: &str) -> Result<Webhook> {
         self.get_json(&api::webhook(id)).await
     }

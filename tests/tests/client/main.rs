@@ -12,3 +12,4 @@ mod embedded;
 mod http_client;
 mod support;
 mod train;
+mod webhooks;
