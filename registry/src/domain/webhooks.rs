@@ -23,7 +23,7 @@ pub enum WebhookRuleError {
     /// `url` is already shortened for display.
     #[error("webhook URL {url:?} is not valid: {reason}")]
     InvalidUrl { url: String, reason: &'static str },
-    #[error("webhook URL host {host:?} resolves to {address}, an internal address (loopback, private, link-local, …); the registry refuses those unless started with --webhooks-allow-private")]
+    #[error("webhook URL host {host:?} is or resolves to {address}, an internal address (loopback, private, link-local, …); the registry refuses those unless started with --webhooks-allow-private")]
     UrlNotAllowed { host: String, address: IpAddr },
     #[error("webhook URL host {host:?} cannot be resolved: {reason}")]
     Unresolvable { host: String, reason: String },

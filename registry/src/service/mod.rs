@@ -20,6 +20,7 @@ mod stages;
 pub mod upload;
 mod versions;
 mod views;
+pub mod webhook_delivery;
 pub mod webhooks;
 
 use std::sync::Arc;

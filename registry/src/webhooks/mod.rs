@@ -6,7 +6,9 @@
 //!   active webhook, each reading the log after its webhook's persisted cursor, in `seq`
 //!   order, at least once, with exponential backoff and jitter; a slow or dead receiver
 //!   only delays itself.
-//! - [`sender`]: one attempt over HTTP, pinned to the addresses checked just before (no
+//! - `attempt`: one event to one webhook: the address check again, signing, the POST,
+//!   and what the answer means (2xx, 410, a failure and its retry time).
+//! - [`sender`]: the POST itself, pinned to the addresses checked just before (no
 //!   DNS rebinding between the check and the connection), no redirects, no proxy.
 //! - [`signing`]: the `webhook-signature` header.
 //! - [`metrics`]: attempts by result, for `/metrics`.
@@ -14,6 +16,7 @@
 //! This module reads and writes only through the `Registry`; nothing here knows about
 //! HTTP requests to the registry itself.
 
+mod attempt;
 pub mod delivery;
 pub mod metrics;
 pub mod sender;
