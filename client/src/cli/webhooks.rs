@@ -30,13 +30,25 @@ pub enum WebhooksCommand {
     )]
     Show { id: String },
     /// Stop delivering until resumed (events wait).
+    #[command(
+        after_help = "Examples:\n  capstan webhooks pause 8d2ca770-6fd6-422d-bd0c-6108890cb0ca"
+    )]
     Pause { id: String },
     /// Deliver again, from the first event not delivered; also re-enables a disabled
     /// webhook.
+    #[command(
+        after_help = "Examples:\n  capstan webhooks resume 8d2ca770-6fd6-422d-bd0c-6108890cb0ca"
+    )]
     Resume { id: String },
     /// Replace the secret (printed once); the previous one signs too for 24 h.
+    #[command(
+        after_help = "Examples:\n  capstan webhooks rotate-secret 8d2ca770-6fd6-422d-bd0c-6108890cb0ca --output json"
+    )]
     RotateSecret { id: String },
     /// Delete a webhook and its delivery log.
+    #[command(
+        after_help = "Examples:\n  capstan webhooks delete 8d2ca770-6fd6-422d-bd0c-6108890cb0ca"
+    )]
     Delete { id: String },
     /// The webhook's delivery attempts, newest first.
     #[command(
