@@ -19,6 +19,7 @@ use crate::deployments::RecorderConfig;
 use crate::events::{EventsConfig, KafkaConfig, NatsConfig};
 use crate::service::deployments::DeploymentSettings;
 use crate::service::Limits;
+use crate::webhooks::WebhooksConfig;
 
 /// The settings of `capstan-registry serve`: its flags, their environment variables and
 /// the keys of the config file (the field names). Unset flags fall back to the config
@@ -121,6 +122,30 @@ pub struct ServeArgs {
     /// period ending, an instance going silent, a promotion), in ms [default: 2000].
     #[arg(long, env = "CAPSTAN_DEPLOYMENT_CHECK_MS", value_name = "MS")]
     pub deployment_check_ms: Option<u64>,
+    // Webhooks.
+    /// Let webhooks deliver to loopback, private, link-local and other internal
+    /// addresses (refused by default: a webhook URL must not reach the registry's own
+    /// network, e.g. cloud metadata at 169.254.169.254) [default: false].
+    #[arg(long, env = "CAPSTAN_WEBHOOKS_ALLOW_PRIVATE", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub webhooks_allow_private: Option<bool>,
+    /// How long one webhook delivery attempt may take, in ms [default: 10000].
+    #[arg(long, env = "CAPSTAN_WEBHOOKS_TIMEOUT_MS", value_name = "MS")]
+    pub webhooks_timeout_ms: Option<u64>,
+    /// The wait after an event's first failed delivery, in ms; doubled after each
+    /// further failure, with jitter [default: 5000].
+    #[arg(long, env = "CAPSTAN_WEBHOOKS_RETRY_FIRST_MS", value_name = "MS")]
+    pub webhooks_retry_first_ms: Option<u64>,
+    /// The longest wait between two delivery attempts, in ms [default: 3600000 = 1 h].
+    #[arg(long, env = "CAPSTAN_WEBHOOKS_RETRY_MAX_MS", value_name = "MS")]
+    pub webhooks_retry_max_ms: Option<u64>,
+    /// How long an event may keep failing before its webhook is disabled, in ms
+    /// [default: 86400000 = 24 h].
+    #[arg(long, env = "CAPSTAN_WEBHOOKS_GIVE_UP_MS", value_name = "MS")]
+    pub webhooks_give_up_ms: Option<u64>,
+    /// Lease of the replica that delivers webhooks, in ms; renewed at a third of it
+    /// [default: 10000].
+    #[arg(long, env = "CAPSTAN_WEBHOOKS_LEASE_MS", value_name = "MS")]
+    pub webhooks_lease_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -157,6 +182,7 @@ pub struct Config {
     pub events: EventsConfig,
     pub batch: BatchConfig,
     pub deployments: DeploymentsConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 /// How deployments are judged and their transitions recorded.
@@ -193,6 +219,7 @@ impl Config {
         let events = resolve_events(&settings)?;
         let batch = resolve_batch(&settings)?;
         let deployments = resolve_deployments(&settings)?;
+        let webhooks = resolve_webhooks(&settings, &events)?;
         let data_dir = settings
             .data_dir
             .unwrap_or_else(|| PathBuf::from("capstan-data"));
@@ -234,6 +261,7 @@ impl Config {
             events,
             batch,
             deployments,
+            webhooks,
         })
     }
 }
@@ -371,6 +399,37 @@ fn resolve_kafka(settings: &ServeArgs) -> anyhow::Result<Option<KafkaConfig>> {
         "--kafka-topic {topic:?} is not a valid Kafka topic name"
     );
     Ok(Some(KafkaConfig { brokers, topic }))
+}
+
+/// Webhook delivery: its retry schedule, timeout and lease (it polls as often as the
+/// event tail).
+fn resolve_webhooks(settings: &ServeArgs, events: &EventsConfig) -> anyhow::Result<WebhooksConfig> {
+    let defaults = WebhooksConfig::default();
+    let millis = |ms: Option<u64>, default: Duration| ms.map_or(default, Duration::from_millis);
+    let config = WebhooksConfig {
+        allow_private: settings
+            .webhooks_allow_private
+            .unwrap_or(defaults.allow_private),
+        timeout: millis(settings.webhooks_timeout_ms, defaults.timeout),
+        retry_first: millis(settings.webhooks_retry_first_ms, defaults.retry_first),
+        retry_max: millis(settings.webhooks_retry_max_ms, defaults.retry_max),
+        give_up: millis(settings.webhooks_give_up_ms, defaults.give_up),
+        lease: millis(settings.webhooks_lease_ms, defaults.lease),
+        poll_interval: events.poll_interval,
+    };
+    anyhow::ensure!(
+        config.timeout >= Duration::from_millis(100),
+        "--webhooks-timeout-ms must be at least 100"
+    );
+    anyhow::ensure!(
+        config.retry_first >= Duration::from_millis(10) && config.retry_first <= config.retry_max,
+        "--webhooks-retry-first-ms must be at least 10 and at most --webhooks-retry-max-ms"
+    );
+    anyhow::ensure!(
+        config.lease >= Duration::from_millis(300),
+        "--webhooks-lease-ms must be at least 300"
+    );
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use capstan_client::runtime::RuntimeError;
 use capstan_client::Problem;
 
 use crate::artifacts::ArtifactError;
+use crate::domain::webhooks::WebhookRuleError;
 use crate::domain::DomainError;
 use crate::serving::ServeError;
 use crate::store::StoreError;
@@ -129,6 +130,30 @@ impl From<DomainError> for RegistryError {
             }
             DomainError::TooManyLabels { .. } | DomainError::InvalidDeploymentLabel { .. } => {
                 RegistryError::bad_request("invalid_label", detail)
+            }
+        }
+    }
+}
+
+/// A refused webhook setting (see `domain::webhooks`).
+impl From<WebhookRuleError> for RegistryError {
+    fn from(error: WebhookRuleError) -> Self {
+        let detail = error.to_string();
+        match error {
+            WebhookRuleError::InvalidUrl { .. } => {
+                RegistryError::bad_request("invalid_webhook_url", detail)
+            }
+            WebhookRuleError::UrlNotAllowed { .. } => {
+                RegistryError::bad_request("webhook_url_not_allowed", detail)
+            }
+            WebhookRuleError::Unresolvable { .. } => {
+                RegistryError::bad_request("webhook_url_unresolvable", detail)
+            }
+            WebhookRuleError::UnknownEventKind { .. } => {
+                RegistryError::unprocessable("unknown_event_kind", detail)
+            }
+            WebhookRuleError::InvalidEvents => {
+                RegistryError::unprocessable("invalid_events", detail)
             }
         }
     }

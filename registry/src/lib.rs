@@ -14,3 +14,4 @@ pub mod service;
 pub mod serving;
 pub mod startup;
 pub mod store;
+pub mod webhooks;

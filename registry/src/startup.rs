@@ -18,6 +18,7 @@ use crate::events::{self, Shutdown};
 use crate::service::Registry;
 use crate::serving::{watch_events, LocalSource, ServedRefs, Serving, TableMode};
 use crate::store::Db;
+use crate::webhooks;
 
 /// Staged uploads older than this are debris of a crash and are deleted at start.
 const STALE_STAGING: Duration = Duration::from_secs(24 * 60 * 60);
@@ -52,7 +53,8 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
         .with_context(|| format!("cannot open the object store {}", config.object_store.url))?;
     let registry = Registry::new(db, artifacts, config.limits)
         .with_batch_chunk_bytes(config.batch.chunk_bytes)
-        .with_deployment_settings(config.deployments.settings);
+        .with_deployment_settings(config.deployments.settings)
+        .with_webhooks_allow_private(config.webhooks.allow_private);
     let sweeper = registry.clone();
     tokio::spawn(async move {
         match sweeper.sweep_staged_uploads(STALE_STAGING).await {
@@ -103,6 +105,7 @@ pub async fn start_with_shutdown(
     tokio::spawn(watch_events(registry.clone(), refs.clone(), EVENT_POLL));
     let serving = Serving::new(refs);
     let events = events::start(&registry, &config.events, &shutdown);
+    let webhooks = webhooks::start(&events.hub, &config.webhooks, &shutdown);
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -113,6 +116,7 @@ pub async fn start_with_shutdown(
                 registry: registry.clone(),
                 hub: events.hub,
                 relays: events.relays,
+                webhooks,
                 shutdown: shutdown.token(),
             },
             serving,

@@ -30,6 +30,7 @@ use capstan_registry::artifacts::ObjectStoreConfig;
 use capstan_registry::config::{BatchConfig, Config, DeploymentsConfig};
 use capstan_registry::events::{EventsConfig, Shutdown};
 use capstan_registry::service::{Limits, Registry};
+use capstan_registry::webhooks::WebhooksConfig;
 
 pub use raw::{cut_off_upload, raw_request};
 
@@ -70,6 +71,8 @@ pub struct TestOptions {
     /// Grace period, heartbeat and state-check interval of deployments (default: the
     /// server's defaults).
     pub deployments: Option<DeploymentsConfig>,
+    /// Webhook delivery (default: `WebhooksConfig::default()`, private addresses refused).
+    pub webhooks: Option<WebhooksConfig>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -137,6 +140,7 @@ async fn spawn_configured(options: TestOptions, events: EventsConfig) -> TestApp
             chunk_bytes: options.batch_chunk_bytes.unwrap_or(8 * 1024 * 1024),
         },
         deployments: options.deployments.unwrap_or_default(),
+        webhooks: options.webhooks.unwrap_or_default(),
     };
     let (running, shutdown) = start_server(&config).await;
     let base = format!("http://{}", running.addr);

@@ -26,6 +26,7 @@ mod pull;
 mod stages;
 mod train;
 mod versions;
+mod webhooks;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -143,6 +144,9 @@ pub enum Command {
     /// Deployments: who consumes a ref, what their instances run, whether they are in sync.
     #[command(subcommand, visible_alias = "deployment")]
     Deployments(deployments::DeploymentsCommand),
+    /// Endpoints that receive the event log as signed POSTs (Standard Webhooks).
+    #[command(subcommand, visible_alias = "webhook")]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 /// Why a command failed.
@@ -249,6 +253,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Dataset(command) => datasets::run(command, &mut ctx).await,
         Command::Batch(command) => batch::run(command, &mut ctx).await,
         Command::Deployments(command) => deployments::run(command, &mut ctx).await,
+        Command::Webhooks(command) => webhooks::run(command, &mut ctx).await,
     }?;
     ctx.out.flush()?;
     Ok(())

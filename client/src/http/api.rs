@@ -15,6 +15,7 @@ pub const DATASETS: &str = "/api/v1/datasets";
 pub const BATCH_JOBS: &str = "/api/v1/batch-jobs";
 pub const BATCH_SCHEDULES: &str = "/api/v1/batch-schedules";
 pub const DEPLOYMENTS: &str = "/api/v1/deployments";
+pub const WEBHOOKS: &str = "/api/v1/webhooks";
 pub const HEALTH: &str = "/healthz";
 /// The response header that says which version an artifact download is.
 pub const VERSION_HEADER: &str = "x-capstan-model-version";
@@ -241,6 +242,15 @@ impl DeploymentQuery {
             ],
         )
     }
+}
+
+pub fn webhook(id: &str) -> String {
+    format!("{WEBHOOKS}/{}", encode(id))
+}
+
+/// `…/rotate-secret`, `…/deliveries`.
+pub fn webhook_action(id: &str, action: &str) -> String {
+    format!("{WEBHOOKS}/{}/{action}", encode(id))
 }
 
 /// Paging of a plain list: `GET /api/v1/datasets` (newest first),

@@ -29,6 +29,8 @@ mod models;
 mod stages;
 #[cfg(feature = "http")]
 mod versions;
+#[cfg(feature = "http")]
+mod webhooks;
 
 pub use api::{
     BatchJobQuery, DeploymentQuery, EventQuery, EventStreamQuery, ModelQuery, PageQuery,

@@ -452,6 +452,7 @@ pub mod batch;
 pub mod batch_schedule;
 pub mod deployment;
 mod message;
+pub mod webhook;
 pub use batch::{
     BatchFailure, BatchInput, BatchJob, BatchJobPage, BatchJobStatus, BatchModel, BatchOutput,
     BatchProgress, BatchReview, DataFormat, Dataset, DatasetPage, KeyedPrediction, Matching,
@@ -467,3 +468,7 @@ pub use deployment::{
     MAX_LABELS, MAX_LABEL_KEY_LEN, MAX_LABEL_VALUE_LEN,
 };
 pub use message::{ArtifactPointer, EventMessage, RefState};
+pub use webhook::{
+    CreateWebhook, UpdateWebhook, Webhook, WebhookDelivery, WebhookDeliveryPage, WebhookPage,
+    WebhookStatus,
+};

@@ -15,15 +15,20 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::events::{EventHub, RelayMonitor};
 use crate::service::{Limits, Registry};
 use crate::serving::Serving;
+use crate::webhooks::WebhookMetrics;
 
 /// What a process serves besides predictions.
+// Built once per process and moved into `serve`: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Serves {
-    /// The registry: its API over `registry`, the event stream (ended by `shutdown`) and
-    /// the relays' lag in `/readyz` and `/metrics`.
+    /// The registry: its API over `registry`, the event stream (ended by `shutdown`),
+    /// the relays' lag in `/readyz` and `/metrics`, and webhook attempts in `/metrics`.
     Registry {
         registry: Registry,
         hub: EventHub,
         relays: Arc<RelayMonitor>,
+        /// Webhook delivery attempts, in `/metrics`.
+        webhooks: Arc<WebhookMetrics>,
         shutdown: CancellationToken,
     },
     /// The model server: predictions, health and metrics only.
@@ -47,6 +52,7 @@ struct RegistryData {
     registry: web::Data<Registry>,
     hub: web::Data<EventHub>,
     relays: web::Data<RelayMonitor>,
+    webhooks: web::Data<WebhookMetrics>,
     shutdown: web::Data<CancellationToken>,
 }
 
@@ -58,11 +64,13 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
             registry,
             hub,
             relays,
+            webhooks,
             shutdown,
         } => Some(RegistryData {
             registry: web::Data::new(registry),
             hub: web::Data::new(hub),
             relays: web::Data::from(relays),
+            webhooks: web::Data::from(webhooks),
             shutdown: web::Data::new(shutdown),
         }),
         Serves::ModelServer => None,
@@ -91,6 +99,7 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
                     cfg.app_data(data.registry)
                         .app_data(data.hub)
                         .app_data(data.relays)
+                        .app_data(data.webhooks)
                         .app_data(data.shutdown);
                 }
             })

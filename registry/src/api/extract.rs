@@ -86,6 +86,12 @@ pub struct SchedulePath {
     pub name: String,
 }
 
+/// `/webhooks/{id}[/…]`.
+#[derive(Debug, Deserialize)]
+pub struct WebhookPath {
+    pub id: String,
+}
+
 /// `/batch-jobs/{id}/predictions/{key}`.
 #[derive(Debug, Deserialize)]
 pub struct JobKeyPath {

@@ -25,6 +25,7 @@ mod predict;
 mod predictions;
 mod stages;
 mod versions;
+mod webhooks;
 
 use actix_web::web;
 use utoipa::openapi::OpenApi;
@@ -100,7 +101,14 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(deployments::delete_deployment)
                 .service(deployments::report_instance)
                 .service(predictions::job_prediction)
-                .service(predictions::model_prediction),
+                .service(predictions::model_prediction)
+                .service(webhooks::create_webhook)
+                .service(webhooks::list_webhooks)
+                .service(webhooks::get_webhook)
+                .service(webhooks::update_webhook)
+                .service(webhooks::delete_webhook)
+                .service(webhooks::rotate_secret)
+                .service(webhooks::list_deliveries),
         );
 }
 

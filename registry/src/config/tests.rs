@@ -206,3 +206,52 @@ fn broker_settings_are_checked_at_start() {
     assert!(resolve_nats(&ServeArgs::default()).unwrap().is_none());
     assert!(resolve_kafka(&ServeArgs::default()).unwrap().is_none());
 }
+
+#[test]
+fn webhook_settings_come_from_flags_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let defaults = Config::resolve(settings(&["--data-dir", data_dir]).unwrap()).unwrap();
+    assert_eq!(defaults.webhooks, WebhooksConfig::default());
+    assert!(!defaults.webhooks.allow_private);
+
+    // A bare flag turns private addresses on; an explicit value works too.
+    let bare = settings(&["--webhooks-allow-private", "--data-dir", data_dir]).unwrap();
+    assert_eq!(bare.webhooks_allow_private, Some(true));
+    let off = settings(&["--webhooks-allow-private=false"]).unwrap();
+    assert_eq!(off.webhooks_allow_private, Some(false));
+
+    let file = ConfigFile::new(
+        "webhooks",
+        "webhooks_allow_private = true\nwebhooks_retry_first_ms = 250\n\
+         webhooks_give_up_ms = 60000\n",
+    );
+    let config = Config::resolve(
+        settings(&[
+            "--config",
+            file.path(),
+            "--data-dir",
+            data_dir,
+            "--webhooks-timeout-ms",
+            "2500",
+        ])
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(config.webhooks.allow_private);
+    assert_eq!(config.webhooks.retry_first, Duration::from_millis(250));
+    assert_eq!(config.webhooks.give_up, Duration::from_secs(60));
+    assert_eq!(config.webhooks.timeout, Duration::from_millis(2500));
+
+    let bad = settings(&[
+        "--data-dir",
+        data_dir,
+        "--webhooks-retry-first-ms",
+        "7200000",
+    ])
+    .unwrap();
+    assert!(
+        Config::resolve(bad).is_err(),
+        "first delay above the maximum"
+    );
+}

@@ -12,5 +12,6 @@ pub mod paging;
 pub mod policy;
 pub mod refs;
 pub mod schedule;
+pub mod webhooks;
 
 pub use error::{DomainError, DomainResult};

@@ -22,6 +22,8 @@ mod stages;
 pub mod upload;
 mod versions;
 mod views;
+pub mod webhook_delivery;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +77,8 @@ pub struct Registry {
     chunk_buffers: Arc<batch_work::BufferPool>,
     /// Behind an `Arc`: the registry is cloned into every task and handler.
     deployment_settings: Arc<deployments::DeploymentSettings>,
+    /// Whether webhooks may deliver to internal addresses (see `service::webhooks`).
+    webhooks_allow_private: bool,
 }
 
 impl Registry {
@@ -88,6 +92,7 @@ impl Registry {
             key_footers: Arc::default(),
             chunk_buffers: Arc::default(),
             deployment_settings: Arc::default(),
+            webhooks_allow_private: false,
         }
     }
 

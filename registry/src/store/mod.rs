@@ -29,6 +29,8 @@ pub mod rows;
 pub mod schema;
 pub mod stages;
 pub mod versions;
+pub mod webhook_rows;
+pub mod webhooks;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -227,3 +227,43 @@ diesel::joinable!(aliases -> models (model_id));
 diesel::allow_tables_to_appear_in_same_query!(models, model_tags, versions, aliases);
 diesel::allow_tables_to_appear_in_same_query!(batch_jobs, batch_chunks, batch_job_deployments);
 diesel::allow_tables_to_appear_in_same_query!(deployments, deployment_instances);
+
+// Signed webhooks (migration 2026-12-07-000002_webhooks).
+diesel::table! {
+    webhooks (id) {
+        id -> Text,
+        url -> Text,
+        events -> Text,
+        model -> Nullable<Text>,
+        description -> Nullable<Text>,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamp>,
+        status -> Text,
+        disabled_reason -> Nullable<Text>,
+        cursor_seq -> BigInt,
+        attempts -> BigInt,
+        failing_since -> Nullable<Timestamp>,
+        next_attempt_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        webhook_id -> Text,
+        seq -> BigInt,
+        message_id -> Text,
+        attempt -> BigInt,
+        attempted_at -> Timestamp,
+        status_code -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        latency_ms -> BigInt,
+        next_retry_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_deliveries);

@@ -338,7 +338,7 @@ async fn events_follow_prints_new_events_and_bridges_a_restart() {
 
 #[tokio::test]
 async fn every_subcommand_has_help_with_examples() {
-    let subcommands: [&[&str]; 34] = [
+    let subcommands: [&[&str]; 42] = [
         &["models", "list"],
         &["models", "create"],
         &["models", "show"],
@@ -373,6 +373,14 @@ async fn every_subcommand_has_help_with_examples() {
         &["batch", "schedule", "pause"],
         &["batch", "schedule", "resume"],
         &["batch", "schedule", "delete"],
+        &["webhooks", "create"],
+        &["webhooks", "list"],
+        &["webhooks", "show"],
+        &["webhooks", "pause"],
+        &["webhooks", "resume"],
+        &["webhooks", "rotate-secret"],
+        &["webhooks", "delete"],
+        &["webhooks", "deliveries"],
     ];
     for subcommand in subcommands {
         let mut command = clean_command(capstan_bin(), &[]);

@@ -13,3 +13,4 @@ mod embedded;
 mod http_client;
 mod support;
 mod train;
+mod webhooks;

@@ -23,3 +23,4 @@ mod serving;
 mod stages;
 mod stored_values;
 mod versions;
+mod webhooks;

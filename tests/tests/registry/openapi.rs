@@ -54,6 +54,10 @@ fn document_covers_the_whole_api() {
         "/api/v1/deployments/{name}",
         "/api/v1/deployments/{name}/instances/{instance}",
         "/api/v1/models/{name}/predictions/{key}",
+        "/api/v1/webhooks",
+        "/api/v1/webhooks/{id}",
+        "/api/v1/webhooks/{id}/rotate-secret",
+        "/api/v1/webhooks/{id}/deliveries",
     ] {
         assert!(
             paths.contains_key(path),
