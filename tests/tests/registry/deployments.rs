@@ -513,3 +513,60 @@ async fn an_instance_that_stops_reporting_goes_stale_and_is_not_counted() {
     assert_eq!(back["state"], "in_sync");
     assert_eq!(back["instances"][0]["stale"], false);
 }
+
+/// Two replicas on one database, instances reporting to either, a promotion, a grace
+/// period running out and an instance going silent: the recorded transitions form one
+/// chain (each starts where the previous ended), none written twice.
+#[tokio::test]
+async fn replicas_record_each_transition_once() {
+    let app = spawn_with(quick_deployments(
+        Duration::from_millis(800),
+        Duration::from_millis(200),
+    ))
+    .await;
+    let replica = app.spawn_replica().await;
+    let (one, two) = bc_with_two_versions(&app).await;
+    app.put_json(
+        "/api/v1/deployments/scorer",
+        &json!({"model": "bc@production", "pattern": "api"}),
+    )
+    .await;
+    let serving = |digest: &str, version: i64| json!({"version": version, "digest": digest, "status": "serving"});
+    // Both instances report through both replicas, alternately, while production moves.
+    for round in 0..6 {
+        let (version, digest) = if round < 3 { (1, &one) } else { (2, &two) };
+        if round == 3 {
+            app.promote("bc", "production", &json!({"version": 2}))
+                .await;
+        }
+        let b_version = if round < 5 { 1 } else { version };
+        let b_digest = if round < 5 { &one } else { digest };
+        let (a, b) = if round % 2 == 0 {
+            (&app, &replica)
+        } else {
+            (&replica, &app)
+        };
+        let (s1, _) = report(a, "scorer", "a", serving(digest, version)).await;
+        let (s2, _) = report(b, "scorer", "b", serving(b_digest, b_version)).await;
+        assert!(s1 < 300 && s2 < 300);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    // Then both go silent.
+    wait_for_deployment(&replica, "scorer", |d| d["state"] == "no_instances").await;
+    wait_for_recorded_state(&app, "scorer", "no_instances").await;
+    let recorded = transitions(&app, "scorer").await;
+    for pair in recorded.windows(2) {
+        assert_eq!(pair[0].1, pair[1].0, "a broken chain: {recorded:?}");
+        assert_ne!(
+            pair[0].0, pair[0].1,
+            "a transition to the same state: {recorded:?}"
+        );
+    }
+    assert_eq!(recorded[0].0, "no_instances", "{recorded:?}");
+    assert!(
+        recorded.iter().any(|(_, to, _)| to == "rolling_out"),
+        "{recorded:?}"
+    );
+    replica.stop_gracefully().await;
+    app.stop_gracefully().await;
+}
