@@ -10,7 +10,7 @@ use diesel::sql_types::Text;
 
 use crate::types::{
     BatchJobStatus, DataFormat, DeploymentPattern, DeploymentState, EventKind, InstanceStatus,
-    VersionStatus,
+    Role, VersionStatus,
 };
 
 macro_rules! text_enum {
@@ -46,3 +46,4 @@ text_enum!(BatchJobStatus, "batch job status");
 text_enum!(DeploymentPattern, "deployment pattern");
 text_enum!(DeploymentState, "deployment state");
 text_enum!(InstanceStatus, "instance status");
+text_enum!(Role, "role");

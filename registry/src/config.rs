@@ -146,6 +146,29 @@ pub struct ServeArgs {
     /// [default: 10000].
     #[arg(long, env = "CAPSTAN_WEBHOOKS_LEASE_MS", value_name = "MS")]
     pub webhooks_lease_ms: Option<u64>,
+    // Authentication (docs/security.md).
+    /// Require an API token (`Authorization: Bearer …`) on every route but health (and,
+    /// unless turned off below, the API document and /metrics). On the first start with
+    /// no token in the database an admin token is written to DATA_DIR/admin-token
+    /// [default: false].
+    #[arg(long, env = "CAPSTAN_AUTH", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub auth: Option<bool>,
+    /// Listen on a non-loopback address without --auth; refused otherwise, since anyone
+    /// who can reach the registry could then delete models or promote versions
+    /// [default: false].
+    #[arg(long, env = "CAPSTAN_INSECURE_NO_AUTH", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_no_auth: Option<bool>,
+    /// How long a verified token is trusted before it is looked up again, in ms: a token
+    /// revoked on another replica is refused here after at most this long (revoking on
+    /// this replica takes effect at once); 0 looks every request up [default: 1000].
+    #[arg(long, env = "CAPSTAN_AUTH_CACHE_MS", value_name = "MS")]
+    pub auth_cache_ms: Option<u64>,
+    /// Serve the OpenAPI document and Swagger UI without a token [default: true].
+    #[arg(long, env = "CAPSTAN_AUTH_OPEN_DOCS", value_name = "BOOL")]
+    pub auth_open_docs: Option<bool>,
+    /// Serve /metrics without a token [default: true].
+    #[arg(long, env = "CAPSTAN_AUTH_OPEN_METRICS", value_name = "BOOL")]
+    pub auth_open_metrics: Option<bool>,
 }
 
 impl ServeArgs {
@@ -183,6 +206,28 @@ pub struct Config {
     pub batch: BatchConfig,
     pub deployments: DeploymentsConfig,
     pub webhooks: WebhooksConfig,
+    pub auth: AuthConfig,
+}
+
+/// Who may call the API (see `api::auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub enabled: bool,
+    /// How long a verified token is trusted before it is looked up again.
+    pub cache: Duration,
+    pub open_docs: bool,
+    pub open_metrics: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            cache: Duration::from_secs(1),
+            open_docs: true,
+            open_metrics: true,
+        }
+    }
 }
 
 /// How deployments are judged and their transitions recorded.
@@ -220,6 +265,10 @@ impl Config {
         let batch = resolve_batch(&settings)?;
         let deployments = resolve_deployments(&settings)?;
         let webhooks = resolve_webhooks(&settings, &events)?;
+        let listen = settings
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let auth = resolve_auth(&settings, listen)?;
         let data_dir = settings
             .data_dir
             .unwrap_or_else(|| PathBuf::from("capstan-data"));
@@ -236,9 +285,7 @@ impl Config {
             .unwrap_or_else(|| format!("file://{}", data_dir.join("objects").display()));
         let defaults = Limits::default();
         Ok(Self {
-            listen: settings
-                .listen
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen,
             data_dir,
             database_url,
             object_store: ObjectStoreConfig {
@@ -262,8 +309,29 @@ impl Config {
             batch,
             deployments,
             webhooks,
+            auth,
         })
     }
+}
+
+/// Authentication; refuses to serve a non-loopback address without it unless told to.
+fn resolve_auth(settings: &ServeArgs, listen: SocketAddr) -> anyhow::Result<AuthConfig> {
+    let defaults = AuthConfig::default();
+    let enabled = settings.auth.unwrap_or(false);
+    anyhow::ensure!(
+        enabled || listen.ip().is_loopback() || settings.insecure_no_auth == Some(true),
+        "refusing to listen on {listen} without authentication: anyone who can reach it could \
+         delete models and promote versions. Pass --auth (CAPSTAN_AUTH=true) to require \
+         tokens, or --insecure-no-auth (CAPSTAN_INSECURE_NO_AUTH=true) on a network you trust"
+    );
+    Ok(AuthConfig {
+        enabled,
+        cache: settings
+            .auth_cache_ms
+            .map_or(defaults.cache, Duration::from_millis),
+        open_docs: settings.auth_open_docs.unwrap_or(defaults.open_docs),
+        open_metrics: settings.auth_open_metrics.unwrap_or(defaults.open_metrics),
+    })
 }
 
 fn resolve_deployments(settings: &ServeArgs) -> anyhow::Result<DeploymentsConfig> {

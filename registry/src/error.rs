@@ -31,6 +31,13 @@ pub enum RegistryError {
     Conflict { code: &'static str, detail: String },
     #[error("{detail}")]
     TooLarge { detail: String },
+    /// No token, or one the registry does not know (revoked tokens included); answered
+    /// with `WWW-Authenticate: Bearer`.
+    #[error("{detail}")]
+    Unauthorized { detail: String },
+    /// A known token without the role (or the scope) the request needs.
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
     #[error("{detail}")]
     UnsupportedMediaType { detail: String },
     #[error("{method} is not allowed here; this route answers {allowed}")]
@@ -68,6 +75,13 @@ impl From<DomainError> for RegistryError {
     fn from(error: DomainError) -> Self {
         let detail = error.to_string();
         match error {
+            DomainError::InvalidTokenName { .. } | DomainError::ReservedTokenName { .. } => {
+                RegistryError::bad_request("invalid_token_name", detail)
+            }
+            DomainError::InvalidModelPatterns { .. } => {
+                RegistryError::bad_request("invalid_models", detail)
+            }
+            DomainError::NeedsUnscopedAdmin => RegistryError::forbidden("scoped_token", detail),
             DomainError::TooManyTags { .. } | DomainError::InvalidTag { .. } => {
                 RegistryError::bad_request("invalid_tags", detail)
             }
@@ -174,6 +188,19 @@ impl RegistryError {
         }
     }
 
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        RegistryError::Unauthorized {
+            detail: detail.into(),
+        }
+    }
+
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        RegistryError::Forbidden {
+            code,
+            detail: detail.into(),
+        }
+    }
+
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
         RegistryError::Conflict {
             code,
@@ -206,6 +233,12 @@ impl RegistryError {
             }
             RegistryError::NotFound { code, detail } => {
                 (StatusCode::NOT_FOUND, *code, detail.clone())
+            }
+            RegistryError::Unauthorized { detail } => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", detail.clone())
+            }
+            RegistryError::Forbidden { code, detail } => {
+                (StatusCode::FORBIDDEN, *code, detail.clone())
             }
             RegistryError::Conflict { code, detail } => {
                 (StatusCode::CONFLICT, *code, detail.clone())
@@ -354,6 +387,10 @@ impl ResponseError for RegistryError {
             RegistryError::MethodNotAllowed { allowed, .. } => {
                 Some((header::ALLOW, allowed.clone()))
             }
+            RegistryError::Unauthorized { .. } => Some((
+                header::WWW_AUTHENTICATE,
+                r#"Bearer realm="capstan""#.to_owned(),
+            )),
             _ => None,
         };
         if let Some((name, value)) = extra_header {

@@ -7,6 +7,9 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use capstan_registry::config::{Config, ServeArgs};
 use capstan_registry::model_server::ModelServerArgs;
 
+mod token_command;
+use token_command as token;
+
 /// Capstan model registry and deployment control plane.
 #[derive(Debug, Parser)]
 #[command(
@@ -31,8 +34,13 @@ enum Command {
     Worker(Box<ServeArgs>),
     /// Serve predictions for refs of another registry (pattern 2); no database of its own.
     ModelServer(ModelServerArgs),
-    /// Print the OpenAPI document the server serves at /api-docs/openapi.json.
+    /// Print the OpenAPI document the server serves at /api-docs/openapi.json (without
+    /// authentication).
     Openapi,
+    /// Create, list and revoke API tokens directly in the database: for the first token
+    /// and for a lost admin token. Takes the same settings as `serve`.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +57,14 @@ fn main() -> ExitCode {
         Some(Command::Openapi) => print_openapi(),
         Some(Command::ModelServer(args)) => model_server(args),
         Some(Command::Worker(_)) => worker(matches.subcommand().map_or(&matches, |(_, w)| w)),
+        Some(Command::Token(command)) => {
+            // The action's own matches hold its settings (see `serve`).
+            let action = matches
+                .subcommand()
+                .and_then(|(_, token)| token.subcommand())
+                .map_or(&matches, |(_, action)| action);
+            token::run(command, action)
+        }
         // `serve`'s settings are read from its matches: they tell which flags and
         // variables were given, so the config file fills in only the others.
         Some(Command::Serve(_)) | None => {
@@ -57,6 +73,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<token::NoSuchToken>() => {
+            eprintln!("capstan-registry: {error:#}");
+            ExitCode::from(token::EXIT_NOT_FOUND)
+        }
         Err(error) => {
             tracing::error!("{error:#}");
             eprintln!("capstan-registry: {error:#}");

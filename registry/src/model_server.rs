@@ -138,6 +138,7 @@ pub async fn start(args: &ModelServerArgs) -> anyhow::Result<RunningServer<Servi
             limits: Limits::default(),
             workers: args.workers,
             keep_alive: KEEP_ALIVE,
+            auth: crate::config::AuthConfig::default(),
         },
     )?;
     let models: Vec<String> = configured.iter().map(ToString::to_string).collect();

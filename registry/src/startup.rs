@@ -3,6 +3,7 @@
 //! port 0.
 
 use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,7 +55,8 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
     let registry = Registry::new(db, artifacts, config.limits)
         .with_batch_chunk_bytes(config.batch.chunk_bytes)
         .with_deployment_settings(config.deployments.settings)
-        .with_webhooks_allow_private(config.webhooks.allow_private);
+        .with_webhooks_allow_private(config.webhooks.allow_private)
+        .with_auth_cache(config.auth.cache);
     let sweeper = registry.clone();
     tokio::spawn(async move {
         match sweeper.sweep_staged_uploads(STALE_STAGING).await {
@@ -84,6 +86,9 @@ pub async fn start_with_shutdown(
     shutdown: Shutdown,
 ) -> anyhow::Result<RunningServer> {
     let registry = open_registry(config).await?;
+    if config.auth.enabled {
+        bootstrap_admin_token(&registry, &config.data_dir).await?;
+    }
     if config.batch.workers > 0 {
         tokio::spawn(batch::worker::run(
             registry.clone(),
@@ -123,6 +128,7 @@ pub async fn start_with_shutdown(
             limits: config.limits,
             workers: config.workers,
             keep_alive: KEEP_ALIVE,
+            auth: config.auth,
         },
     )?;
     tracing::info!(%addr, database = %redact(&config.database_url), object_store = %config.object_store.url, "capstan registry listening");
@@ -132,6 +138,53 @@ pub async fn start_with_shutdown(
         server,
         registry,
     })
+}
+
+/// The file the first admin token is written to.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// With authentication on and no token in the database, creates an admin token and
+/// writes its secret once to `<data_dir>/admin-token` (mode 0600). The secret is never
+/// logged; the log says where it is.
+async fn bootstrap_admin_token(registry: &Registry, data_dir: &Path) -> anyhow::Result<()> {
+    let Some(created) = registry
+        .bootstrap_admin_token()
+        .await
+        .context("cannot create the first admin token")?
+    else {
+        return Ok(());
+    };
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    write_secret(&path, &created.token)
+        .with_context(|| format!("cannot write the first admin token to {}", path.display()))?;
+    tracing::warn!(
+        path = %path.display(),
+        token = %created.name,
+        "authentication is on and the database held no token: created an admin token and \
+         wrote it to this file (readable by this user only); move it somewhere safe"
+    );
+    Ok(())
+}
+
+/// Writes `secret` to `path`, readable and writable by this user only.
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
 }
 
 fn worker_config(config: &Config) -> WorkerConfig {

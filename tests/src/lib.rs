@@ -27,7 +27,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
 use capstan_registry::artifacts::ObjectStoreConfig;
-use capstan_registry::config::{BatchConfig, Config, DeploymentsConfig};
+use capstan_registry::config::{AuthConfig, BatchConfig, Config, DeploymentsConfig};
 use capstan_registry::events::{EventsConfig, Shutdown};
 use capstan_registry::service::{Limits, Registry};
 use capstan_registry::webhooks::WebhooksConfig;
@@ -49,6 +49,9 @@ pub struct TestApp {
     pub database_url: String,
     pub db_backend: DbBackend,
     pub s3: bool,
+    /// With `TestOptions::auth` on: the admin token the server wrote at its first start
+    /// (`http` sends it with every request).
+    pub admin_token: Option<String>,
     handle: ServerHandle,
     /// Ends the server's event streams and relays (begun before a graceful stop).
     shutdown: Shutdown,
@@ -73,6 +76,8 @@ pub struct TestOptions {
     pub deployments: Option<DeploymentsConfig>,
     /// Webhook delivery (default: `WebhooksConfig::default()`, private addresses refused).
     pub webhooks: Option<WebhooksConfig>,
+    /// Authentication (default: off, as the embedded default).
+    pub auth: Option<AuthConfig>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -141,16 +146,22 @@ async fn spawn_configured(options: TestOptions, events: EventsConfig) -> TestApp
         },
         deployments: options.deployments.unwrap_or_default(),
         webhooks: options.webhooks.unwrap_or_default(),
+        auth: options.auth.unwrap_or_default(),
     };
     let (running, shutdown) = start_server(&config).await;
     let base = format!("http://{}", running.addr);
+    let admin_token = config.auth.enabled.then(|| {
+        let path = dir.path().join(capstan_registry::startup::ADMIN_TOKEN_FILE);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("no admin token at {}: {e}", path.display()))
+            .trim()
+            .to_owned()
+    });
     TestApp {
         addr: running.addr,
         base,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(120))
-            .build()
-            .unwrap(),
+        http: client_with(admin_token.as_deref()),
+        admin_token,
         registry: running.registry,
         database_url,
         db_backend,
@@ -161,6 +172,23 @@ async fn spawn_configured(options: TestOptions, events: EventsConfig) -> TestApp
         pg_database,
         _dir: dir,
     }
+}
+
+/// An HTTP client for tests that sends `token`, if any, with every request (a request
+/// that sets `Authorization` itself overrides it).
+pub fn client_with(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+    }
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 /// A server started by [`start_server`], running on its own task.
@@ -216,6 +244,17 @@ impl Drop for TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Creates a token (as the admin) and returns its secret.
+    pub async fn create_token(&self, name: &str, role: &str, models: Option<&[&str]>) -> String {
+        let mut body = json!({ "name": name, "role": role });
+        if let Some(models) = models {
+            body["models"] = json!(models);
+        }
+        let (status, created) = self.post_json("/api/v1/tokens", &body).await;
+        assert_eq!(status, 201, "create token {name}: {created}");
+        created["token"].as_str().unwrap().to_owned()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -409,6 +448,7 @@ impl TestApp {
             database_url: self.database_url.clone(),
             db_backend: self.db_backend,
             s3: self.s3,
+            admin_token: self.admin_token.clone(),
             handle: running.handle,
             shutdown,
             config: self.config.clone(),

@@ -16,6 +16,8 @@ pub const BATCH_JOBS: &str = "/api/v1/batch-jobs";
 pub const BATCH_SCHEDULES: &str = "/api/v1/batch-schedules";
 pub const DEPLOYMENTS: &str = "/api/v1/deployments";
 pub const WEBHOOKS: &str = "/api/v1/webhooks";
+pub const TOKENS: &str = "/api/v1/tokens";
+pub const WHOAMI: &str = "/api/v1/whoami";
 pub const HEALTH: &str = "/healthz";
 /// The response header that says which version an artifact download is.
 pub const VERSION_HEADER: &str = "x-capstan-model-version";
@@ -246,6 +248,11 @@ impl DeploymentQuery {
 
 pub fn webhook(id: &str) -> String {
     format!("{WEBHOOKS}/{}", encode(id))
+}
+
+/// `/api/v1/tokens/{name}`.
+pub fn token(name: &str) -> String {
+    format!("{TOKENS}/{}", encode(name))
 }
 
 /// `…/rotate-secret`, `…/deliveries`.

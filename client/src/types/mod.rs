@@ -294,6 +294,7 @@ pub mod batch_schedule;
 pub mod deployment;
 mod event;
 mod message;
+pub mod token;
 pub mod webhook;
 pub use batch::{
     BatchFailure, BatchInput, BatchJob, BatchJobPage, BatchJobStatus, BatchModel, BatchOutput,
@@ -311,6 +312,9 @@ pub use deployment::{
 };
 pub use event::{Event, EventKind, EventPage};
 pub use message::{ArtifactPointer, EventMessage, RefState};
+pub use token::{
+    CreateToken, CreatedToken, Role, Token, TokenPage, Whoami, MAX_TOKEN_MODELS, MAX_TOKEN_NAME_LEN,
+};
 pub use webhook::{
     CreateWebhook, UpdateWebhook, Webhook, WebhookDelivery, WebhookDeliveryPage, WebhookPage,
     WebhookStatus,

@@ -5,12 +5,14 @@ use actix_web::{delete, put, web, HttpResponse};
 use capstan_client::types::{Alias, SetAlias};
 use capstan_client::{AliasName, ModelName, Problem};
 
+use super::extract::Actor;
 use super::extract::{AliasPath, JsonObject};
 use crate::error::RegistryResult;
 use crate::service::Registry;
 
 /// Create or move an alias. Aliases cannot be numbers, stage names or `latest`.
 #[utoipa::path(
+    security(("bearer" = ["promoter"])),
     tag = "aliases",
     params(
         ("name" = ModelName, Path, description = "Model name"),
@@ -28,16 +30,20 @@ use crate::service::Registry;
 #[put("/models/{name}/aliases/{alias}")]
 pub async fn set_alias(
     registry: web::Data<Registry>,
+    actor: Actor,
     path: web::Path<AliasPath>,
     body: JsonObject<SetAlias>,
 ) -> RegistryResult<HttpResponse> {
     let AliasPath { name, alias } = path.into_inner();
-    let set = registry.set_alias(name, alias, body.0.version).await?;
+    let set = registry
+        .set_alias(name, alias, body.0.version, &actor.0)
+        .await?;
     Ok(HttpResponse::Ok().json(set))
 }
 
 /// Remove an alias.
 #[utoipa::path(
+    security(("bearer" = ["promoter"])),
     tag = "aliases",
     params(
         ("name" = ModelName, Path, description = "Model name"),
@@ -52,9 +58,10 @@ pub async fn set_alias(
 #[delete("/models/{name}/aliases/{alias}")]
 pub async fn delete_alias(
     registry: web::Data<Registry>,
+    actor: Actor,
     path: web::Path<AliasPath>,
 ) -> RegistryResult<HttpResponse> {
     let AliasPath { name, alias } = path.into_inner();
-    registry.delete_alias(name, alias).await?;
+    registry.delete_alias(name, alias, &actor.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }

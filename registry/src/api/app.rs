@@ -7,11 +7,13 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{Compress, Condition, Logger};
+use actix_web::middleware::{from_fn, Compress, Condition, Logger};
 use actix_web::{web, App, HttpServer};
 use tokio_util::sync::CancellationToken;
 use utoipa_swagger_ui::SwaggerUi;
 
+use super::auth::{self, AccessTable, Gate, Verifier};
+use crate::config::AuthConfig;
 use crate::events::{EventHub, RelayMonitor};
 use crate::service::{Limits, Registry};
 use crate::serving::Serving;
@@ -44,6 +46,8 @@ pub struct AppSpec {
     pub workers: Option<usize>,
     /// How long an idle keep-alive connection stays open.
     pub keep_alive: std::time::Duration,
+    /// Who may call what (off for the model server for now).
+    pub auth: AuthConfig,
 }
 
 /// The registry's shared state, as app data.
@@ -76,17 +80,30 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
         Serves::ModelServer => None,
     };
     let is_registry = registry.is_some();
-    let openapi = if is_registry {
-        super::openapi()
+    let declared = if is_registry {
+        super::declared_openapi()
     } else {
-        super::model_server_openapi()
+        super::declared_model_server_openapi()
     };
+    let gate = web::Data::new(Gate {
+        enabled: spec.auth.enabled,
+        open_docs: spec.auth.open_docs,
+        open_metrics: spec.auth.open_metrics,
+        table: AccessTable::of(&declared),
+        verifier: match &registry {
+            Some(data) => Verifier::Registry(data.registry.get_ref().clone()),
+            None => Verifier::Nobody,
+        },
+    });
+    let openapi = auth::document_for(declared, spec.auth.enabled);
     let routes = web::Data::new(super::fallback::RouteTable::of(&openapi));
     let serving = web::Data::new(spec.serving);
     let limits = spec.limits;
     let mut server = HttpServer::new(move || {
         let registry = registry.clone();
         App::new()
+            // Innermost: every request passes the gate before routing and extraction.
+            .wrap(from_fn(auth::authorize))
             // The model server answers predictions only: no compression, no access log.
             .wrap(Condition::new(is_registry, Compress::default()))
             .wrap(Condition::new(
@@ -94,6 +111,7 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
                 Logger::new("%r %s %b %Dms").exclude("/healthz"),
             ))
             .app_data(serving.clone())
+            .app_data(gate.clone())
             .configure(|cfg| {
                 if let Some(data) = registry {
                     cfg.app_data(data.registry)

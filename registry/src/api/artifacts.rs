@@ -9,6 +9,7 @@ use capstan_client::http::api::VERSION_HEADER;
 use capstan_client::types::Version;
 use capstan_client::{ModelName, Problem, VersionRef};
 
+use super::extract::Actor;
 use super::extract::VersionPath;
 use crate::artifacts::BlobRead;
 use crate::error::{RegistryError, RegistryResult};
@@ -16,6 +17,7 @@ use crate::service::{ArtifactContent, ArtifactRequest, ByteRange, Registry};
 
 /// Upload the bytes of a `pending` version (step two of a two-step upload).
 #[utoipa::path(
+    security(("bearer" = ["editor"])),
     tag = "artifacts",
     params(
         ("name" = ModelName, Path, description = "Model name"),
@@ -34,6 +36,7 @@ use crate::service::{ArtifactContent, ArtifactRequest, ByteRange, Registry};
 #[put("/models/{name}/versions/{ref}/artifact")]
 pub async fn upload_artifact(
     registry: web::Data<Registry>,
+    actor: Actor,
     path: web::Path<VersionPath>,
     payload: web::Payload,
 ) -> RegistryResult<HttpResponse> {
@@ -45,7 +48,7 @@ pub async fn upload_artifact(
         ));
     };
     let version = registry
-        .upload_pending_artifact(name, number, payload)
+        .upload_pending_artifact(name, number, payload, &actor.0)
         .await?;
     Ok(HttpResponse::Ok().json(version))
 }
@@ -63,6 +66,7 @@ pub struct DownloadParams {
 /// `ETag` is the digest; `If-None-Match` answers 304, a single `Range` 206. On S3,
 /// `?redirect=true` answers 307 to a presigned URL.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "artifacts",
     params(
         ("name" = ModelName, Path, description = "Model name"),

@@ -21,6 +21,7 @@ use crate::service::Registry;
 /// The ref is checked now and resolved again when a worker starts the job; the job
 /// records the exact version and digest it ran.
 #[utoipa::path(
+    security(("bearer" = ["editor"])),
     tag = "batch-jobs",
     request_body = SubmitBatchJob,
     responses(
@@ -47,6 +48,7 @@ pub async fn submit_job(
 
 /// List batch jobs, newest first.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "batch-jobs",
     params(BatchJobQuery),
     responses(
@@ -63,6 +65,7 @@ pub async fn list_jobs(
 }
 
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "batch-jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(
@@ -80,6 +83,7 @@ pub async fn get_job(
 
 /// Cancel a queued or running job.
 #[utoipa::path(
+    security(("bearer" = ["editor"])),
     tag = "batch-jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(
@@ -102,6 +106,7 @@ pub async fn cancel_job(
 
 /// Approve a succeeded job: its predictions become the ones served by key for its model.
 #[utoipa::path(
+    security(("bearer" = ["promoter"])),
     tag = "batch-jobs",
     params(("id" = String, Path, description = "Job id")),
     request_body(content = Option<ReviewBatchJob>, description = "Optional reason"),
@@ -134,6 +139,7 @@ pub async fn approve_job(
 
 /// Reject a succeeded job (a reason is required): it is never served.
 #[utoipa::path(
+    security(("bearer" = ["promoter"])),
     tag = "batch-jobs",
     params(("id" = String, Path, description = "Job id")),
     request_body = ReviewBatchJob,
@@ -167,6 +173,7 @@ pub async fn reject_job(
 /// Download a succeeded job's output: its parts, in order, as one file in the job's
 /// output format. `ETag` is the output's digest.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "batch-jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(

@@ -19,6 +19,7 @@ use crate::service::Registry;
 /// A fire time is queued once however many replicas run; a registry that was down over
 /// fire times queues the latest of them when it comes back.
 #[utoipa::path(
+    security(("bearer" = ["promoter"])),
     tag = "batch-schedules",
     request_body = CreateBatchSchedule,
     responses(
@@ -44,6 +45,7 @@ pub async fn create_schedule(
 
 /// List schedules by name.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "batch-schedules",
     params(PageQuery),
     responses(
@@ -60,6 +62,7 @@ pub async fn list_schedules(
 }
 
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "batch-schedules",
     params(("name" = String, Path, description = "Schedule name")),
     responses(
@@ -78,6 +81,7 @@ pub async fn get_schedule(
 /// Pause, resume, re-time or change auto-approval. Resuming and a new cron count from now:
 /// fire times that passed meanwhile are skipped.
 #[utoipa::path(
+    security(("bearer" = ["promoter"])),
     tag = "batch-schedules",
     params(("name" = String, Path, description = "Schedule name")),
     request_body = UpdateBatchSchedule,
@@ -104,6 +108,7 @@ pub async fn update_schedule(
 
 /// Delete a schedule; the jobs it created stay.
 #[utoipa::path(
+    security(("bearer" = ["promoter"])),
     tag = "batch-schedules",
     params(("name" = String, Path, description = "Schedule name")),
     responses(

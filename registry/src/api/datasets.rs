@@ -25,6 +25,7 @@ pub struct UploadDatasetParams {
 
 /// Upload a dataset: the raw file as the body, streamed and stored content-addressed.
 #[utoipa::path(
+    security(("bearer" = ["editor"])),
     tag = "datasets",
     params(UploadDatasetParams),
     request_body(description = "The file: CSV with a header row, JSON Lines, or Parquet", content(
@@ -62,6 +63,7 @@ pub async fn upload_dataset(
 
 /// List datasets, newest first.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "datasets",
     params(PageQuery),
     responses(
@@ -78,6 +80,7 @@ pub async fn list_datasets(
 }
 
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "datasets",
     params(("id" = String, Path, description = "Dataset id")),
     responses(
@@ -96,6 +99,7 @@ pub async fn get_dataset(
 /// Download a dataset's bytes. `ETag` is the digest; `If-None-Match` answers 304, a
 /// single `Range` 206.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "datasets",
     params(("id" = String, Path, description = "Dataset id")),
     responses(
@@ -133,6 +137,7 @@ pub async fn download_dataset(
 
 /// Delete a dataset (refused while a job that has not finished reads it).
 #[utoipa::path(
+    security(("bearer" = ["editor"])),
     tag = "datasets",
     params(("id" = String, Path, description = "Dataset id")),
     responses(

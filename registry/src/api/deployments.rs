@@ -10,6 +10,7 @@ use capstan_client::types::{
 };
 use capstan_client::Problem;
 
+use super::extract::Actor;
 use super::extract::{InstancePath, JsonObject, ModelPath};
 use crate::error::RegistryResult;
 use crate::service::Registry;
@@ -21,6 +22,7 @@ use crate::service::Registry;
 /// events (`deployment_created`, `deployment_updated`, `deployment_deleted`); so is every
 /// change of the computed state (`deployment_state_changed`).
 #[utoipa::path(
+    security(("bearer" = ["admin"])),
     tag = "deployments",
     params(("name" = String, Path, description = "Deployment name")),
     request_body = PutDeployment,
@@ -36,12 +38,13 @@ use crate::service::Registry;
 #[put("/deployments/{name}")]
 pub async fn put_deployment(
     registry: web::Data<Registry>,
+    actor: Actor,
     path: web::Path<ModelPath>,
     body: JsonObject<PutDeployment>,
 ) -> RegistryResult<HttpResponse> {
     let name = path.into_inner().name;
     let location = api::deployment(&name);
-    let (created, deployment) = registry.put_deployment(name, body.0).await?;
+    let (created, deployment) = registry.put_deployment(name, body.0, &actor.0).await?;
     Ok(if created {
         HttpResponse::Created()
             .insert_header((header::LOCATION, location))
@@ -53,6 +56,7 @@ pub async fn put_deployment(
 
 /// List deployments by name, with their state computed now.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "deployments",
     params(DeploymentQuery),
     responses(
@@ -71,6 +75,7 @@ pub async fn list_deployments(
 /// A deployment: desired version (what its ref names now), canary, instances and state
 /// (`in_sync`, `rolling_out`, `drifted`, `no_instances`) with the reason.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "deployments",
     params(("name" = String, Path, description = "Deployment name")),
     responses(
@@ -89,6 +94,7 @@ pub async fn get_deployment(
 
 /// Delete a deployment and what its instances reported.
 #[utoipa::path(
+    security(("bearer" = ["admin"])),
     tag = "deployments",
     params(("name" = String, Path, description = "Deployment name")),
     responses(
@@ -100,9 +106,12 @@ pub async fn get_deployment(
 #[delete("/deployments/{name}")]
 pub async fn delete_deployment(
     registry: web::Data<Registry>,
+    actor: Actor,
     path: web::Path<ModelPath>,
 ) -> RegistryResult<HttpResponse> {
-    registry.delete_deployment(path.into_inner().name).await?;
+    registry
+        .delete_deployment(path.into_inner().name, &actor.0)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -113,6 +122,7 @@ pub async fn delete_deployment(
 /// Instance ids are chosen by the instance (the reporters default to `<hostname>-<pid>`)
 /// and follow the model-name rules.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "deployments",
     params(
         ("name" = String, Path, description = "Deployment name"),

@@ -34,6 +34,7 @@ pub struct EventStreamFrame {
 /// blank line; `: keep-alive` comments while idle. Delivery is in `seq` order; after a
 /// reconnect with `Last-Event-ID` (or `after`) the stream resumes at the next `seq`.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "events",
     params(
         EventStreamQuery,

@@ -11,6 +11,7 @@ use crate::service::Registry;
 
 /// Read the event log in `seq` order.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "events",
     params(EventQuery),
     responses(

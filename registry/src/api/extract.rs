@@ -107,7 +107,7 @@ pub struct ModelKeyPath {
 }
 
 /// Who is calling, as the event log records it. Without authentication every caller is
-/// `anonymous`; with it, the token's name (see docs/api.md).
+/// `anonymous`; with it, the token's name (see `api::auth` and docs/security.md).
 #[derive(Debug, Clone)]
 pub struct Actor(pub String);
 
@@ -115,8 +115,9 @@ impl FromRequest for Actor {
     type Error = actix_web::Error;
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
-    fn from_request(_: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Ok(Actor("anonymous".to_owned())))
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = crate::domain::access::Caller::from_request(request, payload).into_inner();
+        std::future::ready(caller.map(|caller| Actor(caller.name)))
     }
 }
 

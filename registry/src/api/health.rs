@@ -10,7 +10,7 @@ use crate::service::Registry;
 use crate::serving::Serving;
 
 /// The process is up.
-#[utoipa::path(tag = "health", responses((status = 200, description = "The process is up")))]
+#[utoipa::path(security(()), tag = "health", responses((status = 200, description = "The process is up")))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
@@ -21,6 +21,7 @@ pub async fn healthz() -> HttpResponse {
 /// `relays` (when brokers are configured) shows how far each event relay has published;
 /// a lagging relay does not make the registry unready.
 #[utoipa::path(
+    security(()),
     tag = "health",
     responses(
         (status = 200, description = "Ready to serve", body = Readiness),
@@ -48,6 +49,7 @@ pub async fn readyz(
 /// `served` lists each served ref with the version and digest answering for it;
 /// `failures` the refs that could not be loaded (the previous version keeps serving).
 #[utoipa::path(
+    security(()),
     tag = "health",
     path = "/readyz",
     responses(

@@ -11,7 +11,7 @@ use crate::webhooks::WebhookMetrics;
 ///
 /// On the registry, also the event relays' lag and cursor per publisher, and webhook
 /// delivery attempts by result.
-#[utoipa::path(tag = "serving", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[utoipa::path(security(()), tag = "serving", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 #[get("/metrics")]
 pub async fn metrics(
     serving: web::Data<Serving>,

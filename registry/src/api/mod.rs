@@ -9,6 +9,7 @@
 mod aliases;
 pub mod app;
 mod artifacts;
+pub mod auth;
 mod batch_jobs;
 mod batch_schedules;
 mod datasets;
@@ -24,6 +25,7 @@ mod open_inference;
 mod predict;
 mod predictions;
 mod stages;
+mod tokens;
 mod versions;
 mod webhooks;
 
@@ -108,12 +110,23 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(webhooks::update_webhook)
                 .service(webhooks::delete_webhook)
                 .service(webhooks::rotate_secret)
-                .service(webhooks::list_deliveries),
+                .service(webhooks::list_deliveries)
+                .service(tokens::create_token)
+                .service(tokens::list_tokens)
+                .service(tokens::revoke_token)
+                .service(tokens::whoami),
         );
 }
 
-/// The registry's OpenAPI document, generated from the handlers' annotations.
+/// The registry's OpenAPI document as served without authentication (and committed as
+/// `openapi/openapi.json`): no operation declares a security requirement.
 pub fn openapi() -> OpenApi {
+    auth::document_for(declared_openapi(), false)
+}
+
+/// The registry's OpenAPI document, generated from the handlers' annotations, with the
+/// role each operation declares (see [`auth`]).
+pub fn declared_openapi() -> OpenApi {
     let mut api = document(
         routes,
         "Capstan registry API",
@@ -132,8 +145,14 @@ pub fn openapi() -> OpenApi {
     api
 }
 
-/// The model server's OpenAPI document: prediction (both protocols), health, metrics.
+/// The model server's OpenAPI document as served without authentication.
 pub fn model_server_openapi() -> OpenApi {
+    auth::document_for(declared_model_server_openapi(), false)
+}
+
+/// The model server's OpenAPI document: prediction (both protocols), health, metrics; with
+/// the role each operation declares.
+pub fn declared_model_server_openapi() -> OpenApi {
     document(
         model_server_routes,
         "Capstan model server API",

@@ -6,12 +6,14 @@ use capstan_client::http::ModelQuery;
 use capstan_client::types::{CreateModel, Model, ModelPage, UpdateModel};
 use capstan_client::{ModelName, Problem};
 
+use super::extract::Actor;
 use super::extract::{JsonObject, ModelPath};
 use crate::error::RegistryResult;
 use crate::service::Registry;
 
 /// Register a model.
 #[utoipa::path(
+    security(("bearer" = ["editor"])),
     tag = "models",
     request_body = CreateModel,
     responses(
@@ -24,14 +26,16 @@ use crate::service::Registry;
 #[post("/models")]
 pub async fn create_model(
     registry: web::Data<Registry>,
+    actor: Actor,
     body: JsonObject<CreateModel>,
 ) -> RegistryResult<HttpResponse> {
-    let model = registry.create_model(body.0).await?;
+    let model = registry.create_model(body.0, &actor.0).await?;
     Ok(HttpResponse::Created().json(model))
 }
 
 /// List models, by name, a page at a time.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "models",
     params(ModelQuery),
     responses(
@@ -50,6 +54,7 @@ pub async fn list_models(
 
 /// Show a model with its stages, aliases and latest version.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "models",
     params(("name" = ModelName, Path, description = "Model name")),
     responses(
@@ -69,6 +74,7 @@ pub async fn get_model(
 
 /// Update a model's description or tags.
 #[utoipa::path(
+    security(("bearer" = ["editor"])),
     tag = "models",
     params(("name" = ModelName, Path, description = "Model name")),
     request_body = UpdateModel,
@@ -82,17 +88,19 @@ pub async fn get_model(
 #[patch("/models/{name}")]
 pub async fn update_model(
     registry: web::Data<Registry>,
+    actor: Actor,
     path: web::Path<ModelPath>,
     body: JsonObject<UpdateModel>,
 ) -> RegistryResult<HttpResponse> {
     let model = registry
-        .update_model(path.into_inner().name, body.0)
+        .update_model(path.into_inner().name, body.0, &actor.0)
         .await?;
     Ok(HttpResponse::Ok().json(model))
 }
 
 /// Delete a model and its versions. Refused while a version is in staging or production.
 #[utoipa::path(
+    security(("bearer" = ["admin"])),
     tag = "models",
     params(("name" = ModelName, Path, description = "Model name")),
     responses(
@@ -105,8 +113,11 @@ pub async fn update_model(
 #[delete("/models/{name}")]
 pub async fn delete_model(
     registry: web::Data<Registry>,
+    actor: Actor,
     path: web::Path<ModelPath>,
 ) -> RegistryResult<HttpResponse> {
-    registry.delete_model(path.into_inner().name).await?;
+    registry
+        .delete_model(path.into_inner().name, &actor.0)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

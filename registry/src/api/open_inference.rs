@@ -43,14 +43,14 @@ async fn resolve(
 }
 
 /// Server liveness.
-#[utoipa::path(tag = "open-inference", path = "/v2/health/live", responses((status = 200, description = "Live")))]
+#[utoipa::path(security(()), tag = "open-inference", path = "/v2/health/live", responses((status = 200, description = "Live")))]
 #[get("/v2/health/live")]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "live": true }))
 }
 
 /// Server readiness: every configured model is loaded (model server), or the registry answers.
-#[utoipa::path(tag = "open-inference", path = "/v2/health/ready", responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
+#[utoipa::path(security(()), tag = "open-inference", path = "/v2/health/ready", responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
 #[get("/v2/health/ready")]
 pub async fn ready(serving: web::Data<Serving>) -> HttpResponse {
     if serving.v2_ready() {
@@ -61,7 +61,7 @@ pub async fn ready(serving: web::Data<Serving>) -> HttpResponse {
 }
 
 /// Model metadata (the default version: production, else latest; or the served ref).
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}", params(("name" = ModelName, Path, description = "Model name")), responses((status = 200, description = "Metadata", body = V2ModelMetadata), (status = 400, description = "Invalid name, version or tensors; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such model or version; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 422, description = "The version's format cannot be served", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(security(("bearer" = ["reader"])), tag = "open-inference", path = "/v2/models/{name}", params(("name" = ModelName, Path, description = "Model name")), responses((status = 200, description = "Metadata", body = V2ModelMetadata), (status = 400, description = "Invalid name, version or tensors; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such model or version; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 422, description = "The version's format cannot be served", body = Problem, content_type = "application/problem+json")))]
 #[get("/v2/models/{name}")]
 pub async fn model_metadata(
     serving: web::Data<Serving>,
@@ -72,7 +72,7 @@ pub async fn model_metadata(
 }
 
 /// Metadata of one version.
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/versions/{version}", params(("name" = ModelName, Path, description = "Model name"), ("version" = i64, Path, minimum = 1, description = "Version number")), responses((status = 200, description = "Metadata", body = V2ModelMetadata), (status = 400, description = "Invalid name, version or tensors; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such model or version; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 422, description = "The version's format cannot be served", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(security(("bearer" = ["reader"])), tag = "open-inference", path = "/v2/models/{name}/versions/{version}", params(("name" = ModelName, Path, description = "Model name"), ("version" = i64, Path, minimum = 1, description = "Version number")), responses((status = 200, description = "Metadata", body = V2ModelMetadata), (status = 400, description = "Invalid name, version or tensors; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such model or version; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 422, description = "The version's format cannot be served", body = Problem, content_type = "application/problem+json")))]
 #[get("/v2/models/{name}/versions/{version}")]
 pub async fn version_metadata(
     serving: web::Data<Serving>,
@@ -89,7 +89,7 @@ fn ready_body(model: &LoadedModel) -> HttpResponse {
 }
 
 /// Model readiness.
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/ready", params(("name" = ModelName, Path, description = "Model name")), responses((status = 200, description = "Ready"), (status = 400, description = "Invalid name, version or tensors; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such model or version; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 422, description = "The version's format cannot be served", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(security(("bearer" = ["reader"])), tag = "open-inference", path = "/v2/models/{name}/ready", params(("name" = ModelName, Path, description = "Model name")), responses((status = 200, description = "Ready"), (status = 400, description = "Invalid name, version or tensors; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such model or version; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 422, description = "The version's format cannot be served", body = Problem, content_type = "application/problem+json")))]
 #[get("/v2/models/{name}/ready")]
 pub async fn model_ready(
     serving: web::Data<Serving>,
@@ -100,7 +100,7 @@ pub async fn model_ready(
 }
 
 /// Version readiness.
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/versions/{version}/ready", params(("name" = ModelName, Path, description = "Model name"), ("version" = i64, Path, minimum = 1, description = "Version number")), responses((status = 200, description = "Ready"), (status = 400, description = "Invalid name, version or tensors; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such model or version; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 422, description = "The version's format cannot be served", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(security(("bearer" = ["reader"])), tag = "open-inference", path = "/v2/models/{name}/versions/{version}/ready", params(("name" = ModelName, Path, description = "Model name"), ("version" = i64, Path, minimum = 1, description = "Version number")), responses((status = 200, description = "Ready"), (status = 400, description = "Invalid name, version or tensors; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such model or version; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 422, description = "The version's format cannot be served", body = Problem, content_type = "application/problem+json")))]
 #[get("/v2/models/{name}/versions/{version}/ready")]
 pub async fn version_ready(
     serving: web::Data<Serving>,
@@ -112,7 +112,7 @@ pub async fn version_ready(
 }
 
 /// Inference with the default version.
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/infer", params(("name" = ModelName, Path, description = "Model name")), request_body = V2InferRequest, responses((status = 200, description = "Outputs `label` and `probabilities`", body = V2InferResponse), (status = 400, description = "Bad tensors; body has `error`"), (status = 404, description = "No such model or version; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"), (status = 422, description = "The version's format cannot be served", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(security(("bearer" = ["reader"])), tag = "open-inference", path = "/v2/models/{name}/infer", params(("name" = ModelName, Path, description = "Model name")), request_body = V2InferRequest, responses((status = 200, description = "Outputs `label` and `probabilities`", body = V2InferResponse), (status = 400, description = "Bad tensors; body has `error`"), (status = 404, description = "No such model or version; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"), (status = 422, description = "The version's format cannot be served", body = Problem, content_type = "application/problem+json")))]
 #[post("/v2/models/{name}/infer")]
 pub async fn infer(
     serving: web::Data<Serving>,
@@ -126,7 +126,7 @@ pub async fn infer(
 }
 
 /// Inference with one version.
-#[utoipa::path(tag = "open-inference", path = "/v2/models/{name}/versions/{version}/infer", params(("name" = ModelName, Path, description = "Model name"), ("version" = i64, Path, minimum = 1, description = "Version number")), request_body = V2InferRequest, responses((status = 200, description = "Outputs `label` and `probabilities`", body = V2InferResponse), (status = 400, description = "Bad tensors; body has `error`"), (status = 404, description = "No such model or version; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"), (status = 422, description = "The version's format cannot be served", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(security(("bearer" = ["reader"])), tag = "open-inference", path = "/v2/models/{name}/versions/{version}/infer", params(("name" = ModelName, Path, description = "Model name"), ("version" = i64, Path, minimum = 1, description = "Version number")), request_body = V2InferRequest, responses((status = 200, description = "Outputs `label` and `probabilities`", body = V2InferResponse), (status = 400, description = "Bad tensors; body has `error`"), (status = 404, description = "No such model or version; the body has V2's `error`", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"), (status = 422, description = "The version's format cannot be served", body = Problem, content_type = "application/problem+json")))]
 #[post("/v2/models/{name}/versions/{version}/infer")]
 pub async fn infer_version(
     serving: web::Data<Serving>,

@@ -15,6 +15,7 @@ use crate::serving::Serving;
 /// Send rows in signature order (`instances`) or records by feature name (`inputs`). The
 /// answer and the `X-Capstan-Model-Version` header name the version that answered.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "serving",
     params(
         ("name" = ModelName, Path, description = "Model name"),

@@ -12,6 +12,7 @@ use crate::service::Registry;
 
 /// One job's prediction for a key (approved or not), for reviewers.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "batch-jobs",
     params(
         ("id" = String, Path, description = "Job id"),
@@ -34,6 +35,7 @@ pub async fn job_prediction(
 
 /// The prediction for a key from the model's most recently approved batch job.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "batch-jobs",
     params(
         ("name" = ModelName, Path, description = "Model name"),

@@ -5,6 +5,7 @@ use actix_web::{post, web, HttpResponse};
 use capstan_client::types::{PromoteRequest, RollbackRequest, Version};
 use capstan_client::{ModelName, Problem, Stage};
 
+use super::extract::Actor;
 use super::extract::{JsonObject, StagePath};
 use crate::error::RegistryResult;
 use crate::service::Registry;
@@ -14,6 +15,7 @@ use crate::service::Registry;
 /// With `expected_version`, the promotion only happens if the stage still holds that
 /// version (`null`: holds none), so two people promoting at once cannot both win.
 #[utoipa::path(
+    security(("bearer" = ["promoter"])),
     tag = "stages",
     params(
         ("name" = ModelName, Path, description = "Model name"),
@@ -31,16 +33,18 @@ use crate::service::Registry;
 #[post("/models/{name}/stages/{stage}")]
 pub async fn promote(
     registry: web::Data<Registry>,
+    actor: Actor,
     path: web::Path<StagePath>,
     body: JsonObject<PromoteRequest>,
 ) -> RegistryResult<HttpResponse> {
     let StagePath { name, stage } = path.into_inner();
-    let version = registry.promote(name, stage, body.0).await?;
+    let version = registry.promote(name, stage, body.0, &actor.0).await?;
     Ok(HttpResponse::Ok().json(version))
 }
 
 /// Return a stage to the version that held it before the last promotion.
 #[utoipa::path(
+    security(("bearer" = ["promoter"])),
     tag = "stages",
     params(
         ("name" = ModelName, Path, description = "Model name"),
@@ -58,11 +62,12 @@ pub async fn promote(
 #[post("/models/{name}/stages/{stage}/rollback")]
 pub async fn rollback(
     registry: web::Data<Registry>,
+    actor: Actor,
     path: web::Path<StagePath>,
     body: Option<JsonObject<RollbackRequest>>,
 ) -> RegistryResult<HttpResponse> {
     let StagePath { name, stage } = path.into_inner();
     let reason = body.and_then(|b| b.0.reason);
-    let version = registry.rollback(name, stage, reason).await?;
+    let version = registry.rollback(name, stage, reason, &actor.0).await?;
     Ok(HttpResponse::Ok().json(version))
 }

@@ -9,6 +9,7 @@ use capstan_client::http::{api, VersionQuery};
 use capstan_client::types::{NewVersion, Version, VersionPage};
 use capstan_client::{ModelName, Problem, VersionRef};
 
+use super::extract::Actor;
 use super::extract::{ModelPath, VersionPath};
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::{parse_new_version, read_limited, Registry, UploadPart};
@@ -30,6 +31,7 @@ pub struct UploadForm {
 /// `ready` version in one step. A JSON body alone creates a `pending` version with an
 /// `upload_url` to `PUT` the bytes to.
 #[utoipa::path(
+    security(("bearer" = ["editor"])),
     tag = "versions",
     params(("name" = ModelName, Path, description = "Model name")),
     request_body(content(
@@ -48,6 +50,7 @@ pub struct UploadForm {
 #[post("/models/{name}/versions")]
 pub async fn create_version(
     registry: web::Data<Registry>,
+    actor: Actor,
     path: web::Path<ModelPath>,
     request: HttpRequest,
     payload: web::Payload,
@@ -67,12 +70,16 @@ pub async fn create_version(
                 body: field,
             })
         });
-        registry.create_version_from_parts(name, parts).await?
+        registry
+            .create_version_from_parts(name, parts, &actor.0)
+            .await?
     } else if content_type.is_empty() || content_type.starts_with("application/json") {
         let limit = registry.limits().max_json_bytes;
         let body = read_limited(payload, limit).await?;
         let meta = parse_new_version(&body)?;
-        registry.create_pending_version(name, meta).await?
+        registry
+            .create_pending_version(name, meta, &actor.0)
+            .await?
     } else {
         return Err(RegistryError::UnsupportedMediaType {
             detail:
@@ -90,6 +97,7 @@ pub async fn create_version(
 
 /// List a model's versions, newest first.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "versions",
     params(("name" = ModelName, Path, description = "Model name"), VersionQuery),
     responses(
@@ -112,6 +120,7 @@ pub async fn list_versions(
 
 /// Show a version by ref: a number, `staging`, `production`, an alias, or `latest`.
 #[utoipa::path(
+    security(("bearer" = ["reader"])),
     tag = "versions",
     params(
         ("name" = ModelName, Path, description = "Model name"),
@@ -135,6 +144,7 @@ pub async fn get_version(
 
 /// Archive (retire) a version. Refused while it holds a stage; its aliases are removed.
 #[utoipa::path(
+    security(("bearer" = ["promoter"])),
     tag = "versions",
     params(
         ("name" = ModelName, Path, description = "Model name"),
@@ -150,9 +160,10 @@ pub async fn get_version(
 #[post("/models/{name}/versions/{ref}/archive")]
 pub async fn archive_version(
     registry: web::Data<Registry>,
+    actor: Actor,
     path: web::Path<VersionPath>,
 ) -> RegistryResult<HttpResponse> {
     let VersionPath { name, reference } = path.into_inner();
-    let version = registry.archive_version(name, reference).await?;
+    let version = registry.archive_version(name, reference, &actor.0).await?;
     Ok(HttpResponse::Ok().json(version))
 }

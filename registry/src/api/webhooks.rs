@@ -20,6 +20,7 @@ use crate::service::Registry;
 /// of its model only if it names one. Receivers on internal addresses (loopback, private,
 /// link-local, …) are refused unless the registry runs with `--webhooks-allow-private`.
 #[utoipa::path(
+    security(("bearer" = ["admin", "unscoped"])),
     tag = "webhooks",
     request_body = CreateWebhook,
     responses(
@@ -43,6 +44,7 @@ pub async fn create_webhook(
 
 /// List webhooks by id (without their secrets).
 #[utoipa::path(
+    security(("bearer" = ["admin", "unscoped"])),
     tag = "webhooks",
     params(PageQuery),
     responses(
@@ -59,6 +61,7 @@ pub async fn list_webhooks(
 }
 
 #[utoipa::path(
+    security(("bearer" = ["admin", "unscoped"])),
     tag = "webhooks",
     params(("id" = String, Path, description = "Webhook id")),
     responses(
@@ -77,6 +80,7 @@ pub async fn get_webhook(
 /// Pause, resume, re-target or re-filter a webhook. `{"paused": false}` also re-enables a
 /// disabled webhook; delivery resumes at the first event not yet delivered.
 #[utoipa::path(
+    security(("bearer" = ["admin", "unscoped"])),
     tag = "webhooks",
     params(("id" = String, Path, description = "Webhook id")),
     request_body = UpdateWebhook,
@@ -103,6 +107,7 @@ pub async fn update_webhook(
 
 /// Delete a webhook and its delivery log.
 #[utoipa::path(
+    security(("bearer" = ["admin", "unscoped"])),
     tag = "webhooks",
     params(("id" = String, Path, description = "Webhook id")),
     responses(
@@ -123,6 +128,7 @@ pub async fn delete_webhook(
 /// keeps signing too (a second signature in `webhook-signature`) for 24 hours, so
 /// receivers can roll over.
 #[utoipa::path(
+    security(("bearer" = ["admin", "unscoped"])),
     tag = "webhooks",
     params(("id" = String, Path, description = "Webhook id")),
     responses(
@@ -140,6 +146,7 @@ pub async fn rotate_secret(
 
 /// The webhook's delivery attempts, newest first (the newest 1000 are kept).
 #[utoipa::path(
+    security(("bearer" = ["admin", "unscoped"])),
     tag = "webhooks",
     params(("id" = String, Path, description = "Webhook id"), PageQuery),
     responses(

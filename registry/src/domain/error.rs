@@ -12,6 +12,15 @@ use super::paging::MAX_PAGE;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
+    /// `name` is already shortened for display.
+    #[error("token name {name:?} must be 1–128 characters of `a-z`, `0-9`, `.`, `_`, `-`, starting with a letter or digit, without `..`")]
+    InvalidTokenName { name: String },
+    #[error("token name {name:?} is reserved: the event log records the registry's own actions under it")]
+    ReservedTokenName { name: String },
+    #[error("models: {reason}")]
+    InvalidModelPatterns { reason: String },
+    #[error("only an admin token limited to no model may manage tokens, policies and webhooks")]
+    NeedsUnscopedAdmin,
     #[error("at most {MAX_TAGS} tags are allowed, got {count}")]
     TooManyTags { count: usize },
     /// `tag` is already shortened for display.

@@ -4,6 +4,7 @@
 //! themselves come from `capstan_client`. A rule that refuses returns a [`DomainError`];
 //! the service turns it into the request's error.
 
+pub mod access;
 pub mod batch;
 pub mod deployments;
 pub mod error;

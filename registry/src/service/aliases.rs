@@ -17,7 +17,9 @@ impl Registry {
         name: ModelName,
         alias: AliasName,
         version: i64,
+        actor: &str,
     ) -> RegistryResult<Alias> {
+        let actor = actor.to_owned();
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
             let target = resolve_row(conn, &model, &VersionRef::Number(version))?;
@@ -37,7 +39,7 @@ impl Registry {
                 },
             )?;
             if previous != Some(version) {
-                let mut set = event(EventKind::AliasSet, &model.name, Some(version));
+                let mut set = event(EventKind::AliasSet, &model.name, Some(version), &actor);
                 set.alias = Some(alias.as_str().to_owned());
                 set.from_version = previous;
                 set.to_version = Some(version);
@@ -52,7 +54,13 @@ impl Registry {
         .await
     }
 
-    pub async fn delete_alias(&self, name: ModelName, alias: AliasName) -> RegistryResult<()> {
+    pub async fn delete_alias(
+        &self,
+        name: ModelName,
+        alias: AliasName,
+        actor: &str,
+    ) -> RegistryResult<()> {
+        let actor = actor.to_owned();
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
             let version = aliases::find(conn, model.id, alias.as_str())?.ok_or_else(|| {
@@ -62,7 +70,7 @@ impl Registry {
                 )
             })?;
             aliases::delete(conn, model.id, alias.as_str())?;
-            let mut removed = event(EventKind::AliasRemoved, &model.name, Some(version));
+            let mut removed = event(EventKind::AliasRemoved, &model.name, Some(version), &actor);
             removed.alias = Some(alias.as_str().to_owned());
             events::append(conn, removed)?;
             Ok(())

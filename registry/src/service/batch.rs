@@ -46,9 +46,8 @@ pub(crate) fn job_event(
     job: &BatchJobRow,
     actor: &str,
 ) -> crate::store::rows::EventRow {
-    let mut row = event(kind, &job.model, job.version);
+    let mut row = event(kind, &job.model, job.version, actor);
     row.job = Some(job.id.clone());
-    row.actor = Some(actor.to_owned());
     row.digest = job.digest.clone();
     row
 }

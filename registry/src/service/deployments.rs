@@ -19,7 +19,7 @@ use capstan_client::ModelName;
 pub use super::deployment_views::DeploymentSettings;
 use super::deployment_views::{deployment_view, deployment_views};
 use super::views::{to_json, utc};
-use super::{event, now, Registry};
+use super::{event, now, Registry, SYSTEM};
 use crate::domain::deployments::{
     check_deployment, check_job_deployment as check_job_deployment_rule, is_stale,
 };
@@ -43,8 +43,12 @@ fn find_deployment(conn: &mut DbConn, name: &str) -> RegistryResult<DeploymentRo
     store::find(conn, name)?.ok_or_else(|| deployment_not_found(name))
 }
 
-fn deployment_event(kind: EventKind, row: &DeploymentRow) -> crate::store::rows::EventRow {
-    let mut event = event(kind, &row.model, None);
+fn deployment_event(
+    kind: EventKind,
+    row: &DeploymentRow,
+    actor: &str,
+) -> crate::store::rows::EventRow {
+    let mut event = event(kind, &row.model, None, actor);
     event.deployment = Some(row.name.clone());
     event
 }
@@ -63,7 +67,7 @@ fn record_transition(
     if !store::record_state(conn, &row.name, row.state, view.state, &view.reason)? {
         return Ok(false);
     }
-    let mut event = deployment_event(EventKind::DeploymentStateChanged, row);
+    let mut event = deployment_event(EventKind::DeploymentStateChanged, row, SYSTEM);
     event.version = view.desired.as_ref().map(|d| d.version);
     event.from_state = Some(row.state.as_str().to_owned());
     event.to_state = Some(view.state.as_str().to_owned());
@@ -148,7 +152,9 @@ impl Registry {
         &self,
         name: ModelName,
         spec: PutDeployment,
+        actor: &str,
     ) -> RegistryResult<(bool, Deployment)> {
+        let actor = actor.to_owned();
         check_deployment(&spec)?;
         let settings = *self.deployment_settings;
         let labels = to_json(&spec.labels.clone().unwrap_or_default())?;
@@ -186,7 +192,10 @@ impl Registry {
             let created = match &existing {
                 None => {
                     store::insert(conn, &row)?;
-                    events::append(conn, deployment_event(EventKind::DeploymentCreated, &row))?;
+                    events::append(
+                        conn,
+                        deployment_event(EventKind::DeploymentCreated, &row, &actor),
+                    )?;
                     true
                 }
                 Some(old) => {
@@ -198,7 +207,10 @@ impl Registry {
                         && old.canary_percent == row.canary_percent;
                     if !unchanged {
                         store::replace(conn, &row.name, &spec_of(&row))?;
-                        events::append(conn, deployment_event(EventKind::DeploymentUpdated, &row))?;
+                        events::append(
+                            conn,
+                            deployment_event(EventKind::DeploymentUpdated, &row, &actor),
+                        )?;
                     }
                     false
                 }
@@ -286,11 +298,15 @@ impl Registry {
             .await
     }
 
-    pub async fn delete_deployment(&self, name: ModelName) -> RegistryResult<()> {
+    pub async fn delete_deployment(&self, name: ModelName, actor: &str) -> RegistryResult<()> {
+        let actor = actor.to_owned();
         self.write(move |conn| {
             let row = find_deployment(conn, name.as_str())?;
             store::delete(conn, &row.name)?;
-            events::append(conn, deployment_event(EventKind::DeploymentDeleted, &row))?;
+            events::append(
+                conn,
+                deployment_event(EventKind::DeploymentDeleted, &row, &actor),
+            )?;
             Ok(())
         })
         .await

@@ -19,6 +19,7 @@ pub mod events;
 pub mod models;
 mod resolve;
 mod stages;
+pub mod tokens;
 pub mod upload;
 mod versions;
 mod views;
@@ -79,6 +80,8 @@ pub struct Registry {
     deployment_settings: Arc<deployments::DeploymentSettings>,
     /// Whether webhooks may deliver to internal addresses (see `service::webhooks`).
     webhooks_allow_private: bool,
+    /// Verified API tokens (see `service::tokens`).
+    tokens: Arc<tokens::TokenCache>,
 }
 
 impl Registry {
@@ -93,6 +96,7 @@ impl Registry {
             chunk_buffers: Arc::default(),
             deployment_settings: Arc::default(),
             webhooks_allow_private: false,
+            tokens: Arc::default(),
         }
     }
 
@@ -157,11 +161,17 @@ pub(crate) fn now() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }
 
-/// An event row for `kind` on `model`, to be completed and appended.
+/// The actor of what the registry does by itself (deployment states it judges).
+pub(crate) const SYSTEM: &str = "system";
+
+/// An event row for `kind` on `model` by `actor` (a token's name, `anonymous`, or one of
+/// the registry's own: `worker`, `schedule:<name>`, `system`), to be completed and
+/// appended.
 pub(crate) fn event(
     kind: capstan_client::types::EventKind,
     model: &str,
     version: Option<i64>,
+    actor: &str,
 ) -> EventRow {
     EventRow {
         seq: 0,
@@ -175,7 +185,7 @@ pub(crate) fn event(
         alias: None,
         digest: None,
         job: None,
-        actor: None,
+        actor: Some(actor.to_owned()),
         deployment: None,
         from_state: None,
         to_state: None,

@@ -26,7 +26,8 @@ pub(crate) fn lock_model(
 }
 
 impl Registry {
-    pub async fn create_model(&self, request: CreateModel) -> RegistryResult<Model> {
+    pub async fn create_model(&self, request: CreateModel, actor: &str) -> RegistryResult<Model> {
+        let actor = actor.to_owned();
         check_text("description", request.description.as_deref())?;
         let tags = normalize_tags(request.tags)?;
         self.write(move |conn| {
@@ -49,7 +50,7 @@ impl Registry {
                 },
             )?;
             models::replace_tags(conn, row.id, &tags)?;
-            events::append(conn, event(EventKind::ModelCreated, name, None))?;
+            events::append(conn, event(EventKind::ModelCreated, name, None, &actor))?;
             Ok(model_view(conn, &row)?)
         })
         .await
@@ -115,7 +116,9 @@ impl Registry {
         &self,
         name: ModelName,
         update: UpdateModel,
+        actor: &str,
     ) -> RegistryResult<Model> {
+        let actor = actor.to_owned();
         check_text("description", update.description.as_deref())?;
         let tags = update.tags.map(|t| normalize_tags(Some(t))).transpose()?;
         self.write(move |conn| {
@@ -126,7 +129,10 @@ impl Registry {
             if let Some(tags) = &tags {
                 models::replace_tags(conn, row.id, tags)?;
             }
-            events::append(conn, event(EventKind::ModelUpdated, name.as_str(), None))?;
+            events::append(
+                conn,
+                event(EventKind::ModelUpdated, name.as_str(), None, &actor),
+            )?;
             let row =
                 models::find(conn, name.as_str())?.ok_or_else(|| model_not_found(name.as_str()))?;
             Ok(model_view(conn, &row)?)
@@ -136,7 +142,8 @@ impl Registry {
 
     /// Deletes the model, its versions and aliases. Refused while a stage is assigned.
     /// Blobs stay: they are content-addressed and may be shared with other versions.
-    pub async fn delete_model(&self, name: ModelName) -> RegistryResult<()> {
+    pub async fn delete_model(&self, name: ModelName, actor: &str) -> RegistryResult<()> {
+        let actor = actor.to_owned();
         self
             .write(move |conn| {
                 let row = lock_model(conn, name.as_str())?;
@@ -150,7 +157,7 @@ impl Registry {
                     ));
                 }
                 models::delete(conn, row.id)?;
-                events::append(conn, event(EventKind::ModelDeleted, name.as_str(), None))?;
+                events::append(conn, event(EventKind::ModelDeleted, name.as_str(), None, &actor))?;
                 Ok(())
             })
             .await

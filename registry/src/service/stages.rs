@@ -28,10 +28,11 @@ fn move_stage(
     stage: Stage,
     to: i64,
     reason: Option<String>,
+    actor: &str,
 ) -> RegistryResult<()> {
     let from = stage_pointers(model).get(stage);
     models::set_stage_pointer(conn, model.id, stage, Some(to))?;
-    let mut changed = event(EventKind::StageChanged, &model.name, Some(to));
+    let mut changed = event(EventKind::StageChanged, &model.name, Some(to), actor);
     changed.stage = Some(stage.as_str().to_owned());
     changed.from_version = from;
     changed.to_version = Some(to);
@@ -48,7 +49,9 @@ impl Registry {
         name: ModelName,
         stage: Stage,
         request: PromoteRequest,
+        actor: &str,
     ) -> RegistryResult<Version> {
+        let actor = actor.to_owned();
         check_text("reason", request.reason.as_deref())?;
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
@@ -60,7 +63,7 @@ impl Registry {
                 if let Some(previous) = current {
                     stages::push_previous(conn, model.id, stage, previous)?;
                 }
-                move_stage(conn, &model, stage, target.version, request.reason)?;
+                move_stage(conn, &model, stage, target.version, request.reason, &actor)?;
             }
             let model = lock_model(conn, name.as_str())?;
             Ok(load_version_view(conn, &model, &target)?)
@@ -74,7 +77,9 @@ impl Registry {
         name: ModelName,
         stage: Stage,
         reason: Option<String>,
+        actor: &str,
     ) -> RegistryResult<Version> {
+        let actor = actor.to_owned();
         check_text("reason", reason.as_deref())?;
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
@@ -90,7 +95,7 @@ impl Registry {
             let target = resolve_row(conn, &model, &VersionRef::Number(previous))?;
             check_assignable(&state_of(&target), stage.as_str())?;
             let reason = reason.or_else(|| Some("rollback".to_owned()));
-            move_stage(conn, &model, stage, target.version, reason)?;
+            move_stage(conn, &model, stage, target.version, reason, &actor)?;
             let model = lock_model(conn, name.as_str())?;
             Ok(load_version_view(conn, &model, &target)?)
         })

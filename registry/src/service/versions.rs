@@ -65,7 +65,9 @@ impl Registry {
         &self,
         name: ModelName,
         reference: VersionRef,
+        actor: &str,
     ) -> RegistryResult<Version> {
+        let actor = actor.to_owned();
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
             let row = resolve_row(conn, &model, &reference)?;
@@ -76,14 +78,24 @@ impl Registry {
             }
             for alias in &view.aliases {
                 aliases::delete(conn, model.id, alias)?;
-                let mut removed = event(EventKind::AliasRemoved, &model.name, Some(row.version));
+                let mut removed = event(
+                    EventKind::AliasRemoved,
+                    &model.name,
+                    Some(row.version),
+                    &actor,
+                );
                 removed.alias = Some(alias.clone());
                 events::append(conn, removed)?;
             }
             versions::mark_archived(conn, row.id, now())?;
             events::append(
                 conn,
-                event(EventKind::VersionArchived, &model.name, Some(row.version)),
+                event(
+                    EventKind::VersionArchived,
+                    &model.name,
+                    Some(row.version),
+                    &actor,
+                ),
             )?;
             let row = resolve_row(conn, &model, &VersionRef::Number(row.version))?;
             Ok(load_version_view(conn, &model, &row)?)

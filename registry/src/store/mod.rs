@@ -28,6 +28,7 @@ pub mod relay;
 pub mod rows;
 pub mod schema;
 pub mod stages;
+pub mod tokens;
 pub mod versions;
 pub mod webhook_rows;
 pub mod webhooks;

@@ -49,6 +49,7 @@ pub struct VersionRow {
     pub description: Option<String>,
     pub created_at: NaiveDateTime,
     pub archived_at: Option<NaiveDateTime>,
+    pub created_by: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -68,6 +69,7 @@ pub struct NewVersionRow {
     pub source: Option<String>,
     pub description: Option<String>,
     pub created_at: NaiveDateTime,
+    pub created_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

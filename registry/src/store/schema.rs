@@ -38,6 +38,7 @@ diesel::table! {
         description -> Nullable<Text>,
         created_at -> Timestamp,
         archived_at -> Nullable<Timestamp>,
+        created_by -> Nullable<Text>,
     }
 }
 
@@ -267,3 +268,16 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_deliveries);
+
+// API tokens (migration 2026-12-07-000003_tokens).
+diesel::table! {
+    tokens (name) {
+        name -> Text,
+        role -> Text,
+        models -> Nullable<Text>,
+        secret_hash -> Text,
+        created_at -> Timestamp,
+        created_by -> Text,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}

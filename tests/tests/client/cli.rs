@@ -313,6 +313,7 @@ async fn events_follow_prints_new_events_and_bridges_a_restart() {
                 version: 1,
                 ..PromoteRequest::default()
             },
+            "test",
         )
         .await
         .unwrap(); // 4, while no server runs

@@ -295,6 +295,7 @@ pub async fn promote_as_another_replica(app: &TestApp, version: i64) {
                 version,
                 ..PromoteRequest::default()
             },
+            "test",
         )
         .await
         .unwrap();

@@ -58,6 +58,9 @@ fn document_covers_the_whole_api() {
         "/api/v1/webhooks/{id}",
         "/api/v1/webhooks/{id}/rotate-secret",
         "/api/v1/webhooks/{id}/deliveries",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{name}",
+        "/api/v1/whoami",
     ] {
         assert!(
             paths.contains_key(path),

@@ -42,15 +42,19 @@ async fn a_restarted_registry_resumes_from_its_cursor_without_gap_or_flood() {
                 version: 1,
                 ..PromoteRequest::default()
             },
+            "test",
         )
         .await
         .unwrap(); // 4
     app.registry
-        .create_model(CreateModel {
-            name: ModelName::parse("other").unwrap(),
-            description: None,
-            tags: None,
-        })
+        .create_model(
+            CreateModel {
+                name: ModelName::parse("other").unwrap(),
+                description: None,
+                tags: None,
+            },
+            "test",
+        )
         .await
         .unwrap(); // 5
     app.start_again().await;

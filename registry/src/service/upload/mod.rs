@@ -59,6 +59,7 @@ fn insert_version(
     model: &ModelRow,
     meta: &NewVersion,
     blob: Option<(&Digest, u64)>,
+    actor: &str,
 ) -> RegistryResult<VersionRow> {
     let number = models::allocate_version(conn, model.id)?;
     let row = versions::insert(
@@ -82,14 +83,15 @@ fn insert_version(
             source: meta.source.clone(),
             description: meta.description.clone(),
             created_at: now(),
+            created_by: Some(actor.to_owned()),
         },
     )?;
     events::append(
         conn,
-        event(EventKind::VersionCreated, &model.name, Some(number)),
+        event(EventKind::VersionCreated, &model.name, Some(number), actor),
     )?;
     if let Some((digest, _)) = blob {
-        let mut ready = event(EventKind::VersionReady, &model.name, Some(number));
+        let mut ready = event(EventKind::VersionReady, &model.name, Some(number), actor);
         ready.digest = Some(digest.to_string());
         events::append(conn, ready)?;
     }
@@ -184,7 +186,9 @@ impl Registry {
         name: ModelName,
         mut meta: NewVersion,
         staged: StagedUpload,
+        actor: &str,
     ) -> RegistryResult<Version> {
+        let actor = actor.to_owned();
         let declared_signature = meta.signature.take();
         let (staged, signature) = staged
             .check(async |artifacts, blob| {
@@ -203,7 +207,7 @@ impl Registry {
         let digest = staged.commit().await?;
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
-            let row = insert_version(conn, &model, &meta, Some((&digest, size)))?;
+            let row = insert_version(conn, &model, &meta, Some((&digest, size)), &actor)?;
             Ok(load_version_view(conn, &model, &row)?)
         })
         .await
@@ -214,11 +218,13 @@ impl Registry {
         &self,
         name: ModelName,
         meta: NewVersion,
+        actor: &str,
     ) -> RegistryResult<Version> {
         let meta = checked_metadata(meta)?;
+        let actor = actor.to_owned();
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
-            let row = insert_version(conn, &model, &meta, None)?;
+            let row = insert_version(conn, &model, &meta, None, &actor)?;
             Ok(load_version_view(conn, &model, &row)?)
         })
         .await
@@ -231,6 +237,7 @@ impl Registry {
         name: ModelName,
         number: i64,
         body: S,
+        actor: &str,
     ) -> RegistryResult<Version>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -267,13 +274,14 @@ impl Registry {
         let (staged, signature) = match verified.await {
             Ok(verified) => verified,
             Err(error) => {
-                self.fail_version(&name, number).await?;
+                self.fail_version(&name, number, actor).await?;
                 return Err(error);
             }
         };
         let signature = signature.as_ref().map(to_json).transpose()?;
         let size = staged.size();
         let digest = staged.commit().await?;
+        let actor = actor.to_owned();
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
             let row = resolve_row(conn, &model, &VersionRef::Number(number))?;
@@ -292,7 +300,7 @@ impl Registry {
                     ),
                 ));
             }
-            let mut ready = event(EventKind::VersionReady, &model.name, Some(number));
+            let mut ready = event(EventKind::VersionReady, &model.name, Some(number), &actor);
             ready.digest = Some(digest.to_string());
             events::append(conn, ready)?;
             let row = resolve_row(conn, &model, &VersionRef::Number(number))?;
@@ -328,15 +336,16 @@ impl Registry {
             .await
     }
 
-    async fn fail_version(&self, name: &ModelName, number: i64) -> RegistryResult<()> {
+    async fn fail_version(&self, name: &ModelName, number: i64, actor: &str) -> RegistryResult<()> {
         let name = name.clone();
+        let actor = actor.to_owned();
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
             let row = resolve_row(conn, &model, &VersionRef::Number(number))?;
             if versions::mark_failed(conn, row.id)? {
                 events::append(
                     conn,
-                    event(EventKind::VersionFailed, &model.name, Some(number)),
+                    event(EventKind::VersionFailed, &model.name, Some(number), &actor),
                 )?;
             }
             Ok(())

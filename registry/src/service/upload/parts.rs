@@ -54,6 +54,7 @@ impl Registry {
         &self,
         name: ModelName,
         parts: P,
+        actor: &str,
     ) -> RegistryResult<Version>
     where
         P: Stream<Item = Result<UploadPart<B>, F>> + Unpin,
@@ -65,7 +66,7 @@ impl Registry {
         let outcome = self.read_parts(&name, parts, &mut received).await;
         match (outcome, received.metadata, received.staged) {
             (Ok(()), Some(meta), Some(staged)) => {
-                self.create_ready_version(name, meta, staged).await
+                self.create_ready_version(name, meta, staged, actor).await
             }
             (outcome, _, staged) => {
                 if let Some(staged) = staged {

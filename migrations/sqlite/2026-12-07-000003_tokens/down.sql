@@ -1,0 +1,2 @@
+ALTER TABLE versions DROP COLUMN created_by;
+DROP TABLE tokens;
