@@ -10,7 +10,7 @@ use diesel::sql_types::Text;
 
 use crate::types::{
     BatchJobStatus, DataFormat, DeploymentPattern, DeploymentState, EventKind, InstanceStatus,
-    Role, VersionStatus,
+    PromotionStatus, Role, VersionStatus,
 };
 
 macro_rules! text_enum {
@@ -47,3 +47,4 @@ text_enum!(DeploymentPattern, "deployment pattern");
 text_enum!(DeploymentState, "deployment state");
 text_enum!(InstanceStatus, "instance status");
 text_enum!(Role, "role");
+text_enum!(PromotionStatus, "promotion status");

@@ -18,6 +18,7 @@ use crate::artifacts::ObjectStoreConfig;
 use crate::deployments::RecorderConfig;
 use crate::events::{EventsConfig, KafkaConfig, NatsConfig};
 use crate::service::deployments::DeploymentSettings;
+use crate::service::promotions::DEFAULT_REQUEST_TTL;
 use crate::service::Limits;
 use crate::webhooks::WebhooksConfig;
 
@@ -169,6 +170,11 @@ pub struct ServeArgs {
     /// Serve /metrics without a token [default: true].
     #[arg(long, env = "CAPSTAN_AUTH_OPEN_METRICS", value_name = "BOOL")]
     pub auth_open_metrics: Option<bool>,
+    // Governed promotion (docs/security.md).
+    /// How long a promotion request waits for approvals before it reads as `expired`, in
+    /// ms [default: 604800000 = 7 days].
+    #[arg(long, env = "CAPSTAN_PROMOTION_REQUEST_TTL_MS", value_name = "MS")]
+    pub promotion_request_ttl_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -207,6 +213,8 @@ pub struct Config {
     pub deployments: DeploymentsConfig,
     pub webhooks: WebhooksConfig,
     pub auth: AuthConfig,
+    /// How long a promotion request waits for approvals.
+    pub promotion_request_ttl: Duration,
 }
 
 /// Who may call the API (see `api::auth`).
@@ -269,6 +277,7 @@ impl Config {
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
         let auth = resolve_auth(&settings, listen)?;
+        let promotion_request_ttl = resolve_promotion_request_ttl(&settings)?;
         let data_dir = settings
             .data_dir
             .unwrap_or_else(|| PathBuf::from("capstan-data"));
@@ -310,8 +319,17 @@ impl Config {
             deployments,
             webhooks,
             auth,
+            promotion_request_ttl,
         })
     }
+}
+
+fn resolve_promotion_request_ttl(settings: &ServeArgs) -> anyhow::Result<Duration> {
+    let ttl = settings
+        .promotion_request_ttl_ms
+        .map_or(DEFAULT_REQUEST_TTL, Duration::from_millis);
+    anyhow::ensure!(!ttl.is_zero(), "--promotion-request-ttl-ms must be above 0");
+    Ok(ttl)
 }
 
 /// Authentication; refuses to serve a non-loopback address without it unless told to.

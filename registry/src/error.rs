@@ -145,6 +145,22 @@ impl From<DomainError> for RegistryError {
             DomainError::TooManyLabels { .. } | DomainError::InvalidDeploymentLabel { .. } => {
                 RegistryError::bad_request("invalid_label", detail)
             }
+            DomainError::InvalidPolicy { .. } => {
+                RegistryError::bad_request("invalid_policy", detail)
+            }
+            DomainError::PolicyViolation { .. } => {
+                RegistryError::unprocessable("policy_violation", detail)
+            }
+            DomainError::SelfApproval { .. } => RegistryError::forbidden("self_approval", detail),
+            DomainError::AlreadyApproved { .. } => {
+                RegistryError::conflict("already_approved", detail)
+            }
+            DomainError::RequestExpired { .. } => {
+                RegistryError::conflict("request_expired", detail)
+            }
+            DomainError::RequestNotPending { .. } => {
+                RegistryError::conflict("request_not_pending", detail)
+            }
         }
     }
 }

@@ -56,7 +56,8 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
         .with_batch_chunk_bytes(config.batch.chunk_bytes)
         .with_deployment_settings(config.deployments.settings)
         .with_webhooks_allow_private(config.webhooks.allow_private)
-        .with_auth_cache(config.auth.cache);
+        .with_auth_cache(config.auth.cache)
+        .with_promotion_request_ttl(config.promotion_request_ttl);
     let sweeper = registry.clone();
     tokio::spawn(async move {
         match sweeper.sweep_staged_uploads(STALE_STAGING).await {

@@ -78,6 +78,8 @@ pub struct TestOptions {
     pub webhooks: Option<WebhooksConfig>,
     /// Authentication (default: off, as the embedded default).
     pub auth: Option<AuthConfig>,
+    /// How long promotion requests wait for approvals (default 7 days).
+    pub promotion_request_ttl: Option<Duration>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -147,6 +149,9 @@ async fn spawn_configured(options: TestOptions, events: EventsConfig) -> TestApp
         deployments: options.deployments.unwrap_or_default(),
         webhooks: options.webhooks.unwrap_or_default(),
         auth: options.auth.unwrap_or_default(),
+        promotion_request_ttl: options
+            .promotion_request_ttl
+            .unwrap_or(Duration::from_secs(7 * 24 * 3600)),
     };
     let (running, shutdown) = start_server(&config).await;
     let base = format!("http://{}", running.addr);

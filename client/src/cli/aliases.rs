@@ -3,8 +3,10 @@
 use clap::Subcommand;
 
 use super::output::{write_json, OutputFormat};
+use super::promotions::print_requested;
 use super::stages::version_number;
 use super::{CliError, Context};
+use crate::http::Promotion;
 use crate::names::{AliasName, ModelName};
 use crate::reference::ModelRef;
 
@@ -31,7 +33,13 @@ pub async fn run(command: AliasCommand, ctx: &mut Context<'_>) -> Result<(), Cli
     match command {
         AliasCommand::Set { reference, alias } => {
             let version = version_number(&client, &reference).await?;
-            let set = client.set_alias(&reference.model, &alias, version).await?;
+            let set = match client
+                .set_alias_governed(&reference.model, &alias, version)
+                .await?
+            {
+                Promotion::Done(set) => set,
+                Promotion::Requested(request) => return print_requested(ctx, &request),
+            };
             if ctx.output == OutputFormat::Json {
                 return Ok(write_json(ctx.out, &set)?);
             }

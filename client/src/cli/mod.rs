@@ -22,6 +22,7 @@ mod events;
 mod models;
 mod output;
 mod progress;
+mod promotions;
 mod pull;
 mod stages;
 mod train;
@@ -125,6 +126,12 @@ pub enum Command {
     /// Set or delete an alias (a free pointer such as `champion`).
     #[command(subcommand)]
     Alias(aliases::AliasCommand),
+    /// Show, set or delete a model's promotion policy (rules and approvals per stage or alias).
+    #[command(subcommand)]
+    Policy(promotions::PolicyCommand),
+    /// Promotion requests waiting for approvals: list, show, approve, reject.
+    #[command(subcommand, visible_alias = "request")]
+    Requests(promotions::RequestsCommand),
     /// Download an artifact into the cache (verified, resumable), optionally to a file.
     Pull(pull::PullArgs),
     /// Manage capstan.lock, the models a crate embeds pinned by digest.
@@ -246,6 +253,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Promote(args) => stages::promote(args, &mut ctx).await,
         Command::Rollback(args) => stages::rollback(args, &mut ctx).await,
         Command::Alias(command) => aliases::run(command, &mut ctx).await,
+        Command::Policy(command) => promotions::policy(command, &mut ctx).await,
+        Command::Requests(command) => promotions::requests(command, &mut ctx).await,
         Command::Pull(args) => pull::pull(args, &mut ctx).await,
         Command::Lock(command) => pull::lock(command, &mut ctx).await,
         Command::Events(args) => events::run(args, &mut ctx).await,

@@ -3,8 +3,9 @@
 use clap::Args;
 
 use super::output::{write_json, OutputFormat};
+use super::promotions::print_requested;
 use super::{CliError, Context};
-use crate::http::Client;
+use crate::http::{Client, Promotion};
 use crate::names::ModelName;
 use crate::reference::{ModelRef, Stage, VersionRef};
 use crate::types::{PromoteRequest, RollbackRequest};
@@ -14,7 +15,11 @@ use crate::types::{PromoteRequest, RollbackRequest};
 Examples:
   capstan promote bc@3 --to production --reason 'better recall on the holdout'
   capstan promote bc@staging --to production
-  capstan promote bc@4 --to production --expect 3   # only if production still holds 3")]
+  capstan promote bc@4 --to production --expect 3   # only if production still holds 3
+
+Under a promotion policy that needs approvals, nothing moves yet: the command prints
+`approval needed: request <id>` and exits 0; another promoter runs
+`capstan requests approve <id>`.")]
 pub struct PromoteArgs {
     /// NAME@VERSION (or any ref: `bc@staging`, `bc@champion`, `bc@latest`).
     pub reference: ModelRef,
@@ -67,8 +72,8 @@ pub async fn promote(args: PromoteArgs, ctx: &mut Context<'_>) -> Result<(), Cli
         })?)),
     };
     let version = version_number(&client, &args.reference).await?;
-    let promoted = client
-        .promote(
+    let promotion = client
+        .promote_governed(
             &args.reference.model,
             args.to,
             &PromoteRequest {
@@ -78,6 +83,10 @@ pub async fn promote(args: PromoteArgs, ctx: &mut Context<'_>) -> Result<(), Cli
             },
         )
         .await?;
+    let promoted = match promotion {
+        Promotion::Done(version) => version,
+        Promotion::Requested(request) => return print_requested(ctx, &request),
+    };
     if ctx.output == OutputFormat::Json {
         return Ok(write_json(ctx.out, &promoted)?);
     }
@@ -91,8 +100,8 @@ pub async fn promote(args: PromoteArgs, ctx: &mut Context<'_>) -> Result<(), Cli
 
 pub async fn rollback(args: RollbackArgs, ctx: &mut Context<'_>) -> Result<(), CliError> {
     let client = ctx.client()?;
-    let version = client
-        .rollback(
+    let rolled_back = client
+        .rollback_governed(
             &args.name,
             args.stage,
             &RollbackRequest {
@@ -100,6 +109,10 @@ pub async fn rollback(args: RollbackArgs, ctx: &mut Context<'_>) -> Result<(), C
             },
         )
         .await?;
+    let version = match rolled_back {
+        Promotion::Done(version) => version,
+        Promotion::Requested(request) => return print_requested(ctx, &request),
+    };
     if ctx.output == OutputFormat::Json {
         return Ok(write_json(ctx.out, &version)?);
     }

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::names::{AliasName, ModelName};
 use crate::reference::{Stage, VersionRef};
-use crate::types::{BatchJobStatus, DeploymentPattern, DeploymentState, EventKind};
+use crate::types::{
+    BatchJobStatus, DeploymentPattern, DeploymentState, EventKind, PromotionStatus,
+};
 
 pub const MODELS: &str = "/api/v1/models";
 pub const EVENTS: &str = "/api/v1/events";
@@ -18,6 +20,7 @@ pub const DEPLOYMENTS: &str = "/api/v1/deployments";
 pub const WEBHOOKS: &str = "/api/v1/webhooks";
 pub const TOKENS: &str = "/api/v1/tokens";
 pub const WHOAMI: &str = "/api/v1/whoami";
+pub const PROMOTION_REQUESTS: &str = "/api/v1/promotion-requests";
 pub const HEALTH: &str = "/healthz";
 /// The response header that says which version an artifact download is.
 pub const VERSION_HEADER: &str = "x-capstan-model-version";
@@ -313,6 +316,50 @@ impl BatchJobQuery {
                 ("status", self.status.map(|s| s.as_str().to_owned())),
                 ("model", self.model.as_ref().map(|m| m.to_string())),
                 ("schedule", self.schedule.clone()),
+                ("limit", self.limit.map(|n| n.to_string())),
+                ("page_token", self.page_token.clone()),
+            ],
+        )
+    }
+}
+
+/// A model's promotion policy.
+pub fn policy(name: &ModelName) -> String {
+    format!("{MODELS}/{name}/policy")
+}
+
+pub fn promotion_request(id: &str) -> String {
+    format!("{PROMOTION_REQUESTS}/{}", encode(id))
+}
+
+/// `approve` or `reject`.
+pub fn promotion_request_action(id: &str, action: &str) -> String {
+    format!("{PROMOTION_REQUESTS}/{}/{action}", encode(id))
+}
+
+/// Filters and paging of `GET /api/v1/promotion-requests` (newest first).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct PromotionRequestQuery {
+    /// Only requests of this model.
+    pub model: Option<ModelName>,
+    /// Only requests in this status (`expired`: pending ones past their expiry).
+    pub status: Option<PromotionStatus>,
+    /// Page size, 1–1000 (default 100).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
+    pub limit: Option<i64>,
+    /// The `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+impl PromotionRequestQuery {
+    pub fn path(&self) -> String {
+        with_query(
+            PROMOTION_REQUESTS,
+            &[
+                ("model", self.model.as_ref().map(|m| m.to_string())),
+                ("status", self.status.map(|s| s.as_str().to_owned())),
                 ("limit", self.limit.map(|n| n.to_string())),
                 ("page_token", self.page_token.clone()),
             ],

@@ -26,6 +26,8 @@ mod fetch;
 #[cfg(feature = "http")]
 mod models;
 #[cfg(feature = "http")]
+mod promotions;
+#[cfg(feature = "http")]
 mod stages;
 #[cfg(feature = "http")]
 mod versions;
@@ -34,7 +36,7 @@ mod webhooks;
 
 pub use api::{
     BatchJobQuery, DeploymentQuery, EventQuery, EventStreamQuery, ModelQuery, PageQuery,
-    VersionQuery,
+    PromotionRequestQuery, VersionQuery,
 };
 #[cfg(feature = "http")]
 pub use client::Client;
@@ -42,5 +44,7 @@ pub use client::Client;
 pub use datasets::format_of_path;
 #[cfg(feature = "http")]
 pub use download::{Copied, Download};
+#[cfg(feature = "http")]
+pub use promotions::Promotion;
 #[cfg(feature = "http")]
 pub use versions::Upload;

@@ -47,7 +47,12 @@ pub fn concerns(reference: &ModelRef, message: Option<&EventMessage>) -> bool {
         | EventKind::DeploymentCreated
         | EventKind::DeploymentUpdated
         | EventKind::DeploymentDeleted
-        | EventKind::DeploymentStateChanged => false,
+        | EventKind::DeploymentStateChanged
+        | EventKind::PolicySet
+        | EventKind::PolicyDeleted
+        | EventKind::PromotionRequested
+        | EventKind::PromotionApproved
+        | EventKind::PromotionRejected => false,
     }
 }
 
@@ -76,6 +81,7 @@ mod tests {
                 deployment: None,
                 from_state: None,
                 to_state: None,
+                request: None,
                 actor: None,
                 created_at: chrono::Utc::now(),
             },

@@ -38,10 +38,15 @@ pub enum EventKind {
     DeploymentUpdated,
     DeploymentDeleted,
     DeploymentStateChanged,
+    PolicySet,
+    PolicyDeleted,
+    PromotionRequested,
+    PromotionApproved,
+    PromotionRejected,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 26] = [
         EventKind::ModelCreated,
         EventKind::ModelUpdated,
         EventKind::ModelDeleted,
@@ -63,6 +68,11 @@ impl EventKind {
         EventKind::DeploymentUpdated,
         EventKind::DeploymentDeleted,
         EventKind::DeploymentStateChanged,
+        EventKind::PolicySet,
+        EventKind::PolicyDeleted,
+        EventKind::PromotionRequested,
+        EventKind::PromotionApproved,
+        EventKind::PromotionRejected,
     ];
 
     /// The kinds that can change what a model's refs name (`latest`, stages, aliases):
@@ -106,6 +116,11 @@ impl EventKind {
             EventKind::DeploymentUpdated => "deployment_updated",
             EventKind::DeploymentDeleted => "deployment_deleted",
             EventKind::DeploymentStateChanged => "deployment_state_changed",
+            EventKind::PolicySet => "policy_set",
+            EventKind::PolicyDeleted => "policy_deleted",
+            EventKind::PromotionRequested => "promotion_requested",
+            EventKind::PromotionApproved => "promotion_approved",
+            EventKind::PromotionRejected => "promotion_rejected",
         }
     }
 
@@ -152,6 +167,10 @@ pub struct Event {
     pub from_state: Option<DeploymentState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_state: Option<DeploymentState>,
+    /// For `promotion_requested`, `promotion_approved`, `promotion_rejected` and the
+    /// `stage_changed` or `alias_set` an approval caused: the promotion request's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
     /// Who caused the event, when the registry knows (`worker` for a batch worker's
     /// transitions, `schedule:<name>` for a firing).
     #[serde(default, skip_serializing_if = "Option::is_none")]

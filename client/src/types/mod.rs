@@ -294,6 +294,7 @@ pub mod batch_schedule;
 pub mod deployment;
 mod event;
 mod message;
+pub mod promotion;
 pub mod token;
 pub mod webhook;
 pub use batch::{
@@ -312,6 +313,10 @@ pub use deployment::{
 };
 pub use event::{Event, EventKind, EventPage};
 pub use message::{ArtifactPointer, EventMessage, RefState};
+pub use promotion::{
+    Approval, MetricBound, ModelPolicy, PromotionPolicy, PromotionRequest, PromotionRequestPage,
+    PromotionRule, PromotionStatus, PromotionTarget, ReviewPromotion, MAX_APPROVALS,
+};
 pub use token::{
     CreateToken, CreatedToken, Role, Token, TokenPage, Whoami, MAX_TOKEN_MODELS, MAX_TOKEN_NAME_LEN,
 };

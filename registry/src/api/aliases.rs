@@ -2,15 +2,19 @@
 
 use actix_web::{delete, put, web, HttpResponse};
 
-use capstan_client::types::{Alias, SetAlias};
+use capstan_client::types::{Alias, PromotionRequest, SetAlias};
 use capstan_client::{AliasName, ModelName, Problem};
 
 use super::extract::Actor;
 use super::extract::{AliasPath, JsonObject};
+use super::stages::promotion_response;
 use crate::error::RegistryResult;
 use crate::service::Registry;
 
 /// Create or move an alias. Aliases cannot be numbers, stage names or `latest`.
+///
+/// Under the model's promotion policy the version must meet the alias's rule (`422`),
+/// and a rule that needs approvals answers `202` with a pending promotion request.
 #[utoipa::path(
     security(("bearer" = ["promoter"])),
     tag = "aliases",
@@ -21,10 +25,12 @@ use crate::service::Registry;
     request_body = SetAlias,
     responses(
         (status = 200, description = "The alias", body = Alias),
+        (status = 202, description = "The policy needs approvals: a pending promotion request", body = PromotionRequest),
         (status = 400, description = "Invalid or reserved alias", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such model or version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The version is not ready or archived", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json")
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The version breaks the alias's promotion policy (`policy_violation`)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[put("/models/{name}/aliases/{alias}")]
@@ -38,7 +44,7 @@ pub async fn set_alias(
     let set = registry
         .set_alias(name, alias, body.0.version, &actor.0)
         .await?;
-    Ok(HttpResponse::Ok().json(set))
+    Ok(promotion_response(set))
 }
 
 /// Remove an alias.

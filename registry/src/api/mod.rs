@@ -22,8 +22,10 @@ mod health;
 mod metrics;
 mod models;
 mod open_inference;
+mod policies;
 mod predict;
 mod predictions;
+mod promotion_requests;
 mod stages;
 mod tokens;
 mod versions;
@@ -114,7 +116,14 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(tokens::create_token)
                 .service(tokens::list_tokens)
                 .service(tokens::revoke_token)
-                .service(tokens::whoami),
+                .service(tokens::whoami)
+                .service(policies::get_policy)
+                .service(policies::put_policy)
+                .service(policies::delete_policy)
+                .service(promotion_requests::list_requests)
+                .service(promotion_requests::get_request)
+                .service(promotion_requests::approve_request)
+                .service(promotion_requests::reject_request),
         );
 }
 

@@ -3,8 +3,8 @@
 //! mapping to a status and a problem `code` is in `crate::error`).
 
 use capstan_client::types::{
-    BatchJobStatus, DeploymentPattern, VersionStatus, MAX_LABELS, MAX_LABEL_KEY_LEN,
-    MAX_LABEL_VALUE_LEN, MAX_TAGS, MAX_TAG_LEN, MAX_TEXT_LEN,
+    BatchJobStatus, DeploymentPattern, PromotionStatus, VersionStatus, MAX_LABELS,
+    MAX_LABEL_KEY_LEN, MAX_LABEL_VALUE_LEN, MAX_TAGS, MAX_TAG_LEN, MAX_TEXT_LEN,
 };
 use capstan_client::Stage;
 
@@ -110,6 +110,24 @@ pub enum DomainError {
         model: String,
         job_model: String,
     },
+    #[error("policy: {reason}")]
+    InvalidPolicy { reason: String },
+    #[error("version {version} breaks the promotion policy of {target}: {}", violations.join("; "))]
+    PolicyViolation {
+        version: i64,
+        target: String,
+        violations: Vec<String>,
+    },
+    #[error("{requester} asked for this promotion and cannot approve it: another promoter must")]
+    SelfApproval { requester: String },
+    #[error("{approver} has already approved this promotion request")]
+    AlreadyApproved { approver: String },
+    #[error("promotion request {id} expired; ask for the promotion again")]
+    RequestExpired { id: String },
+    #[error(
+        "promotion request {id} is {status}; only a pending request can be approved or rejected"
+    )]
+    RequestNotPending { id: String, status: PromotionStatus },
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;

@@ -11,6 +11,7 @@ pub mod error;
 pub mod metadata;
 pub mod paging;
 pub mod policy;
+pub mod promotion;
 pub mod refs;
 pub mod schedule;
 pub mod webhooks;

@@ -84,6 +84,7 @@ mod tests {
             deployment: None,
             from_state: None,
             to_state: None,
+            request: None,
             actor: None,
             created_at: chrono::Utc::now(),
         }

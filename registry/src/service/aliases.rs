@@ -1,15 +1,51 @@
-//! Use cases on aliases: set (create or move) and delete.
+//! Use cases on aliases: set (create or move) and delete. Under a promotion policy
+//! (`service::promotions`) the version must meet the alias's rule, and a rule that needs
+//! approvals turns the move into a promotion request.
 
-use capstan_client::types::{Alias, EventKind};
+use capstan_client::types::{Alias, EventKind, PromotionTarget};
 use capstan_client::{AliasName, ModelName, VersionRef};
 
 use super::models::lock_model;
+use super::promotions::{govern, open_request, NewRequest, Promotion};
 use super::resolve::resolve_row;
+use super::stages::state_of;
 use super::{event, now, Registry};
-use crate::domain::policy::{check_assignable, VersionState};
+use crate::domain::policy::check_assignable;
 use crate::error::{RegistryError, RegistryResult};
-use crate::store::rows::AliasRow;
-use crate::store::{aliases, events};
+use crate::store::rows::{AliasRow, ModelRow, VersionRow};
+use crate::store::{aliases, events, DbConn};
+
+/// Points `alias` at `target` and records the change, with the promotion request that
+/// caused it, if any.
+pub(super) fn assign_alias(
+    conn: &mut DbConn,
+    model: &ModelRow,
+    alias: &AliasName,
+    target: &VersionRow,
+    actor: &str,
+    request: Option<&str>,
+) -> RegistryResult<()> {
+    check_assignable(&state_of(target), &format!("alias {:?}", alias.as_str()))?;
+    let version = target.version;
+    let previous = aliases::upsert(
+        conn,
+        &AliasRow {
+            model_id: model.id,
+            alias: alias.as_str().to_owned(),
+            version,
+            updated_at: now(),
+        },
+    )?;
+    if previous != Some(version) {
+        let mut set = event(EventKind::AliasSet, &model.name, Some(version), actor);
+        set.alias = Some(alias.as_str().to_owned());
+        set.from_version = previous;
+        set.to_version = Some(version);
+        set.request = request.map(str::to_owned);
+        events::append(conn, set)?;
+    }
+    Ok(())
+}
 
 impl Registry {
     pub async fn set_alias(
@@ -18,38 +54,37 @@ impl Registry {
         alias: AliasName,
         version: i64,
         actor: &str,
-    ) -> RegistryResult<Alias> {
+    ) -> RegistryResult<Promotion<Alias>> {
         let actor = actor.to_owned();
+        let ttl = *self.promotion_request_ttl;
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
             let target = resolve_row(conn, &model, &VersionRef::Number(version))?;
-            let state = VersionState {
-                version: target.version,
-                status: target.status,
-                archived: target.archived_at.is_some(),
-            };
-            check_assignable(&state, &format!("alias {:?}", alias.as_str()))?;
-            let previous = aliases::upsert(
-                conn,
-                &AliasRow {
-                    model_id: model.id,
-                    alias: alias.as_str().to_owned(),
-                    version,
-                    updated_at: now(),
-                },
-            )?;
-            if previous != Some(version) {
-                let mut set = event(EventKind::AliasSet, &model.name, Some(version), &actor);
-                set.alias = Some(alias.as_str().to_owned());
-                set.from_version = previous;
-                set.to_version = Some(version);
-                events::append(conn, set)?;
+            check_assignable(&state_of(&target), &format!("alias {:?}", alias.as_str()))?;
+            let current = aliases::find(conn, model.id, alias.as_str())?;
+            if current != Some(version) {
+                let goal = PromotionTarget::Alias(alias.clone());
+                let approvals = govern(conn, &model, &target, &goal)?;
+                if approvals > 0 {
+                    let new = NewRequest {
+                        target: goal,
+                        rollback: false,
+                        version,
+                        expected_version: None,
+                        approvals,
+                        reason: None,
+                    };
+                    return Ok(Promotion::Requested(Box::new(open_request(
+                        conn, &model, new, &actor, ttl,
+                    )?)));
+                }
             }
-            Ok(Alias {
+            assign_alias(conn, &model, &alias, &target, &actor, None)?;
+            Ok(Promotion::Done(Alias {
                 model: name,
                 alias,
                 version,
-            })
+            }))
         })
         .await
     }

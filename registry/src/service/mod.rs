@@ -17,6 +17,8 @@ pub mod deployments;
 pub mod download;
 pub mod events;
 pub mod models;
+mod promotion_views;
+pub mod promotions;
 mod resolve;
 mod stages;
 pub mod tokens;
@@ -82,6 +84,9 @@ pub struct Registry {
     webhooks_allow_private: bool,
     /// Verified API tokens (see `service::tokens`).
     tokens: Arc<tokens::TokenCache>,
+    /// How long a promotion request may wait for approvals (see `service::promotions`);
+    /// behind an `Arc` like the other settings, to keep the registry small to clone.
+    promotion_request_ttl: Arc<Duration>,
 }
 
 impl Registry {
@@ -97,6 +102,7 @@ impl Registry {
             deployment_settings: Arc::default(),
             webhooks_allow_private: false,
             tokens: Arc::default(),
+            promotion_request_ttl: Arc::new(promotions::DEFAULT_REQUEST_TTL),
         }
     }
 
@@ -189,6 +195,7 @@ pub(crate) fn event(
         deployment: None,
         from_state: None,
         to_state: None,
+        request: None,
         created_at: now(),
     }
 }

@@ -1,9 +1,12 @@
-//! Use cases on stages: promote (with optimistic concurrency) and roll back.
+//! Use cases on stages: promote (with optimistic concurrency) and roll back. Under a
+//! promotion policy (`service::promotions`) the version must meet the stage's rule, and a
+//! rule that needs approvals turns the move into a promotion request.
 
-use capstan_client::types::{EventKind, PromoteRequest, Version};
+use capstan_client::types::{EventKind, PromoteRequest, PromotionTarget, Version};
 use capstan_client::{ModelName, Stage, VersionRef};
 
 use super::models::lock_model;
+use super::promotions::{govern, open_request, NewRequest, Promotion};
 use super::resolve::resolve_row;
 use super::views::{load_version_view, stage_pointers};
 use super::{event, Registry};
@@ -13,7 +16,7 @@ use crate::error::{RegistryError, RegistryResult};
 use crate::store::rows::{ModelRow, VersionRow};
 use crate::store::{events, models, stages, DbConn};
 
-fn state_of(row: &VersionRow) -> VersionState {
+pub(super) fn state_of(row: &VersionRow) -> VersionState {
     VersionState {
         version: row.version,
         status: row.status,
@@ -21,14 +24,16 @@ fn state_of(row: &VersionRow) -> VersionState {
     }
 }
 
-/// Points `stage` at `to` and records the change (from the current holder).
-fn move_stage(
+/// Points `stage` at `to` and records the change (from the current holder), with the
+/// promotion request that caused it, if any.
+pub(super) fn move_stage(
     conn: &mut DbConn,
     model: &ModelRow,
     stage: Stage,
     to: i64,
     reason: Option<String>,
     actor: &str,
+    request: Option<&str>,
 ) -> RegistryResult<()> {
     let from = stage_pointers(model).get(stage);
     models::set_stage_pointer(conn, model.id, stage, Some(to))?;
@@ -37,21 +42,55 @@ fn move_stage(
     changed.from_version = from;
     changed.to_version = Some(to);
     changed.reason = reason;
+    changed.request = request.map(str::to_owned);
     events::append(conn, changed)?;
     Ok(())
 }
 
+/// Puts `target` in `stage` (pushing the current holder on the stage's history).
+pub(super) fn promote_row(
+    conn: &mut DbConn,
+    model: &ModelRow,
+    stage: Stage,
+    target: &VersionRow,
+    reason: Option<String>,
+    actor: &str,
+    request: Option<&str>,
+) -> RegistryResult<()> {
+    let current = stage_pointers(model).get(stage);
+    if current != Some(target.version) {
+        if let Some(previous) = current {
+            stages::push_previous(conn, model.id, stage, previous)?;
+        }
+        move_stage(conn, model, stage, target.version, reason, actor, request)?;
+    }
+    Ok(())
+}
+
+pub(super) fn no_previous_version(model: &ModelRow, stage: Stage) -> RegistryError {
+    RegistryError::conflict(
+        "no_previous_version",
+        format!(
+            "{stage} of {:?} has no previous version to roll back to",
+            model.name
+        ),
+    )
+}
+
 impl Registry {
     /// Moves `stage` to `request.version` in one transaction. With `expected_version`,
-    /// fails with 409 unless the stage still holds what the caller saw.
+    /// fails with 409 unless the stage still holds what the caller saw. Under a policy
+    /// the version must meet the stage's rule (422), and a rule with approvals answers a
+    /// pending promotion request instead.
     pub async fn promote(
         &self,
         name: ModelName,
         stage: Stage,
         request: PromoteRequest,
         actor: &str,
-    ) -> RegistryResult<Version> {
+    ) -> RegistryResult<Promotion<Version>> {
         let actor = actor.to_owned();
+        let ttl = *self.promotion_request_ttl;
         check_text("reason", request.reason.as_deref())?;
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
@@ -60,44 +99,68 @@ impl Registry {
             let target = resolve_row(conn, &model, &VersionRef::Number(request.version))?;
             check_assignable(&state_of(&target), stage.as_str())?;
             if current != Some(target.version) {
-                if let Some(previous) = current {
-                    stages::push_previous(conn, model.id, stage, previous)?;
+                let goal = PromotionTarget::Stage(stage);
+                let approvals = govern(conn, &model, &target, &goal)?;
+                if approvals > 0 {
+                    let new = NewRequest {
+                        target: goal,
+                        rollback: false,
+                        version: target.version,
+                        expected_version: request.expected_version,
+                        approvals,
+                        reason: request.reason,
+                    };
+                    return Ok(Promotion::Requested(Box::new(open_request(
+                        conn, &model, new, &actor, ttl,
+                    )?)));
                 }
-                move_stage(conn, &model, stage, target.version, request.reason, &actor)?;
             }
+            promote_row(conn, &model, stage, &target, request.reason, &actor, None)?;
             let model = lock_model(conn, name.as_str())?;
-            Ok(load_version_view(conn, &model, &target)?)
+            Ok(Promotion::Done(load_version_view(conn, &model, &target)?))
         })
         .await
     }
 
-    /// Returns `stage` to the version that held it before the last promotion.
+    /// Returns `stage` to the version that held it before the last promotion. Under a
+    /// policy the previous holder must meet the stage's rule, and a rule with approvals
+    /// answers a pending promotion request (expecting the current holder) instead.
     pub async fn rollback(
         &self,
         name: ModelName,
         stage: Stage,
         reason: Option<String>,
         actor: &str,
-    ) -> RegistryResult<Version> {
+    ) -> RegistryResult<Promotion<Version>> {
         let actor = actor.to_owned();
+        let ttl = *self.promotion_request_ttl;
         check_text("reason", reason.as_deref())?;
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
-            let previous = stages::pop_previous(conn, model.id, stage)?.ok_or_else(|| {
-                RegistryError::conflict(
-                    "no_previous_version",
-                    format!(
-                        "{stage} of {:?} has no previous version to roll back to",
-                        model.name
-                    ),
-                )
-            })?;
+            let previous = stages::peek_previous(conn, model.id, stage)?
+                .ok_or_else(|| no_previous_version(&model, stage))?;
             let target = resolve_row(conn, &model, &VersionRef::Number(previous))?;
             check_assignable(&state_of(&target), stage.as_str())?;
+            let goal = PromotionTarget::Stage(stage);
+            let approvals = govern(conn, &model, &target, &goal)?;
+            if approvals > 0 {
+                let new = NewRequest {
+                    target: goal,
+                    rollback: true,
+                    version: target.version,
+                    expected_version: Some(stage_pointers(&model).get(stage)),
+                    approvals,
+                    reason,
+                };
+                return Ok(Promotion::Requested(Box::new(open_request(
+                    conn, &model, new, &actor, ttl,
+                )?)));
+            }
+            stages::pop_previous(conn, model.id, stage)?;
             let reason = reason.or_else(|| Some("rollback".to_owned()));
-            move_stage(conn, &model, stage, target.version, reason, &actor)?;
+            move_stage(conn, &model, stage, target.version, reason, &actor, None)?;
             let model = lock_model(conn, name.as_str())?;
-            Ok(load_version_view(conn, &model, &target)?)
+            Ok(Promotion::Done(load_version_view(conn, &model, &target)?))
         })
         .await
     }

@@ -135,6 +135,7 @@ pub(crate) fn event_view(row: EventRow) -> StoreResult<Event> {
         deployment: row.deployment,
         from_state: row.from_state.as_deref().and_then(DeploymentState::parse),
         to_state: row.to_state.as_deref().and_then(DeploymentState::parse),
+        request: row.request,
         actor: row.actor,
         created_at: utc(row.created_at),
     })

@@ -24,6 +24,7 @@ pub mod datasets;
 pub mod deployments;
 pub mod events;
 pub mod models;
+pub mod promotions;
 pub mod relay;
 pub mod rows;
 pub mod schema;

@@ -100,4 +100,5 @@ pub struct EventRow {
     pub deployment: Option<String>,
     pub from_state: Option<String>,
     pub to_state: Option<String>,
+    pub request: Option<String>,
 }

@@ -85,6 +85,7 @@ diesel::table! {
         deployment -> Nullable<Text>,
         from_state -> Nullable<Text>,
         to_state -> Nullable<Text>,
+        request -> Nullable<Text>,
     }
 }
 
@@ -279,5 +280,47 @@ diesel::table! {
         created_at -> Timestamp,
         created_by -> Text,
         last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+// Governed promotion (migration 2026-12-07-000004_policies).
+diesel::table! {
+    promotion_policies (model_id) {
+        model_id -> BigInt,
+        policy -> Text,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    promotion_requests (id) {
+        id -> Text,
+        model_id -> BigInt,
+        model -> Text,
+        target -> Text,
+        rollback -> Bool,
+        version -> BigInt,
+        expects_holder -> Bool,
+        expected_version -> Nullable<BigInt>,
+        approvals_required -> BigInt,
+        status -> Text,
+        requested_by -> Text,
+        reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+        decided_by -> Nullable<Text>,
+        rejection_reason -> Nullable<Text>,
+        failure_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    promotion_approvals (request_id, approved_by) {
+        request_id -> Text,
+        approved_by -> Text,
+        approved_at -> Timestamp,
+        reason -> Nullable<Text>,
     }
 }

@@ -38,3 +38,14 @@ pub fn pop_previous(conn: &mut DbConn, model_id: i64, stage: Stage) -> StoreResu
     diesel::delete(stage_history::table.find(id)).execute(conn)?;
     Ok(Some(version))
 }
+
+/// The most recent previous holder, left in place.
+pub fn peek_previous(conn: &mut DbConn, model_id: i64, stage: Stage) -> StoreResult<Option<i64>> {
+    Ok(stage_history::table
+        .filter(stage_history::model_id.eq(model_id))
+        .filter(stage_history::stage.eq(stage.as_str()))
+        .select(stage_history::version)
+        .order(stage_history::id.desc())
+        .first(conn)
+        .optional()?)
+}

@@ -18,6 +18,7 @@ mod migrations;
 mod model_server;
 mod models;
 mod openapi;
+mod promotion;
 mod server;
 mod serving;
 mod stages;

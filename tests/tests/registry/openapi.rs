@@ -61,6 +61,11 @@ fn document_covers_the_whole_api() {
         "/api/v1/tokens",
         "/api/v1/tokens/{name}",
         "/api/v1/whoami",
+        "/api/v1/models/{name}/policy",
+        "/api/v1/promotion-requests",
+        "/api/v1/promotion-requests/{id}",
+        "/api/v1/promotion-requests/{id}/approve",
+        "/api/v1/promotion-requests/{id}/reject",
     ] {
         assert!(
             paths.contains_key(path),
