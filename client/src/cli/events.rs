@@ -138,18 +138,24 @@ fn row(event: &Event) -> Vec<String> {
 /// The kind-specific part of an event, in words.
 fn detail(event: &Event) -> String {
     let mut parts = Vec::new();
-    if let Some(stage) = event.stage {
-        parts.push(format!(
+    match event.stage {
+        // Promotion events name the stage a request is for; nothing moved yet.
+        Some(stage) if event.to_version.is_none() => parts.push(stage.to_string()),
+        Some(stage) => parts.push(format!(
             "{stage}: {} -> {}",
             or_dash(event.from_version),
             or_dash(event.to_version)
-        ));
+        )),
+        None => {}
     }
     if let Some(alias) = &event.alias {
         parts.push(format!("alias {alias}"));
     }
     if let Some(digest) = &event.digest {
         parts.push(digest.to_string());
+    }
+    if let Some(request) = &event.request {
+        parts.push(format!("request {request}"));
     }
     if let Some(reason) = &event.reason {
         parts.push(format!("({reason})"));

@@ -286,9 +286,10 @@ pub fn print_requested(ctx: &mut Context<'_>, request: &PromotionRequest) -> Res
     }
     writeln!(
         ctx.out,
-        "approval needed: request {} ({} of {}@{} needs {} approval{}; \
+        "approval needed: request {} ({}{} of {}@{} needs {} approval{}; \
          another promoter runs `capstan requests approve {}`)",
         request.id,
+        if request.rollback { "rollback of " } else { "" },
         request.target,
         request.model,
         request.version,

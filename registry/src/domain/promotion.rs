@@ -116,6 +116,9 @@ pub struct Candidate<'a> {
     pub metrics: &'a BTreeMap<String, f64>,
     /// The stages the version holds now.
     pub stages: &'a [Stage],
+    /// A rollback: the version held the target before, which is what `from` asks, so
+    /// `from` is not checked (the previous holder has usually left the `from` stage).
+    pub rollback: bool,
 }
 
 /// Whether `candidate` meets `rule` for `target`; a refusal names every broken rule
@@ -127,7 +130,7 @@ pub fn check_candidate(
 ) -> DomainResult<()> {
     let pointer = describe_target(target);
     let mut violations = Vec::new();
-    if let Some(from) = rule.from {
+    if let Some(from) = rule.from.filter(|_| !candidate.rollback) {
         if !candidate.stages.contains(&from) {
             violations.push(format!(
                 "version {} does not hold {from}, which {pointer} requires",
@@ -249,6 +252,14 @@ mod tests {
             version: 3,
             metrics: &metrics,
             stages: &[Stage::Staging],
+            rollback: false,
+        };
+        assert!(check_candidate(&production_rule(), &PRODUCTION, &candidate).is_ok());
+        // A rollback to a previous holder that left staging is judged on its metrics only.
+        let candidate = Candidate {
+            stages: &[],
+            rollback: true,
+            ..candidate
         };
         assert!(check_candidate(&production_rule(), &PRODUCTION, &candidate).is_ok());
     }
@@ -260,6 +271,7 @@ mod tests {
             version: 3,
             metrics: &metrics,
             stages: &[],
+            rollback: false,
         };
         let error = check_candidate(&production_rule(), &PRODUCTION, &candidate).unwrap_err();
         let DomainError::PolicyViolation { violations, .. } = &error else {
@@ -278,6 +290,7 @@ mod tests {
             version: 4,
             metrics: &metrics,
             stages: &[Stage::Staging],
+            rollback: false,
         };
         let error = check_candidate(&production_rule(), &PRODUCTION, &candidate).unwrap_err();
         assert!(

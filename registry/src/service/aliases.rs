@@ -6,7 +6,8 @@ use capstan_client::types::{Alias, EventKind, PromotionTarget};
 use capstan_client::{AliasName, ModelName, VersionRef};
 
 use super::models::lock_model;
-use super::promotions::{govern, open_request, NewRequest, Promotion};
+use super::policies::govern;
+use super::promotions::{open_request, NewRequest, Promotion};
 use super::resolve::resolve_row;
 use super::stages::state_of;
 use super::{event, now, Registry};
@@ -64,7 +65,7 @@ impl Registry {
             let current = aliases::find(conn, model.id, alias.as_str())?;
             if current != Some(version) {
                 let goal = PromotionTarget::Alias(alias.clone());
-                let approvals = govern(conn, &model, &target, &goal)?;
+                let approvals = govern(conn, &model, &target, &goal, false)?;
                 if approvals > 0 {
                     let new = NewRequest {
                         target: goal,

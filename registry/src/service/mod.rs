@@ -17,6 +17,7 @@ pub mod deployments;
 pub mod download;
 pub mod events;
 pub mod models;
+mod policies;
 mod promotion_views;
 pub mod promotions;
 mod resolve;

@@ -1,6 +1,6 @@
-//! Governed promotion's use cases: a model's promotion policy (set, show, delete), judging
-//! a promotion against it ([`govern`], called by the stage and alias use cases inside
-//! their transaction), and promotion requests: open, approve, reject, list, show.
+//! Promotion requests, the promotions a policy that needs approvals turns moves into
+//! (see `service::policies`): open (from the stage and alias use cases, inside their
+//! transaction), approve, reject, list, show.
 //!
 //! Approving locks the model's row, then records the approval and, when it is the last
 //! one needed, decides the request (`… WHERE status = 'pending'`) and moves the pointer in
@@ -15,34 +15,30 @@ use std::time::Duration;
 
 use capstan_client::http::api::PromotionRequestQuery;
 use capstan_client::types::{
-    EventKind, ModelPolicy, PromotionPolicy, PromotionRequest, PromotionRequestPage,
-    PromotionStatus, PromotionTarget, ReviewPromotion,
+    EventKind, PromotionRequest, PromotionRequestPage, PromotionStatus, PromotionTarget,
+    ReviewPromotion,
 };
-use capstan_client::{ModelName, Stage, VersionRef};
+use capstan_client::{ModelName, VersionRef};
 use chrono::TimeDelta;
 
 use super::aliases::assign_alias;
-use super::models::{lock_model, model_not_found};
+use super::models::lock_model;
 use super::promotion_views::{
-    decode_page_token, page_token, policy_view, request_view, request_views, status_filter,
-    stored_policy,
+    decode_page_token, page_token, request_view, request_views, status_filter,
 };
 use super::resolve::resolve_row;
 use super::stages::{move_stage, no_previous_version, promote_row, state_of};
-use super::views::{stage_pointers, to_json};
+use super::views::stage_pointers;
 use super::{event, now, Registry};
 use crate::domain::access::Caller;
 use crate::domain::metadata::check_text;
 use crate::domain::paging::page_limit;
 use crate::domain::policy::{check_assignable, check_expected_holder};
-use crate::domain::promotion::{
-    check_approver, check_candidate, check_decidable, check_policy, effective_status, rule_for,
-    Candidate,
-};
+use crate::domain::promotion::{check_approver, check_decidable, effective_status};
 use crate::error::{RegistryError, RegistryResult};
-use crate::store::promotions::{self, ApprovalRow, PolicyRow, RequestFilter, RequestRow};
-use crate::store::rows::{ModelRow, VersionRow};
-use crate::store::{events, models, stages, DbConn, StoreError};
+use crate::store::promotions::{self, ApprovalRow, RequestFilter, RequestRow};
+use crate::store::rows::ModelRow;
+use crate::store::{events, stages, DbConn, StoreError};
 
 /// Default life of a promotion request: 7 days.
 pub const DEFAULT_REQUEST_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -64,52 +60,12 @@ pub(super) struct NewRequest {
     pub reason: Option<String>,
 }
 
-fn policy_not_found(model: &str) -> RegistryError {
-    RegistryError::not_found(
-        "policy_not_found",
-        format!("model {model:?} has no promotion policy"),
-    )
-}
-
 fn request_not_found(id: &str) -> RegistryError {
     let shown: String = id.chars().take(64).collect();
     RegistryError::not_found(
         "promotion_request_not_found",
         format!("no promotion request {shown:?}"),
     )
-}
-
-/// Judges moving `target` to `goal` against the model's policy: refused (422) when the
-/// version breaks the goal's rule; otherwise the approvals the rule needs (0: move now).
-pub(super) fn govern(
-    conn: &mut DbConn,
-    model: &ModelRow,
-    target: &VersionRow,
-    goal: &PromotionTarget,
-) -> RegistryResult<u32> {
-    let Some(row) = promotions::find_policy(conn, model.id)? else {
-        return Ok(0);
-    };
-    let policy = stored_policy(&row)?;
-    let Some(rule) = rule_for(&policy, goal) else {
-        return Ok(0);
-    };
-    let metrics = serde_json::from_str(&target.metrics).map_err(StoreError::from)?;
-    let pointers = stage_pointers(model);
-    let held: Vec<Stage> = [Stage::Staging, Stage::Production]
-        .into_iter()
-        .filter(|stage| pointers.get(*stage) == Some(target.version))
-        .collect();
-    check_candidate(
-        rule,
-        goal,
-        &Candidate {
-            version: target.version,
-            metrics: &metrics,
-            stages: &held,
-        },
-    )?;
-    Ok(rule.approvals)
 }
 
 /// Opens a pending request by `actor` and records `promotion_requested`.
@@ -238,59 +194,6 @@ impl Registry {
         self
     }
 
-    /// The model's policy; 404 `policy_not_found` when it has none.
-    pub async fn get_policy(&self, name: ModelName) -> RegistryResult<ModelPolicy> {
-        self.db
-            .read(move |conn| {
-                let model = models::find(conn, name.as_str())?
-                    .ok_or_else(|| model_not_found(name.as_str()))?;
-                let row = promotions::find_policy(conn, model.id)?
-                    .ok_or_else(|| policy_not_found(name.as_str()))?;
-                Ok(policy_view(&model.name, &row)?)
-            })
-            .await
-    }
-
-    /// Sets (creates or replaces) the model's policy; records `policy_set`.
-    pub async fn put_policy(
-        &self,
-        name: ModelName,
-        policy: PromotionPolicy,
-        actor: &str,
-    ) -> RegistryResult<ModelPolicy> {
-        check_policy(&policy)?;
-        let actor = actor.to_owned();
-        self.write(move |conn| {
-            let model = lock_model(conn, name.as_str())?;
-            let row = PolicyRow {
-                model_id: model.id,
-                policy: to_json(&policy)?,
-                updated_at: now(),
-                updated_by: actor.clone(),
-            };
-            promotions::put_policy(conn, &row)?;
-            events::append(conn, event(EventKind::PolicySet, &model.name, None, &actor))?;
-            Ok(policy_view(&model.name, &row)?)
-        })
-        .await
-    }
-
-    /// Removes the model's policy (promotions move at once again); records
-    /// `policy_deleted`. Pending requests stay and can still be decided.
-    pub async fn delete_policy(&self, name: ModelName, actor: &str) -> RegistryResult<()> {
-        let actor = actor.to_owned();
-        self.write(move |conn| {
-            let model = lock_model(conn, name.as_str())?;
-            if !promotions::delete_policy(conn, model.id)? {
-                return Err(policy_not_found(&model.name));
-            }
-            let deleted = event(EventKind::PolicyDeleted, &model.name, None, &actor);
-            events::append(conn, deleted)?;
-            Ok(())
-        })
-        .await
-    }
-
     /// Approves request `id` as `caller`; the last approval needed moves the pointer in
     /// the same transaction.
     pub async fn approve_promotion(
@@ -383,7 +286,7 @@ impl Registry {
             let at = now();
             check_decidable(&row.id, effective_status(row.status, row.expires_at, at))?;
             let reason = review.reason;
-            promotions::decide(
+            let decided = promotions::decide(
                 conn,
                 &row.id,
                 PromotionStatus::Rejected,
@@ -392,6 +295,12 @@ impl Registry {
                 reason.as_deref(),
                 None,
             )?;
+            if !decided {
+                return Err(RegistryError::conflict(
+                    "request_not_pending",
+                    format!("promotion request {} was decided meanwhile", row.id),
+                ));
+            }
             let mut rejected = event(
                 EventKind::PromotionRejected,
                 &model.name,

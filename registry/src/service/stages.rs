@@ -6,7 +6,8 @@ use capstan_client::types::{EventKind, PromoteRequest, PromotionTarget, Version}
 use capstan_client::{ModelName, Stage, VersionRef};
 
 use super::models::lock_model;
-use super::promotions::{govern, open_request, NewRequest, Promotion};
+use super::policies::govern;
+use super::promotions::{open_request, NewRequest, Promotion};
 use super::resolve::resolve_row;
 use super::views::{load_version_view, stage_pointers};
 use super::{event, Registry};
@@ -100,7 +101,7 @@ impl Registry {
             check_assignable(&state_of(&target), stage.as_str())?;
             if current != Some(target.version) {
                 let goal = PromotionTarget::Stage(stage);
-                let approvals = govern(conn, &model, &target, &goal)?;
+                let approvals = govern(conn, &model, &target, &goal, false)?;
                 if approvals > 0 {
                     let new = NewRequest {
                         target: goal,
@@ -142,7 +143,7 @@ impl Registry {
             let target = resolve_row(conn, &model, &VersionRef::Number(previous))?;
             check_assignable(&state_of(&target), stage.as_str())?;
             let goal = PromotionTarget::Stage(stage);
-            let approvals = govern(conn, &model, &target, &goal)?;
+            let approvals = govern(conn, &model, &target, &goal, true)?;
             if approvals > 0 {
                 let new = NewRequest {
                     target: goal,

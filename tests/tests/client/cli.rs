@@ -339,7 +339,7 @@ async fn events_follow_prints_new_events_and_bridges_a_restart() {
 
 #[tokio::test]
 async fn every_subcommand_has_help_with_examples() {
-    let subcommands: [&[&str]; 42] = [
+    let subcommands: [&[&str]; 49] = [
         &["models", "list"],
         &["models", "create"],
         &["models", "show"],
@@ -382,6 +382,13 @@ async fn every_subcommand_has_help_with_examples() {
         &["webhooks", "rotate-secret"],
         &["webhooks", "delete"],
         &["webhooks", "deliveries"],
+        &["policy", "show"],
+        &["policy", "set"],
+        &["policy", "delete"],
+        &["requests", "list"],
+        &["requests", "show"],
+        &["requests", "approve"],
+        &["requests", "reject"],
     ];
     for subcommand in subcommands {
         let mut command = clean_command(capstan_bin(), &[]);

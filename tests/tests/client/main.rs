@@ -11,6 +11,7 @@ mod cli;
 mod deployments;
 mod embedded;
 mod http_client;
+mod promotion_cli;
 mod support;
 mod train;
 mod webhooks;

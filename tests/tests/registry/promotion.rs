@@ -551,7 +551,7 @@ async fn rollback_follows_the_policy_and_stale_requests_fail() {
     set_policy(
         &app,
         "bc",
-        json!({"stages": {"production": {"metrics": {"accuracy": {"min": 0.95}}, "approvals": 1}}}),
+        json!({"stages": {"production": {"from": "staging", "metrics": {"accuracy": {"min": 0.95}}, "approvals": 1}}}),
     )
     .await;
     let [alice, bob] = <[As; 2]>::try_from(promoters(&app, &["alice", "bob"]).await)
@@ -559,6 +559,7 @@ async fn rollback_follows_the_policy_and_stale_requests_fail() {
         .unwrap();
 
     // The previous holder breaks the rule: refused, and the history is left as it was.
+    // (`from` is not asked of a rollback: the version held production before.)
     let (status, body) = alice
         .post("/api/v1/models/bc/stages/production/rollback", &json!({}))
         .await;
@@ -570,6 +571,16 @@ async fn rollback_follows_the_policy_and_stale_requests_fail() {
             .contains("accuracy 0.9 is below"),
         "{body}"
     );
+    assert!(
+        !body["detail"].as_str().unwrap().contains("staging"),
+        "{body}"
+    );
+    let (status, body) = alice
+        .promote("bc", "production", json!({"version": v3}))
+        .await;
+    assert_problem(status, &body, 422, "policy_violation");
+    let (status, body) = alice.promote("bc", "staging", json!({"version": v3})).await;
+    assert_eq!(status, 200, "{body}");
 
     let (_, to_v3) = alice
         .promote(
@@ -610,6 +621,8 @@ async fn rollback_follows_the_policy_and_stale_requests_fail() {
             json!({"version": v3, "expected_version": v2}),
         )
         .await;
+    let (status, body) = alice.promote("bc", "staging", json!({"version": v4})).await;
+    assert_eq!(status, 200, "{body}");
     let (_, second) = alice
         .promote(
             "bc",
@@ -617,6 +630,7 @@ async fn rollback_follows_the_policy_and_stale_requests_fail() {
             json!({"version": v4, "expected_version": v2}),
         )
         .await;
+    assert_eq!(second["status"], "pending", "{second}");
     let (status, body) = bob.approve(&first["id"]).await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = bob.approve(&second["id"]).await;
