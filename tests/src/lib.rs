@@ -246,6 +246,11 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// The server's data directory (where `admin-token` is written).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.data_dir
+    }
+
     /// Creates a token (as the admin) and returns its secret.
     pub async fn create_token(&self, name: &str, role: &str, models: Option<&[&str]>) -> String {
         let mut body = json!({ "name": name, "role": role });

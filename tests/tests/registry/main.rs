@@ -5,6 +5,7 @@
 
 mod api_fuzz;
 mod artifacts;
+mod auth;
 mod bad_input;
 mod batch;
 mod batch_schedules;
