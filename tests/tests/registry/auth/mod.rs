@@ -2,6 +2,7 @@
 //! route passes. `matrix.rs` calls every operation of the served OpenAPI document with
 //! every kind of caller.
 
+mod command;
 mod matrix;
 mod scopes;
 mod tokens;
