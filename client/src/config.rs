@@ -25,7 +25,7 @@ pub mod env {
     /// Path of the client config file with `url` and `token` keys (default
     /// `$XDG_CONFIG_HOME/capstan/config.toml`, or `~/.config/capstan/config.toml`): read
     /// for whichever of the two the environment does not set.
-    pub const CONFIG: &str = "CAPSTAN_CONFIG";
+    pub const CONFIG: &str = "CAPSTAN_CLIENT_CONFIG";
     /// Seconds a request may take (default 30); downloads may take longer as long as
     /// bytes keep arriving.
     pub const TIMEOUT: &str = "CAPSTAN_TIMEOUT";
@@ -84,7 +84,7 @@ impl Config {
 
     /// Reads `CAPSTAN_URL`, `CAPSTAN_TOKEN`, `CAPSTAN_TIMEOUT` and `CAPSTAN_RETRIES`; the
     /// URL and the token the environment does not set come from the client config file
-    /// (`CAPSTAN_CONFIG`, default `~/.config/capstan/config.toml`) when there is one.
+    /// (`CAPSTAN_CLIENT_CONFIG`, default `~/.config/capstan/config.toml`) when there is one.
     pub fn from_env() -> Result<Self, Error> {
         let file = file_settings()?;
         let url = non_empty_var(env::URL)

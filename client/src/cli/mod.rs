@@ -4,7 +4,7 @@
 //! with parsed arguments and their own output.
 //!
 //! The registry and token come from `--url`/`--token`, else `CAPSTAN_URL`/`CAPSTAN_TOKEN`,
-//! else the client config file (`CAPSTAN_CONFIG`, default `~/.config/capstan/config.toml`).
+//! else the client config file (`CAPSTAN_CLIENT_CONFIG`, default `~/.config/capstan/config.toml`).
 //!
 //! Exit codes: 0 ok, 1 other failure (also: a batch job `--wait` followed failed or was
 //! cancelled), 2 bad input or usage, 3 not found, 4 conflict, 5 registry unavailable
@@ -96,7 +96,7 @@ Examples:
   capstan token create ci-deployer --role promoter --output json
 
 The registry is --url, else $CAPSTAN_URL, else `url` in the client config file
-($CAPSTAN_CONFIG, default ~/.config/capstan/config.toml), else http://127.0.0.1:8080.
+($CAPSTAN_CLIENT_CONFIG, default ~/.config/capstan/config.toml), else http://127.0.0.1:8080.
 The token is --token, else $CAPSTAN_TOKEN, else `token` in that file.
 Exit codes: 0 ok, 1 failure (also a batch job that failed or was cancelled under
 --wait), 2 bad input, 3 not found, 4 conflict, 5 registry unavailable, 6 digest mismatch,

@@ -1,7 +1,7 @@
 //! The client config file: `url` and `token` for a developer's machine, so a token need
-//! not sit in the shell's environment or history. TOML, at `$CAPSTAN_CONFIG` or the
+//! not sit in the shell's environment or history. TOML, at `$CAPSTAN_CLIENT_CONFIG` or the
 //! user's config directory + `capstan/config.toml`; a missing default file is no error,
-//! a missing `$CAPSTAN_CONFIG` file is. Errors name the file and key, never a value.
+//! a missing `$CAPSTAN_CLIENT_CONFIG` file is. Errors name the file and key, never a value.
 
 use std::path::PathBuf;
 
@@ -29,7 +29,7 @@ pub fn default_config_path() -> Option<PathBuf> {
     base.map(|dir| dir.join("capstan").join("config.toml"))
 }
 
-/// The settings of the file `CAPSTAN_CONFIG` names (which must exist), else of the
+/// The settings of the file `CAPSTAN_CLIENT_CONFIG` names (which must exist), else of the
 /// default file if it exists.
 pub(super) fn read_from_env() -> Result<FileSettings, Error> {
     let (path, required) = match non_empty_var(env::CONFIG) {

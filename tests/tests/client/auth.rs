@@ -137,7 +137,7 @@ async fn the_cli_takes_its_token_from_the_flag_the_environment_or_the_config_fil
         &app,
         cache,
         &["whoami", "--output", "json"],
-        &[("CAPSTAN_CONFIG", &file)],
+        &[("CAPSTAN_CLIENT_CONFIG", &file)],
         None,
     )
     .await
@@ -147,7 +147,7 @@ async fn the_cli_takes_its_token_from_the_flag_the_environment_or_the_config_fil
         &app,
         cache,
         &["whoami"],
-        &[("CAPSTAN_CONFIG", &file), ("CAPSTAN_TOKEN", UNKNOWN)],
+        &[("CAPSTAN_CLIENT_CONFIG", &file), ("CAPSTAN_TOKEN", UNKNOWN)],
         None,
     )
     .await;
@@ -161,7 +161,7 @@ async fn the_cli_takes_its_token_from_the_flag_the_environment_or_the_config_fil
     .unwrap();
     let mut command = crate::support::clean_command(
         crate::support::capstan_bin(),
-        &[("CAPSTAN_CONFIG", &both.display().to_string())],
+        &[("CAPSTAN_CLIENT_CONFIG", &both.display().to_string())],
     );
     command.arg("whoami");
     assert_eq!(

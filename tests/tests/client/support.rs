@@ -17,7 +17,7 @@ use capstan_tests::TestApp;
 const CLIENT_VARS: [&str; 12] = [
     "CAPSTAN_URL",
     "CAPSTAN_TOKEN",
-    "CAPSTAN_CONFIG",
+    "CAPSTAN_CLIENT_CONFIG",
     "CAPSTAN_TIMEOUT",
     "CAPSTAN_RETRIES",
     "CAPSTAN_CACHE_DIR",
