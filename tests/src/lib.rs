@@ -612,8 +612,21 @@ pub async fn spawn_model_server(
     models: &[&str],
     poll_interval_ms: u64,
 ) -> TestModelServer {
+    spawn_model_server_with(registry, models, poll_interval_ms, None, Default::default()).await
+}
+
+/// A model server presenting `token` to the registry, with `auth` deciding who may call it.
+pub async fn spawn_model_server_with(
+    registry: &str,
+    models: &[&str],
+    poll_interval_ms: u64,
+    token: Option<&str>,
+    auth: capstan_registry::model_server::ModelServerAuthArgs,
+) -> TestModelServer {
     let args = capstan_registry::model_server::ModelServerArgs {
         registry: registry.to_owned(),
+        registry_token: token.map(|t| capstan_registry::model_server::RegistryToken(t.to_owned())),
+        auth,
         models: models.iter().map(|m| m.parse().unwrap()).collect(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         poll_interval_ms,
@@ -635,8 +648,20 @@ pub async fn spawn_deployment_server(
     deployment: &str,
     instance: &str,
 ) -> TestModelServer {
+    spawn_deployment_server_with(registry, deployment, instance, None).await
+}
+
+/// A model server following deployment `deployment`, presenting `token` to the registry.
+pub async fn spawn_deployment_server_with(
+    registry: &str,
+    deployment: &str,
+    instance: &str,
+    token: Option<&str>,
+) -> TestModelServer {
     let args = capstan_registry::model_server::ModelServerArgs {
         registry: registry.to_owned(),
+        registry_token: token.map(|t| capstan_registry::model_server::RegistryToken(t.to_owned())),
+        auth: Default::default(),
         models: Vec::new(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         poll_interval_ms: 1000,

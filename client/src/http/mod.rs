@@ -28,6 +28,8 @@ mod models;
 #[cfg(feature = "http")]
 mod stages;
 #[cfg(feature = "http")]
+mod tokens;
+#[cfg(feature = "http")]
 mod versions;
 #[cfg(feature = "http")]
 mod webhooks;
