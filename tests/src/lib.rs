@@ -88,6 +88,20 @@ pub async fn spawn_with(options: TestOptions) -> TestApp {
     spawn_configured(options, EventsConfig::default()).await
 }
 
+/// A server with authentication on (its admin token in `admin_token`), verified tokens
+/// cached for `cache` (zero: every request looks its token up).
+pub async fn spawn_with_auth(cache: Duration) -> TestApp {
+    spawn_with(TestOptions {
+        auth: Some(AuthConfig {
+            enabled: true,
+            cache,
+            ..AuthConfig::default()
+        }),
+        ..TestOptions::default()
+    })
+    .await
+}
+
 /// A server with these event-delivery settings (heartbeat, NATS, Kafka, …).
 pub async fn spawn_with_events(events: EventsConfig) -> TestApp {
     spawn_configured(TestOptions::default(), events).await

@@ -12,8 +12,7 @@ use capstan_client::http::{Client, ModelQuery};
 use capstan_client::live::LiveModel;
 use capstan_client::types::{CreateModel, Role};
 use capstan_client::{Config, ErrorKind, ModelName};
-use capstan_registry::config::AuthConfig;
-use capstan_tests::{spawn_with, TestApp, TestOptions};
+use capstan_tests::TestApp;
 use serde_json::json;
 
 use crate::support::{capstan_with, first_row_features, ExampleApp, Run};
@@ -22,14 +21,7 @@ const UNAUTHENTICATED: i32 = 7;
 const FORBIDDEN: i32 = 8;
 
 async fn spawn_auth() -> TestApp {
-    spawn_with(TestOptions {
-        auth: Some(AuthConfig {
-            enabled: true,
-            ..Default::default()
-        }),
-        ..Default::default()
-    })
-    .await
+    capstan_tests::spawn_with_auth(std::time::Duration::from_secs(1)).await
 }
 
 fn admin(app: &TestApp) -> &str {

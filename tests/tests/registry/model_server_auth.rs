@@ -9,22 +9,14 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sha2::Digest as _;
 
-use capstan_registry::config::AuthConfig;
 use capstan_registry::model_server::ModelServerAuthArgs;
 use capstan_tests::{
-    breast_cancer_rows, spawn_deployment_server_with, spawn_model_server_with, spawn_with,
-    train_breast_cancer, TestApp, TestOptions,
+    breast_cancer_rows, spawn_deployment_server_with, spawn_model_server_with, train_breast_cancer,
+    TestApp,
 };
 
 async fn spawn_auth() -> TestApp {
-    spawn_with(TestOptions {
-        auth: Some(AuthConfig {
-            enabled: true,
-            ..Default::default()
-        }),
-        ..Default::default()
-    })
-    .await
+    capstan_tests::spawn_with_auth(std::time::Duration::from_secs(1)).await
 }
 
 async fn bc_in_production(app: &TestApp) {

@@ -8,25 +8,10 @@ mod scopes;
 mod tokens;
 mod uploads;
 
-use std::time::Duration;
-
-use capstan_registry::config::AuthConfig;
-use capstan_tests::{client_with, spawn_with, TestApp, TestOptions};
+use capstan_tests::{client_with, TestApp};
 use serde_json::Value;
 
-/// A registry with authentication on, its tokens looked up on every request unless
-/// `cache` says otherwise.
-pub async fn auth_app(cache: Duration) -> TestApp {
-    spawn_with(TestOptions {
-        auth: Some(AuthConfig {
-            enabled: true,
-            cache,
-            ..AuthConfig::default()
-        }),
-        ..TestOptions::default()
-    })
-    .await
-}
+pub use capstan_tests::spawn_with_auth as auth_app;
 
 /// `GET path` with `token` (or none): status, `WWW-Authenticate`, body.
 pub async fn get_as(
