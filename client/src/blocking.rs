@@ -23,7 +23,7 @@ use crate::reference::{ModelRef, Stage, VersionRef};
 use crate::types::{
     Alias, CreateModel, Deployment, DeploymentInstance, EventPage, InstanceReport, Model,
     ModelPage, NewVersion, PromoteRequest, RollbackRequest, SetAlias, UpdateModel, Version,
-    VersionPage,
+    VersionPage, Whoami,
 };
 
 /// Largest error or JSON answer read into memory.
@@ -164,6 +164,11 @@ impl Client {
     pub fn delete_alias(&self, name: &ModelName, alias: &AliasName) -> Result<()> {
         self.call(Method::Delete, &api::alias(name, alias), None, true)
             .map(drop)
+    }
+
+    /// The token this client presents (`anonymous` without authentication).
+    pub fn whoami(&self) -> Result<Whoami> {
+        self.get_json(api::WHOAMI)
     }
 
     pub fn list_events(&self, query: &EventQuery) -> Result<EventPage> {

@@ -1,19 +1,31 @@
-//! `Config`: where the registry is and how patiently to talk to it, read from the
-//! environment (`CAPSTAN_URL`, …) or built in code. Also the names of every environment
-//! variable the client reads, in one place, so `build.rs` can tell cargo to watch them.
-//! Shared by the async client, the blocking client and the CLI; it does no I/O.
+//! `Config`: where the registry is, the token to present and how patiently to talk to
+//! it, read from the environment (`CAPSTAN_URL`, `CAPSTAN_TOKEN`, …) with the client
+//! config file (`config/file.rs`) as fallback, or built in code. Also the names of every
+//! environment variable the client reads, in one place, so `build.rs` can tell cargo to
+//! watch them. Shared by the async client, the blocking client and the CLI. The token is
+//! never printed: `Config`'s `Debug` redacts it.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::error::Error;
+
+#[cfg(feature = "fetch")]
+mod file;
+#[cfg(feature = "fetch")]
+pub use file::default_config_path;
 
 /// The names of the environment variables the client reads.
 pub mod env {
     /// Base URL of the registry, e.g. `https://capstan.example.com` (default
     /// [`super::DEFAULT_URL`]).
     pub const URL: &str = "CAPSTAN_URL";
-    /// Bearer token sent with every request, when set.
+    /// Bearer token sent with every request, when set (an API token, `capstan_…`).
     pub const TOKEN: &str = "CAPSTAN_TOKEN";
+    /// Path of the client config file with `url` and `token` keys (default
+    /// `$XDG_CONFIG_HOME/capstan/config.toml`, or `~/.config/capstan/config.toml`): read
+    /// for whichever of the two the environment does not set.
+    pub const CONFIG: &str = "CAPSTAN_CLIENT_CONFIG";
     /// Seconds a request may take (default 30); downloads may take longer as long as
     /// bytes keep arriving.
     pub const TIMEOUT: &str = "CAPSTAN_TIMEOUT";
@@ -32,8 +44,8 @@ pub mod env {
     pub const LOCKFILE: &str = "CAPSTAN_LOCKFILE";
 
     /// Every variable above: what a build script asks cargo to watch.
-    pub const ALL: [&str; 8] = [
-        URL, TOKEN, TIMEOUT, RETRIES, CACHE_DIR, OFFLINE, UPDATE, LOCKFILE,
+    pub const ALL: [&str; 9] = [
+        URL, TOKEN, CONFIG, TIMEOUT, RETRIES, CACHE_DIR, OFFLINE, UPDATE, LOCKFILE,
     ];
 }
 
@@ -41,7 +53,7 @@ pub mod env {
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
 /// How to reach the registry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Config {
     /// Base URL, `http://` or `https://`, without a trailing slash.
     pub url: String,
@@ -70,11 +82,16 @@ impl Config {
         })
     }
 
-    /// Reads `CAPSTAN_URL`, `CAPSTAN_TOKEN`, `CAPSTAN_TIMEOUT` and `CAPSTAN_RETRIES`.
+    /// Reads `CAPSTAN_URL`, `CAPSTAN_TOKEN`, `CAPSTAN_TIMEOUT` and `CAPSTAN_RETRIES`; the
+    /// URL and the token the environment does not set come from the client config file
+    /// (`CAPSTAN_CLIENT_CONFIG`, default `~/.config/capstan/config.toml`) when there is one.
     pub fn from_env() -> Result<Self, Error> {
-        let url = non_empty_var(env::URL).unwrap_or_else(|| DEFAULT_URL.to_owned());
+        let file = file_settings()?;
+        let url = non_empty_var(env::URL)
+            .or(file.url)
+            .unwrap_or_else(|| DEFAULT_URL.to_owned());
         let mut config = Config::new(&url)?;
-        config.token = non_empty_var(env::TOKEN);
+        config.token = non_empty_var(env::TOKEN).or(file.token);
         if let Some(seconds) = non_empty_var(env::TIMEOUT) {
             let seconds: f64 = seconds
                 .parse()
@@ -97,6 +114,14 @@ impl Config {
             })?;
         }
         Ok(config)
+    }
+
+    /// Replaces the token (e.g. from a `--token` flag).
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| t.trim().to_owned());
+        self
     }
 
     /// Replaces the URL (e.g. from a `--url` flag).
@@ -124,6 +149,39 @@ impl Config {
             .unwrap_or(0);
         let jitter = base.mul_f64(f64::from(nanos % 1000) / 4000.0);
         base + jitter
+    }
+}
+
+/// What the client config file sets.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct FileSettings {
+    pub url: Option<String>,
+    pub token: Option<String>,
+}
+
+/// The client config file's settings (none without feature `fetch`, which reads TOML).
+fn file_settings() -> Result<FileSettings, Error> {
+    #[cfg(feature = "fetch")]
+    {
+        file::read_from_env()
+    }
+    #[cfg(not(feature = "fetch"))]
+    {
+        Ok(FileSettings::default())
+    }
+}
+
+impl fmt::Debug for Config {
+    /// Everything but the token, which shows as `<redacted>` when set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retries", &self.retries)
+            .field("backoff", &self.backoff)
+            .finish()
     }
 }
 
@@ -177,6 +235,16 @@ mod tests {
         for bad in ["", "localhost:8080", "ftp://x", "http://", "http://a b"] {
             assert!(Config::new(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let config = Config::new(DEFAULT_URL)
+            .unwrap()
+            .with_token(Some("capstan_secret-value".into()));
+        let shown = format!("{config:?} {config:#?}");
+        assert!(!shown.contains("secret-value"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// The registry refused the request: its `application/problem+json` answer (or, when the
     /// body was not a problem document, the status with a synthesized `code`).
-    #[error("the registry answered {status} {code}: {detail}")]
+    #[error("{}", api_message(*status, code, detail))]
     Api {
         status: u16,
         /// The problem's stable `code`, e.g. `model_not_found`, `stage_conflict`.
@@ -73,6 +73,12 @@ pub enum ErrorKind {
     Verification,
     /// A local file could not be read or written.
     Io,
+    /// No token, or one the server does not know (401): unknown, revoked, or for another
+    /// registry.
+    Unauthorized,
+    /// The token is known but may not do this (403): its role is too low, or it is
+    /// limited to some models.
+    Forbidden,
 }
 
 impl Error {
@@ -80,6 +86,8 @@ impl Error {
         match self {
             Error::Api { code, .. } if code == "digest_mismatch" => ErrorKind::Verification,
             Error::Api { status, .. } => match status {
+                401 => ErrorKind::Unauthorized,
+                403 => ErrorKind::Forbidden,
                 404 | 410 => ErrorKind::NotFound,
                 409 | 412 => ErrorKind::Conflict,
                 500.. => ErrorKind::Unavailable,
@@ -153,6 +161,25 @@ impl Error {
     }
 }
 
+/// What [`Error::Api`] says: the problem, and for a refused token what to do about it.
+/// The token itself is never part of it (the client does not put it in errors, and the
+/// registry does not echo it).
+fn api_message(status: u16, code: &str, detail: &str) -> String {
+    match status {
+        401 => format!(
+            "the registry refused the token (401 {code}): {detail}; set CAPSTAN_TOKEN (or \
+             --token, or `token` in the client config file) to a valid token"
+        ),
+        // Four eyes: no other token would help the requester approve their own request.
+        403 if code == "self_approval" => format!("the registry answered 403 {code}: {detail}"),
+        403 => format!(
+            "the token may not do this (403 {code}): {detail}; ask an admin for a token \
+             with the role or models it needs"
+        ),
+        _ => format!("the registry answered {status} {code}: {detail}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +191,17 @@ mod tests {
         assert_eq!(error.code(), Some("model_not_found"));
         assert_eq!(error.kind(), ErrorKind::NotFound);
         assert!(error.to_string().contains("no model named"));
+    }
+
+    #[test]
+    fn refused_tokens_have_their_own_kinds() {
+        let body = br#"{"type":"about:blank","title":"Unauthorized","status":401,"detail":"the token is unknown or revoked","code":"unauthenticated"}"#;
+        let error = Error::from_response(401, body);
+        assert_eq!(error.kind(), ErrorKind::Unauthorized);
+        assert!(error.to_string().contains("set CAPSTAN_TOKEN"), "{error}");
+        let error = Error::from_response(403, b"");
+        assert_eq!(error.kind(), ErrorKind::Forbidden);
+        assert!(!error.is_transient());
     }
 
     #[test]

@@ -82,6 +82,9 @@ impl From<DomainError> for RegistryError {
                 RegistryError::bad_request("invalid_models", detail)
             }
             DomainError::NeedsUnscopedAdmin => RegistryError::forbidden("scoped_token", detail),
+            DomainError::ModelOutOfScope { .. } => {
+                RegistryError::forbidden("model_out_of_scope", detail)
+            }
             DomainError::TooManyTags { .. } | DomainError::InvalidTag { .. } => {
                 RegistryError::bad_request("invalid_tags", detail)
             }

@@ -2,8 +2,16 @@
 //! own. It loads the refs it is told to serve over a registry's HTTP API, verifies their
 //! digests, follows the registry's event stream for moves (with a slow poll as a safety
 //! net) and hot-swaps; scale it out independently.
+//!
+//! It presents `--registry-token` (`CAPSTAN_TOKEN`) on every request to the registry
+//! (reads, the event stream, downloads, deployment reports). Its own predictions can
+//! require a token too: one whose sha256 is in `--auth-token-file`, and/or one the
+//! registry vouches for (`--auth-from-registry`); health and the OpenAPI document stay
+//! open, `/metrics` as `--auth-open-metrics` says.
 
+use std::fmt;
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +22,10 @@ use capstan_client::{ModelName, ModelRef};
 use tokio::sync::Notify;
 
 use crate::api::app::{self, AppSpec, Serves};
+use crate::api::auth::Verifier;
+use crate::config::AuthConfig;
 use crate::service::Limits;
+use crate::serving::callers::{AcceptedHashes, Callers, RegistryCallers};
 use crate::serving::deployment::{DeploymentFollower, DeploymentSignal, Plan};
 use crate::serving::{watch_remote, RemoteSource, ServedRefs, Serving, TableMode};
 use crate::startup::{RunningServer, KEEP_ALIVE};
@@ -29,6 +40,17 @@ pub struct ModelServerArgs {
         default_value = "http://127.0.0.1:8080"
     )]
     pub registry: String,
+    /// The API token to present to the registry (a reader's is enough; reporting to a
+    /// deployment needs no more). Prefer the variable: a flag shows in the process list.
+    #[arg(
+        long,
+        env = "CAPSTAN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub registry_token: Option<RegistryToken>,
+    #[command(flatten)]
+    pub auth: ModelServerAuthArgs,
     /// A ref to serve, `NAME@REF` (repeat for more): `bc@production`, `bc@7`, `bc@champion`.
     #[arg(
         long = "model",
@@ -69,11 +91,122 @@ pub struct ModelServerArgs {
     pub workers: Option<usize>,
 }
 
+/// A token the model server presents to the registry: never printed (`Debug` redacts it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryToken(pub String);
+
+impl std::str::FromStr for RegistryToken {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(RegistryToken(text.trim().to_owned()))
+    }
+}
+
+impl fmt::Debug for RegistryToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Who may call the model server: without a token file or `--auth-from-registry`,
+/// anyone who can reach it.
+#[derive(Debug, Clone, Args)]
+pub struct ModelServerAuthArgs {
+    /// Require a token whose sha256 (hex) is listed in this file, one per line (`#`
+    /// comments; a name may follow the hash). Make a line with
+    /// `printf %s "$TOKEN" | sha256sum`. Read at start-up.
+    #[arg(
+        long,
+        env = "CAPSTAN_MODEL_SERVER_AUTH_TOKEN_FILE",
+        value_name = "PATH"
+    )]
+    pub auth_token_file: Option<PathBuf>,
+    /// Require a token the registry accepts (asked at `GET /api/v1/whoami`): any role,
+    /// and for a token limited to some models, a model among them.
+    #[arg(
+        long,
+        env = "CAPSTAN_MODEL_SERVER_AUTH_FROM_REGISTRY",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub auth_from_registry: bool,
+    /// How long the registry's answer about a token is trusted, in milliseconds (0: ask
+    /// on every request). A revoked token keeps working here for up to this long.
+    #[arg(
+        long,
+        env = "CAPSTAN_MODEL_SERVER_AUTH_CACHE_MS",
+        value_name = "MS",
+        default_value_t = 5_000
+    )]
+    pub auth_cache_ms: u64,
+    /// Whether `/metrics` answers without a token when tokens are required.
+    #[arg(
+        long,
+        env = "CAPSTAN_MODEL_SERVER_AUTH_OPEN_METRICS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub auth_open_metrics: bool,
+}
+
+impl Default for ModelServerAuthArgs {
+    fn default() -> Self {
+        Self {
+            auth_token_file: None,
+            auth_from_registry: false,
+            auth_cache_ms: 5_000,
+            auth_open_metrics: true,
+        }
+    }
+}
+
+impl ModelServerAuthArgs {
+    /// The gate's settings and who checks secrets (`Nobody` when no token is required).
+    fn resolve(
+        &self,
+        client: &capstan_client::http::Client,
+    ) -> anyhow::Result<(AuthConfig, Verifier)> {
+        let file = self
+            .auth_token_file
+            .as_deref()
+            .map(AcceptedHashes::read)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--auth-token-file: {e}"))?;
+        let registry = self
+            .auth_from_registry
+            .then(|| RegistryCallers::new(client, Duration::from_millis(self.auth_cache_ms)));
+        let enabled = file.is_some() || registry.is_some();
+        let config = AuthConfig {
+            enabled,
+            open_metrics: self.auth_open_metrics,
+            ..AuthConfig::default()
+        };
+        let verifier = if enabled {
+            Verifier::ModelServer(Callers { file, registry })
+        } else {
+            Verifier::Nobody
+        };
+        Ok((config, verifier))
+    }
+}
+
 /// Loads the configured refs — or the deployment's — (failures are retried by the
 /// watcher) and starts serving.
 pub async fn start(args: &ModelServerArgs) -> anyhow::Result<RunningServer<Serving>> {
-    let source = RemoteSource::new(&args.registry).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let client = capstan_client::http::Client::new(capstan_client::Config::new(&args.registry)?)?;
+    let token = args.registry_token.clone().map(|t| t.0);
+    let source =
+        RemoteSource::new(&args.registry, token.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let client = capstan_client::http::Client::new(
+        capstan_client::Config::new(&args.registry)?.with_token(token),
+    )?;
+    let (auth, verifier) = args.auth.resolve(&client)?;
     let following = match &args.deployment {
         Some(name) => {
             let deployment = client
@@ -133,16 +266,19 @@ pub async fn start(args: &ModelServerArgs) -> anyhow::Result<RunningServer<Servi
     let server = app::serve(
         listener,
         AppSpec {
-            serves: Serves::ModelServer,
+            serves: Serves::ModelServer { verifier },
             serving: serving.clone(),
             limits: Limits::default(),
             workers: args.workers,
             keep_alive: KEEP_ALIVE,
-            auth: crate::config::AuthConfig::default(),
+            auth,
         },
     )?;
+    if !auth.enabled && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "predictions need no token: anyone who can reach this address may call them (see --auth-token-file, --auth-from-registry)");
+    }
     let models: Vec<String> = configured.iter().map(ToString::to_string).collect();
-    tracing::info!(%addr, registry = %args.registry, models = %models.join(","), deployment = ?args.deployment, "capstan model server listening");
+    tracing::info!(%addr, registry = %args.registry, models = %models.join(","), deployment = ?args.deployment, auth = auth.enabled, "capstan model server listening");
     Ok(RunningServer {
         addr,
         handle: server.handle(),

@@ -90,6 +90,20 @@ pub async fn spawn_with(options: TestOptions) -> TestApp {
     spawn_configured(options, EventsConfig::default()).await
 }
 
+/// A server with authentication on (its admin token in `admin_token`), verified tokens
+/// cached for `cache` (zero: every request looks its token up).
+pub async fn spawn_with_auth(cache: Duration) -> TestApp {
+    spawn_with(TestOptions {
+        auth: Some(AuthConfig {
+            enabled: true,
+            cache,
+            ..AuthConfig::default()
+        }),
+        ..TestOptions::default()
+    })
+    .await
+}
+
 /// A server with these event-delivery settings (heartbeat, NATS, Kafka, …).
 pub async fn spawn_with_events(events: EventsConfig) -> TestApp {
     spawn_configured(TestOptions::default(), events).await
@@ -249,6 +263,11 @@ impl Drop for TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The server's data directory (where `admin-token` is written).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.data_dir
     }
 
     /// Creates a token (as the admin) and returns its secret.
@@ -612,8 +631,21 @@ pub async fn spawn_model_server(
     models: &[&str],
     poll_interval_ms: u64,
 ) -> TestModelServer {
+    spawn_model_server_with(registry, models, poll_interval_ms, None, Default::default()).await
+}
+
+/// A model server presenting `token` to the registry, with `auth` deciding who may call it.
+pub async fn spawn_model_server_with(
+    registry: &str,
+    models: &[&str],
+    poll_interval_ms: u64,
+    token: Option<&str>,
+    auth: capstan_registry::model_server::ModelServerAuthArgs,
+) -> TestModelServer {
     let args = capstan_registry::model_server::ModelServerArgs {
         registry: registry.to_owned(),
+        registry_token: token.map(|t| capstan_registry::model_server::RegistryToken(t.to_owned())),
+        auth,
         models: models.iter().map(|m| m.parse().unwrap()).collect(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         poll_interval_ms,
@@ -635,8 +667,20 @@ pub async fn spawn_deployment_server(
     deployment: &str,
     instance: &str,
 ) -> TestModelServer {
+    spawn_deployment_server_with(registry, deployment, instance, None).await
+}
+
+/// A model server following deployment `deployment`, presenting `token` to the registry.
+pub async fn spawn_deployment_server_with(
+    registry: &str,
+    deployment: &str,
+    instance: &str,
+    token: Option<&str>,
+) -> TestModelServer {
     let args = capstan_registry::model_server::ModelServerArgs {
         registry: registry.to_owned(),
+        registry_token: token.map(|t| capstan_registry::model_server::RegistryToken(t.to_owned())),
+        auth: Default::default(),
         models: Vec::new(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         poll_interval_ms: 1000,

@@ -20,6 +20,7 @@ use crate::types::{Event, EventKind, EventMessage};
 Examples:
   capstan events
   capstan events --model bc --kind stage_changed
+  capstan events --actor ci-deployer
   capstan events --after 120 --follow --output json   # one JSON document per line")]
 pub struct EventsArgs {
     /// Only events of this model.
@@ -28,6 +29,9 @@ pub struct EventsArgs {
     /// Only events of this kind (`stage_changed`, `version_ready`, `alias_set`, …).
     #[arg(long, value_parser = parse_kind)]
     pub kind: Option<EventKind>,
+    /// Only events by this actor (a token's name, `anonymous`, `worker`, `system`, …).
+    #[arg(long)]
+    pub actor: Option<String>,
     /// Only events after this sequence number.
     #[arg(long, default_value_t = 0)]
     pub after: i64,
@@ -56,6 +60,7 @@ pub async fn run(args: EventsArgs, ctx: &mut Context<'_>) -> Result<(), CliError
     let query = EventQuery {
         model: args.model,
         kind: args.kind,
+        actor: args.actor.clone(),
         after: Some(args.after),
         limit: Some(args.limit),
     };
@@ -63,7 +68,7 @@ pub async fn run(args: EventsArgs, ctx: &mut Context<'_>) -> Result<(), CliError
     if ctx.output == OutputFormat::Json {
         return Ok(write_json(ctx.out, &page.events)?);
     }
-    let mut table = Table::new(&["SEQ", "TIME", "KIND", "MODEL", "VERSION", "DETAIL"]);
+    let mut table = Table::new(&["SEQ", "TIME", "KIND", "MODEL", "VERSION", "ACTOR", "DETAIL"]);
     for event in &page.events {
         table.row(row(event));
     }
@@ -93,7 +98,11 @@ async fn follow(client: Client, args: &EventsArgs, ctx: &mut Context<'_>) -> Res
                     match stream.next().await {
                         Some(Ok(delivery)) if delivery.seq > after => {
                             after = delivery.seq;
-                            if let Some(message) = &delivery.message {
+                            // The stream has no actor filter: keep the actor's here.
+                            let wanted = |message: &&EventMessage| {
+                                args.actor.is_none() || message.event.actor == args.actor
+                            };
+                            if let Some(message) = delivery.message.as_ref().filter(wanted) {
                                 print_message(ctx, message)?;
                             }
                         }
@@ -131,6 +140,7 @@ fn row(event: &Event) -> Vec<String> {
         event.kind.as_str().to_owned(),
         event.model.to_string(),
         or_dash(event.version),
+        event.actor.clone().unwrap_or_else(|| "-".to_owned()),
         detail(event),
     ]
 }

@@ -3,9 +3,13 @@
 //! codes. `src/bin/capstan.rs` only calls [`main`]; tests and other tools can call [`run`]
 //! with parsed arguments and their own output.
 //!
+//! The registry and token come from `--url`/`--token`, else `CAPSTAN_URL`/`CAPSTAN_TOKEN`,
+//! else the client config file (`CAPSTAN_CLIENT_CONFIG`, default `~/.config/capstan/config.toml`).
+//!
 //! Exit codes: 0 ok, 1 other failure (also: a batch job `--wait` followed failed or was
 //! cancelled), 2 bad input or usage, 3 not found, 4 conflict, 5 registry unavailable
-//! (network, 5xx, or offline without the needed bytes), 6 digest verification failed;
+//! (network, 5xx, or offline without the needed bytes), 6 digest verification failed,
+//! 7 no valid token (401), 8 the token may not do this (403);
 //! `deployments status|wait`: 10 rolling out, 11 drifted, 12 no instances, 124 `wait`
 //! timed out.
 
@@ -25,6 +29,7 @@ mod progress;
 mod promotions;
 mod pull;
 mod stages;
+mod tokens;
 mod train;
 mod versions;
 mod webhooks;
@@ -59,6 +64,12 @@ pub mod exit {
     pub const UNAVAILABLE: u8 = 5;
     /// Bytes did not match their digest.
     pub const VERIFICATION: u8 = 6;
+    /// The registry wants a token and got none, or one it does not know (401): set
+    /// `CAPSTAN_TOKEN` or `--token`.
+    pub const UNAUTHENTICATED: u8 = 7;
+    /// The token is known but may not do this (403): its role is too low, or it is
+    /// limited to some models.
+    pub const FORBIDDEN: u8 = 8;
     /// `deployments status|wait`: the deployment is rolling out (an instance differs,
     /// within the grace period).
     pub const ROLLING_OUT: u8 = 10;
@@ -82,14 +93,19 @@ Examples:
   capstan batch submit bc@production --input patients.csv --id-column patient --wait
   capstan batch predictions --model bc p5
   capstan deployments wait scorer --timeout 120s
+  CAPSTAN_TOKEN=capstan_… capstan whoami
+  capstan token create ci-deployer --role promoter --output json
 
-The registry is $CAPSTAN_URL (default http://127.0.0.1:8080) unless --url says otherwise.
+The registry is --url, else $CAPSTAN_URL, else `url` in the client config file
+($CAPSTAN_CLIENT_CONFIG, default ~/.config/capstan/config.toml), else http://127.0.0.1:8080.
+The token is --token, else $CAPSTAN_TOKEN, else `token` in that file.
 Exit codes: 0 ok, 1 failure (also a batch job that failed or was cancelled under
---wait), 2 bad input, 3 not found, 4 conflict, 5 registry unavailable, 6 digest mismatch;
+--wait), 2 bad input, 3 not found, 4 conflict, 5 registry unavailable, 6 digest mismatch,
+7 no valid token (401), 8 token not allowed (403);
 deployments status and wait: 10 rolling out, 11 drifted, 12 no instances, 124 timed out.";
 
 /// Command-line client of a Capstan model registry.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "capstan", version, after_help = EXAMPLES)]
 pub struct Cli {
     /// Base URL of the registry.
@@ -101,6 +117,16 @@ pub struct Cli {
         value_name = "URL"
     )]
     pub url: Option<String>,
+    /// API token sent as `Authorization: Bearer` (prefer $CAPSTAN_TOKEN or the config
+    /// file: a flag shows in the process list and shell history).
+    #[arg(
+        long,
+        global = true,
+        env = "CAPSTAN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
     /// How to print results: human-readable tables or JSON.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -109,6 +135,19 @@ pub struct Cli {
     pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl std::fmt::Debug for Cli {
+    /// Everything but the token, which shows as `<redacted>` when given.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cli")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("output", &self.output)
+            .field("quiet", &self.quiet)
+            .field("command", &self.command)
+            .finish()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +193,11 @@ pub enum Command {
     /// Endpoints that receive the event log as signed POSTs (Standard Webhooks).
     #[command(subcommand, visible_alias = "webhook")]
     Webhooks(webhooks::WebhooksCommand),
+    /// Create, list and revoke API tokens (admins).
+    #[command(subcommand, visible_alias = "tokens")]
+    Token(tokens::TokenCommand),
+    /// Show the token the CLI presents: its name, role and models.
+    Whoami,
 }
 
 /// Why a command failed.
@@ -198,6 +242,8 @@ impl CliError {
                 ErrorKind::BadInput | ErrorKind::Io => exit::BAD_INPUT,
                 ErrorKind::Unavailable => exit::UNAVAILABLE,
                 ErrorKind::Verification => exit::VERIFICATION,
+                ErrorKind::Unauthorized => exit::UNAUTHENTICATED,
+                ErrorKind::Forbidden => exit::FORBIDDEN,
             },
             CliError::Train(TrainError::Fit(_)) => exit::FAILURE,
             CliError::Train(_) | CliError::Input(_) => exit::BAD_INPUT,
@@ -219,11 +265,13 @@ pub struct Context<'a> {
     pub quiet: bool,
     pub out: &'a mut dyn Write,
     url: Option<String>,
+    token: Option<String>,
     client: Option<Client>,
 }
 
 impl Context<'_> {
-    /// The registry client, configured from the environment and `--url`.
+    /// The registry client, configured from `--url` and `--token`, the environment and
+    /// the client config file.
     pub fn client(&mut self) -> Result<Client, CliError> {
         if let Some(client) = &self.client {
             return Ok(client.clone());
@@ -231,6 +279,9 @@ impl Context<'_> {
         let mut config = Config::from_env()?;
         if let Some(url) = &self.url {
             config = config.with_url(url)?;
+        }
+        if let Some(token) = self.token.take() {
+            config = config.with_token(Some(token));
         }
         let client = Client::new(config)?;
         self.client = Some(client.clone());
@@ -245,6 +296,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         quiet: cli.quiet,
         out,
         url: cli.url,
+        token: cli.token,
         client: None,
     };
     match cli.command {
@@ -263,6 +315,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Batch(command) => batch::run(command, &mut ctx).await,
         Command::Deployments(command) => deployments::run(command, &mut ctx).await,
         Command::Webhooks(command) => webhooks::run(command, &mut ctx).await,
+        Command::Token(command) => tokens::run(command, &mut ctx).await,
+        Command::Whoami => tokens::whoami(&mut ctx).await,
     }?;
     ctx.out.flush()?;
     Ok(())

@@ -149,6 +149,9 @@ pub struct EventQuery {
     pub model: Option<ModelName>,
     /// Only events of this kind (`stage_changed`, `version_ready`, …).
     pub kind: Option<EventKind>,
+    /// Only events by this actor: a token's name, `anonymous` (authentication off),
+    /// `worker`, `schedule:<name>` or `system`.
+    pub actor: Option<String>,
     /// Only events with a greater `seq` (default 0: from the start).
     #[cfg_attr(feature = "openapi", param(minimum = 0))]
     pub after: Option<i64>,
@@ -164,6 +167,7 @@ impl EventQuery {
             &[
                 ("model", self.model.as_ref().map(|m| m.to_string())),
                 ("kind", self.kind.map(|k| k.as_str().to_owned())),
+                ("actor", self.actor.clone()),
                 ("after", self.after.map(|n| n.to_string())),
                 ("limit", self.limit.map(|n| n.to_string())),
             ],
@@ -428,6 +432,7 @@ mod tests {
         let events = EventQuery {
             model: Some(ModelName::parse("bc").unwrap()),
             kind: Some(EventKind::StageChanged),
+            actor: None,
             after: Some(7),
             limit: None,
         };

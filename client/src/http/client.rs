@@ -44,6 +44,15 @@ impl Client {
         &self.config
     }
 
+    /// The same client (connection pool included) presenting `token` instead: e.g. a
+    /// server checking a token it was handed against the registry's `whoami`.
+    pub fn with_token(&self, token: Option<String>) -> Client {
+        Client {
+            http: self.http.clone(),
+            config: self.config.clone().with_token(token),
+        }
+    }
+
     /// A request to an API path, with the token when there is one.
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let request = self.http.request(method, self.config.endpoint(path));

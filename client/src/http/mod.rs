@@ -30,6 +30,8 @@ mod promotions;
 #[cfg(feature = "http")]
 mod stages;
 #[cfg(feature = "http")]
+mod tokens;
+#[cfg(feature = "http")]
 mod versions;
 #[cfg(feature = "http")]
 mod webhooks;

@@ -189,6 +189,10 @@ pub struct Version {
     pub source: Option<String>,
     pub description: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Who registered it: a token's name, or `anonymous` with authentication off (absent
+    /// for versions registered before Capstan recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
     /// Where to `PUT` the artifact bytes while the version is `pending`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_url: Option<String>,

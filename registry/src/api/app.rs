@@ -33,8 +33,9 @@ pub enum Serves {
         webhooks: Arc<WebhookMetrics>,
         shutdown: CancellationToken,
     },
-    /// The model server: predictions, health and metrics only.
-    ModelServer,
+    /// The model server: predictions, health and metrics only; with authentication on,
+    /// `verifier` checks the secrets it is presented.
+    ModelServer { verifier: Verifier },
 }
 
 /// Everything the app is built from.
@@ -46,7 +47,7 @@ pub struct AppSpec {
     pub workers: Option<usize>,
     /// How long an idle keep-alive connection stays open.
     pub keep_alive: std::time::Duration,
-    /// Who may call what (off for the model server for now).
+    /// Who may call what.
     pub auth: AuthConfig,
 }
 
@@ -63,6 +64,7 @@ struct RegistryData {
 /// Builds the app described by `spec` and starts serving it on `listener`; the returned
 /// server runs until stopped (finishing in-flight requests for up to 30 s).
 pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
+    let mut verifier = Verifier::Nobody;
     let registry = match spec.serves {
         Serves::Registry {
             registry,
@@ -77,7 +79,10 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
             webhooks: web::Data::from(webhooks),
             shutdown: web::Data::new(shutdown),
         }),
-        Serves::ModelServer => None,
+        Serves::ModelServer { verifier: checks } => {
+            verifier = checks;
+            None
+        }
     };
     let is_registry = registry.is_some();
     let declared = if is_registry {
@@ -92,7 +97,7 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
         table: AccessTable::of(&declared),
         verifier: match &registry {
             Some(data) => Verifier::Registry(data.registry.get_ref().clone()),
-            None => Verifier::Nobody,
+            None => verifier,
         },
     });
     let openapi = auth::document_for(declared, spec.auth.enabled);

@@ -13,6 +13,10 @@
 //! may not see answers `404` as if the model did not exist. Resources reached by other
 //! keys (deployments, batch jobs, schedules) and lists are filtered by the service with
 //! the [`Caller`] this middleware puts in the request's extensions.
+//!
+//! The registry checks secrets against its own tokens; a model server against a token
+//! file and/or the registry's `whoami` ([`crate::serving::callers`]), through the same
+//! middleware, so its model-scope checks are the registry's.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ResourceDef, ServiceRequest, ServiceResponse, Url};
@@ -23,12 +27,13 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
 
-use capstan_client::types::Role;
+use capstan_client::types::{Role, Whoami};
 
-use crate::domain::access::Caller;
+use crate::domain::access::{Caller, ModelScope};
 use crate::domain::DomainError;
 use crate::error::RegistryError;
 use crate::service::Registry;
+use crate::serving::callers::Callers;
 
 /// The security scheme every protected operation names.
 pub const BEARER: &str = "bearer";
@@ -68,8 +73,37 @@ pub struct Gate {
 pub enum Verifier {
     /// The registry's own tokens.
     Registry(Registry),
+    /// A model server's: a token file and/or the registry's `whoami`.
+    ModelServer(Callers),
     /// No one: every secret is refused (a process with authentication off never asks).
     Nobody,
+}
+
+impl Verifier {
+    /// Who presents `secret`, if anyone this process accepts.
+    async fn caller(&self, secret: &str) -> Result<Option<Caller>, RegistryError> {
+        match self {
+            Verifier::Registry(registry) => registry.authenticate(secret).await,
+            Verifier::ModelServer(callers) => Ok(callers
+                .whoami(secret)
+                .await
+                .map_err(|e| RegistryError::Serving(Box::new(e)))?
+                .map(caller_of)),
+            Verifier::Nobody => Ok(None),
+        }
+    }
+}
+
+/// The caller the registry's `whoami` (or a token file) describes.
+fn caller_of(who: Whoami) -> Caller {
+    Caller {
+        name: who.name,
+        role: who.role,
+        scope: match who.models {
+            Some(patterns) => ModelScope::Patterns(patterns),
+            None => ModelScope::All,
+        },
+    }
 }
 
 /// The operations of a process with the access each declares.
@@ -251,9 +285,9 @@ pub async fn authorize(
         )
         .into());
     };
-    let caller = match &gate.verifier {
-        Verifier::Registry(registry) => registry.authenticate(secret).await?,
-        Verifier::Nobody => None,
+    let caller = match gate.verifier.caller(secret).await {
+        Ok(caller) => caller,
+        Err(error) => return Err(answer(&path, error)),
     };
     let Some(caller) = caller else {
         return Err(RegistryError::unauthorized("the token is unknown or revoked").into());

@@ -12,7 +12,8 @@ use capstan_client::types::{
 use capstan_client::Problem;
 
 use super::artifacts::if_none_match;
-use super::extract::{Actor, JobPath, JsonObject};
+use super::extract::{JobPath, JsonObject};
+use crate::domain::access::Caller;
 use crate::error::RegistryResult;
 use crate::service::Registry;
 
@@ -37,10 +38,10 @@ use crate::service::Registry;
 #[post("/batch-jobs")]
 pub async fn submit_job(
     registry: web::Data<Registry>,
-    actor: Actor,
+    caller: Caller,
     body: JsonObject<SubmitBatchJob>,
 ) -> RegistryResult<HttpResponse> {
-    let job = registry.submit_batch_job(body.0, actor.0).await?;
+    let job = registry.submit_batch_job(body.0, &caller).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, api::batch_job(&job.id)))
         .json(job))
@@ -59,9 +60,14 @@ pub async fn submit_job(
 #[get("/batch-jobs")]
 pub async fn list_jobs(
     registry: web::Data<Registry>,
+    caller: Caller,
     query: web::Query<BatchJobQuery>,
 ) -> RegistryResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(registry.list_batch_jobs(query.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(
+        registry
+            .list_batch_jobs(query.into_inner(), &caller.scope)
+            .await?,
+    ))
 }
 
 #[utoipa::path(
@@ -76,9 +82,14 @@ pub async fn list_jobs(
 #[get("/batch-jobs/{id}")]
 pub async fn get_job(
     registry: web::Data<Registry>,
+    caller: Caller,
     path: web::Path<JobPath>,
 ) -> RegistryResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(registry.get_batch_job(path.into_inner().id).await?))
+    Ok(HttpResponse::Ok().json(
+        registry
+            .get_batch_job(path.into_inner().id, &caller.scope)
+            .await?,
+    ))
 }
 
 /// Cancel a queued or running job.
@@ -95,11 +106,11 @@ pub async fn get_job(
 #[post("/batch-jobs/{id}/cancel")]
 pub async fn cancel_job(
     registry: web::Data<Registry>,
-    actor: Actor,
+    caller: Caller,
     path: web::Path<JobPath>,
 ) -> RegistryResult<HttpResponse> {
     let job = registry
-        .cancel_batch_job(path.into_inner().id, actor.0)
+        .cancel_batch_job(path.into_inner().id, &caller)
         .await?;
     Ok(HttpResponse::Ok().json(job))
 }
@@ -121,7 +132,7 @@ pub async fn cancel_job(
 #[post("/batch-jobs/{id}/approve")]
 pub async fn approve_job(
     registry: web::Data<Registry>,
-    actor: Actor,
+    caller: Caller,
     path: web::Path<JobPath>,
     body: Option<JsonObject<ReviewBatchJob>>,
 ) -> RegistryResult<HttpResponse> {
@@ -131,7 +142,7 @@ pub async fn approve_job(
             path.into_inner().id,
             BatchJobStatus::Approved,
             review,
-            actor.0,
+            &caller,
         )
         .await?;
     Ok(HttpResponse::Ok().json(job))
@@ -154,7 +165,7 @@ pub async fn approve_job(
 #[post("/batch-jobs/{id}/reject")]
 pub async fn reject_job(
     registry: web::Data<Registry>,
-    actor: Actor,
+    caller: Caller,
     path: web::Path<JobPath>,
     body: Option<JsonObject<ReviewBatchJob>>,
 ) -> RegistryResult<HttpResponse> {
@@ -164,7 +175,7 @@ pub async fn reject_job(
             path.into_inner().id,
             BatchJobStatus::Rejected,
             review,
-            actor.0,
+            &caller,
         )
         .await?;
     Ok(HttpResponse::Ok().json(job))
@@ -186,11 +197,16 @@ pub async fn reject_job(
 #[get("/batch-jobs/{id}/output")]
 pub async fn download_output(
     registry: web::Data<Registry>,
+    caller: Caller,
     path: web::Path<JobPath>,
     request: HttpRequest,
 ) -> RegistryResult<HttpResponse> {
     let opened = registry
-        .open_batch_output(path.into_inner().id, if_none_match(request.headers()))
+        .open_batch_output(
+            path.into_inner().id,
+            if_none_match(request.headers()),
+            &caller.scope,
+        )
         .await?;
     let etag = opened.etag();
     let content_type = opened.job.output_format.content_type();

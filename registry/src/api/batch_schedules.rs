@@ -10,6 +10,7 @@ use capstan_client::types::{
 use capstan_client::Problem;
 
 use super::extract::{JsonObject, SchedulePath};
+use crate::domain::access::Caller;
 use crate::error::RegistryResult;
 use crate::service::Registry;
 
@@ -35,9 +36,12 @@ use crate::service::Registry;
 #[post("/batch-schedules")]
 pub async fn create_schedule(
     registry: web::Data<Registry>,
+    caller: Caller,
     body: JsonObject<CreateBatchSchedule>,
 ) -> RegistryResult<HttpResponse> {
-    let schedule = registry.create_batch_schedule(body.0).await?;
+    let schedule = registry
+        .create_batch_schedule(body.0, &caller.scope)
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, api::batch_schedule(&schedule.name)))
         .json(schedule))
@@ -56,9 +60,14 @@ pub async fn create_schedule(
 #[get("/batch-schedules")]
 pub async fn list_schedules(
     registry: web::Data<Registry>,
+    caller: Caller,
     query: web::Query<PageQuery>,
 ) -> RegistryResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(registry.list_batch_schedules(query.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(
+        registry
+            .list_batch_schedules(query.into_inner(), &caller.scope)
+            .await?,
+    ))
 }
 
 #[utoipa::path(
@@ -73,9 +82,14 @@ pub async fn list_schedules(
 #[get("/batch-schedules/{name}")]
 pub async fn get_schedule(
     registry: web::Data<Registry>,
+    caller: Caller,
     path: web::Path<SchedulePath>,
 ) -> RegistryResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(registry.get_batch_schedule(path.into_inner().name).await?))
+    Ok(HttpResponse::Ok().json(
+        registry
+            .get_batch_schedule(path.into_inner().name, &caller.scope)
+            .await?,
+    ))
 }
 
 /// Pause, resume, re-time or change auto-approval. Resuming and a new cron count from now:
@@ -97,11 +111,12 @@ pub async fn get_schedule(
 #[patch("/batch-schedules/{name}")]
 pub async fn update_schedule(
     registry: web::Data<Registry>,
+    caller: Caller,
     path: web::Path<SchedulePath>,
     body: JsonObject<UpdateBatchSchedule>,
 ) -> RegistryResult<HttpResponse> {
     let schedule = registry
-        .update_batch_schedule(path.into_inner().name, body.0)
+        .update_batch_schedule(path.into_inner().name, body.0, &caller.scope)
         .await?;
     Ok(HttpResponse::Ok().json(schedule))
 }
@@ -119,10 +134,11 @@ pub async fn update_schedule(
 #[delete("/batch-schedules/{name}")]
 pub async fn delete_schedule(
     registry: web::Data<Registry>,
+    caller: Caller,
     path: web::Path<SchedulePath>,
 ) -> RegistryResult<HttpResponse> {
     registry
-        .delete_batch_schedule(path.into_inner().name)
+        .delete_batch_schedule(path.into_inner().name, &caller.scope)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -10,8 +10,8 @@ use capstan_client::types::{
 };
 use capstan_client::Problem;
 
-use super::extract::Actor;
 use super::extract::{InstancePath, JsonObject, ModelPath};
+use crate::domain::access::Caller;
 use crate::error::RegistryResult;
 use crate::service::Registry;
 
@@ -38,13 +38,13 @@ use crate::service::Registry;
 #[put("/deployments/{name}")]
 pub async fn put_deployment(
     registry: web::Data<Registry>,
-    actor: Actor,
+    caller: Caller,
     path: web::Path<ModelPath>,
     body: JsonObject<PutDeployment>,
 ) -> RegistryResult<HttpResponse> {
     let name = path.into_inner().name;
     let location = api::deployment(&name);
-    let (created, deployment) = registry.put_deployment(name, body.0, &actor.0).await?;
+    let (created, deployment) = registry.put_deployment(name, body.0, &caller).await?;
     Ok(if created {
         HttpResponse::Created()
             .insert_header((header::LOCATION, location))
@@ -67,9 +67,14 @@ pub async fn put_deployment(
 #[get("/deployments")]
 pub async fn list_deployments(
     registry: web::Data<Registry>,
+    caller: Caller,
     query: web::Query<DeploymentQuery>,
 ) -> RegistryResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(registry.list_deployments(query.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(
+        registry
+            .list_deployments(query.into_inner(), &caller.scope)
+            .await?,
+    ))
 }
 
 /// A deployment: desired version (what its ref names now), canary, instances and state
@@ -87,9 +92,14 @@ pub async fn list_deployments(
 #[get("/deployments/{name}")]
 pub async fn get_deployment(
     registry: web::Data<Registry>,
+    caller: Caller,
     path: web::Path<ModelPath>,
 ) -> RegistryResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(registry.get_deployment(path.into_inner().name).await?))
+    Ok(HttpResponse::Ok().json(
+        registry
+            .get_deployment(path.into_inner().name, &caller.scope)
+            .await?,
+    ))
 }
 
 /// Delete a deployment and what its instances reported.
@@ -106,11 +116,11 @@ pub async fn get_deployment(
 #[delete("/deployments/{name}")]
 pub async fn delete_deployment(
     registry: web::Data<Registry>,
-    actor: Actor,
+    caller: Caller,
     path: web::Path<ModelPath>,
 ) -> RegistryResult<HttpResponse> {
     registry
-        .delete_deployment(path.into_inner().name, &actor.0)
+        .delete_deployment(path.into_inner().name, &caller)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -141,11 +151,14 @@ pub async fn delete_deployment(
 #[put("/deployments/{name}/instances/{instance}")]
 pub async fn report_instance(
     registry: web::Data<Registry>,
+    caller: Caller,
     path: web::Path<InstancePath>,
     body: JsonObject<InstanceReport>,
 ) -> RegistryResult<HttpResponse> {
     let InstancePath { name, instance } = path.into_inner();
-    let (created, instance) = registry.report_instance(name, instance, body.0).await?;
+    let (created, instance) = registry
+        .report_instance(name, instance, body.0, &caller.scope)
+        .await?;
     Ok(if created {
         HttpResponse::Created().json(instance)
     } else {

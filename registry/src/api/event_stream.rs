@@ -9,6 +9,7 @@ use capstan_client::http::EventStreamQuery;
 use capstan_client::types::EventKind;
 use capstan_client::Problem;
 
+use crate::domain::access::Caller;
 use crate::error::{RegistryError, RegistryResult};
 use crate::events::stream::StreamFilter;
 use crate::events::EventHub;
@@ -51,11 +52,13 @@ pub async fn stream_events(
     shutdown: web::Data<CancellationToken>,
     query: web::Query<EventStreamQuery>,
     request: HttpRequest,
+    caller: Caller,
 ) -> RegistryResult<HttpResponse> {
     let query = query.into_inner();
     let filter = StreamFilter {
         model: query.model,
         kind: query.kind,
+        scope: caller.scope,
     };
     if query.after.is_some_and(|seq| seq < 0) {
         return Err(RegistryError::bad_request(

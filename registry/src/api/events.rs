@@ -6,6 +6,7 @@ use capstan_client::http::EventQuery;
 use capstan_client::types::EventPage;
 use capstan_client::Problem;
 
+use crate::domain::access::Caller;
 use crate::error::RegistryResult;
 use crate::service::Registry;
 
@@ -23,7 +24,10 @@ use crate::service::Registry;
 pub async fn list_events(
     registry: web::Data<Registry>,
     query: web::Query<EventQuery>,
+    caller: Caller,
 ) -> RegistryResult<HttpResponse> {
-    let page = registry.list_events(query.into_inner()).await?;
+    let page = registry
+        .list_events(query.into_inner(), &caller.scope)
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }

@@ -8,6 +8,7 @@ use capstan_client::{ModelName, Problem};
 
 use super::extract::Actor;
 use super::extract::{JsonObject, ModelPath};
+use crate::domain::access::Caller;
 use crate::error::RegistryResult;
 use crate::service::Registry;
 
@@ -26,10 +27,10 @@ use crate::service::Registry;
 #[post("/models")]
 pub async fn create_model(
     registry: web::Data<Registry>,
-    actor: Actor,
+    caller: Caller,
     body: JsonObject<CreateModel>,
 ) -> RegistryResult<HttpResponse> {
-    let model = registry.create_model(body.0, &actor.0).await?;
+    let model = registry.create_model(body.0, &caller).await?;
     Ok(HttpResponse::Created().json(model))
 }
 
@@ -46,9 +47,12 @@ pub async fn create_model(
 #[get("/models")]
 pub async fn list_models(
     registry: web::Data<Registry>,
+    caller: Caller,
     query: web::Query<ModelQuery>,
 ) -> RegistryResult<HttpResponse> {
-    let page = registry.list_models(query.into_inner()).await?;
+    let page = registry
+        .list_models(query.into_inner(), &caller.scope)
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

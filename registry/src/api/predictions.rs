@@ -7,6 +7,7 @@ use capstan_client::types::KeyedPrediction;
 use capstan_client::{ModelName, Problem};
 
 use super::extract::{JobKeyPath, ModelKeyPath};
+use crate::domain::access::Caller;
 use crate::error::RegistryResult;
 use crate::service::Registry;
 
@@ -27,10 +28,11 @@ use crate::service::Registry;
 #[get("/batch-jobs/{id}/predictions/{key}")]
 pub async fn job_prediction(
     registry: web::Data<Registry>,
+    caller: Caller,
     path: web::Path<JobKeyPath>,
 ) -> RegistryResult<HttpResponse> {
     let JobKeyPath { id, key } = path.into_inner();
-    Ok(HttpResponse::Ok().json(registry.job_prediction(id, key).await?))
+    Ok(HttpResponse::Ok().json(registry.job_prediction(id, key, &caller.scope).await?))
 }
 
 /// The prediction for a key from the model's most recently approved batch job.

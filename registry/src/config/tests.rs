@@ -255,3 +255,43 @@ fn webhook_settings_come_from_flags_and_the_file() {
         "first delay above the maximum"
     );
 }
+
+#[test]
+fn a_non_loopback_address_needs_auth_or_the_insecure_flag() {
+    let data = std::env::temp_dir().join(format!("capstan-auth-config-{}", std::process::id()));
+    let data = data.to_str().unwrap();
+    let resolve = |extra: &[&str]| {
+        let mut argv = vec!["--data-dir", data, "--listen", "0.0.0.0:8080"];
+        argv.extend_from_slice(extra);
+        Config::resolve(settings(&argv).unwrap())
+    };
+    let error = resolve(&[]).unwrap_err().to_string();
+    assert!(
+        error.contains("--auth") && error.contains("--insecure-no-auth"),
+        "{error}"
+    );
+    let config = resolve(&["--auth"]).unwrap();
+    assert!(config.auth.enabled);
+    let config = resolve(&["--insecure-no-auth"]).unwrap();
+    assert!(!config.auth.enabled);
+    let config = Config::resolve(settings(&["--data-dir", data]).unwrap()).unwrap();
+    assert!(!config.auth.enabled, "loopback stays zero-configuration");
+    assert_eq!(config.auth.cache, Duration::from_secs(1));
+    let config = resolve(&[
+        "--auth",
+        "--auth-cache-ms",
+        "0",
+        "--auth-open-metrics",
+        "false",
+    ])
+    .unwrap();
+    assert_eq!(
+        (
+            config.auth.cache,
+            config.auth.open_metrics,
+            config.auth.open_docs
+        ),
+        (Duration::ZERO, false, true)
+    );
+    let _ = std::fs::remove_dir_all(data);
+}

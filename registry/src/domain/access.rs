@@ -17,8 +17,10 @@ pub const ANONYMOUS: &str = "anonymous";
 const MAX_PATTERN_LEN: usize = 128;
 
 /// The models a token may see: every one, or those matching one of its patterns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum ModelScope {
+    /// The default: what every caller has with authentication off.
+    #[default]
     All,
     /// Patterns where `*` matches any run of characters (`fraud-*`, `bc`).
     Patterns(Vec<String>),
@@ -34,6 +36,18 @@ impl ModelScope {
 
     pub fn is_all(&self) -> bool {
         matches!(self, ModelScope::All)
+    }
+
+    /// A model created by a token must lie inside its scope (403, not 404: the name is
+    /// the caller's own, nothing leaks).
+    pub fn check_creates(&self, model: &str) -> DomainResult<()> {
+        if self.allows(model) {
+            Ok(())
+        } else {
+            Err(DomainError::ModelOutOfScope {
+                model: model.to_owned(),
+            })
+        }
     }
 
     /// The patterns as SQL `LIKE` patterns with `\` as the escape character (`None`: no

@@ -17,6 +17,8 @@ pub enum DomainError {
     InvalidTokenName { name: String },
     #[error("token name {name:?} is reserved: the event log records the registry's own actions under it")]
     ReservedTokenName { name: String },
+    #[error("this token is limited to other models than {model:?}")]
+    ModelOutOfScope { model: String },
     #[error("models: {reason}")]
     InvalidModelPatterns { reason: String },
     #[error("only an admin token limited to no model may manage tokens, policies and webhooks")]

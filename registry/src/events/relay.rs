@@ -175,6 +175,7 @@ impl Relay {
         let events = self
             .hub
             .read(MessageQuery {
+                models_like: None,
                 after: cursor,
                 limit: PUBLISH_BATCH,
                 ..MessageQuery::default()

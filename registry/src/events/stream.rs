@@ -24,6 +24,7 @@ use capstan_client::ModelName;
 
 use super::message::{OutboundEvent, SSE_KEEP_ALIVE};
 use super::tail::{EventHub, READ_BATCH};
+use crate::domain::access::ModelScope;
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::events::MessageQuery;
 
@@ -66,12 +67,15 @@ impl EventHub {
 pub struct StreamFilter {
     pub model: Option<ModelName>,
     pub kind: Option<EventKind>,
+    /// The models the subscriber's token reaches (events of others are never sent).
+    pub scope: ModelScope,
 }
 
 impl StreamFilter {
     fn matches(&self, event: &OutboundEvent) -> bool {
         self.model.as_ref().is_none_or(|m| *m == event.model)
             && self.kind.is_none_or(|k| k == event.kind)
+            && self.scope.allows(event.model.as_str())
     }
 }
 
@@ -164,6 +168,7 @@ impl Subscription {
             .hub
             .read(MessageQuery {
                 model: self.filter.model.clone(),
+                models_like: self.filter.scope.like_patterns(),
                 kind: self.filter.kind,
                 after: self.cursor,
                 until: Some(until),

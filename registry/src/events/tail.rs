@@ -139,6 +139,7 @@ impl EventHub {
                 }
             }
             let query = MessageQuery {
+                models_like: None,
                 after: cursor,
                 limit: READ_BATCH,
                 ..MessageQuery::default()

@@ -19,8 +19,10 @@ use super::batch_views::job_view;
 use super::datasets::dataset_not_found;
 use super::deployments::{check_job_deployment, record_job_deployment};
 use super::download::etag;
+use super::models::model_not_found;
 use super::{event, now, Registry};
 use crate::artifacts::{BlobRead, ObjectKey};
+use crate::domain::access::{Caller, ModelScope};
 use crate::domain::batch::{check_cancellable, check_label, check_reviewable, format_of_url};
 use crate::domain::metadata::check_text;
 use crate::domain::paging::{decode_number_token, encode_number_token, page_limit};
@@ -28,10 +30,6 @@ use crate::error::{RegistryError, RegistryResult};
 use crate::store::batch::{self, JobFilter, Transition};
 use crate::store::batch_rows::{BatchJobRow, NewBatchJobRow};
 use crate::store::{datasets, deployments, events, DbConn};
-
-/// Who made a change, as the event log records it (`anonymous` until the registry
-/// authenticates callers).
-pub type Actor = String;
 
 pub(crate) fn job_not_found(id: &str) -> RegistryError {
     RegistryError::not_found(
@@ -103,8 +101,12 @@ impl Registry {
     pub async fn submit_batch_job(
         &self,
         request: SubmitBatchJob,
-        actor: Actor,
+        caller: &Caller,
     ) -> RegistryResult<BatchJob> {
+        if !caller.sees(request.model.model.as_str()) {
+            return Err(model_not_found(request.model.model.as_str()));
+        }
+        let actor = caller.name.clone();
         if let Some(column) = &request.id_column {
             check_label("id_column", column)?;
         }
@@ -184,14 +186,24 @@ impl Registry {
         Ok(dataset_id)
     }
 
-    pub async fn get_batch_job(&self, id: String) -> RegistryResult<BatchJob> {
+    pub async fn get_batch_job(&self, id: String, scope: &ModelScope) -> RegistryResult<BatchJob> {
+        let scope = scope.clone();
         self.db
-            .read(move |conn| find_job_view(conn, &id, now()))
+            .read(move |conn| {
+                find_visible_job(conn, &id, &scope)?;
+                find_job_view(conn, &id, now())
+            })
             .await
     }
 
-    pub async fn list_batch_jobs(&self, query: BatchJobQuery) -> RegistryResult<BatchJobPage> {
+    /// Jobs newest first, of the models `scope` reaches.
+    pub async fn list_batch_jobs(
+        &self,
+        query: BatchJobQuery,
+        scope: &ModelScope,
+    ) -> RegistryResult<BatchJobPage> {
         let limit = page_limit(query.limit)?;
+        let models_like = scope.like_patterns();
         if query
             .schedule
             .as_ref()
@@ -215,6 +227,7 @@ impl Registry {
                     &JobFilter {
                         status: query.status,
                         model: model.as_deref(),
+                        models_like: models_like.as_deref(),
                         schedule: query.schedule.as_deref(),
                         before,
                         limit: limit + 1,
@@ -245,10 +258,11 @@ impl Registry {
     }
 
     /// Cancels a queued or running job; its workers stop at their next lease renewal.
-    pub async fn cancel_batch_job(&self, id: String, actor: Actor) -> RegistryResult<BatchJob> {
+    pub async fn cancel_batch_job(&self, id: String, caller: &Caller) -> RegistryResult<BatchJob> {
+        let (actor, scope) = (caller.name.clone(), caller.scope.clone());
         let job = self
             .write(move |conn| {
-                let job = find_job(conn, &id)?;
+                let job = find_visible_job(conn, &id, &scope)?;
                 check_cancellable(job.status)?;
                 let at = now();
                 let changed = batch::transition(
@@ -280,12 +294,13 @@ impl Registry {
         id: String,
         to: BatchJobStatus,
         review: ReviewBatchJob,
-        actor: Actor,
+        caller: &Caller,
     ) -> RegistryResult<BatchJob> {
         check_text("reason", review.reason.as_deref())?;
         let settings = self.deployment_settings();
+        let (actor, scope) = (caller.name.clone(), caller.scope.clone());
         self.write(move |conn| {
-            let job = find_job(conn, &id)?;
+            let job = find_visible_job(conn, &id, &scope)?;
             check_reviewable(job.status, to, review.reason.as_deref())?;
             let at = now();
             if !batch::review(conn, &id, to, &actor, review.reason.as_deref(), at)? {
@@ -311,8 +326,9 @@ impl Registry {
         &self,
         id: String,
         if_none_match: Vec<String>,
+        scope: &ModelScope,
     ) -> RegistryResult<OpenedOutput> {
-        let job = self.get_batch_job(id.clone()).await?;
+        let job = self.get_batch_job(id.clone(), scope).await?;
         let Some(output) = &job.output else {
             return Err(RegistryError::conflict(
                 "output_not_ready",
@@ -396,6 +412,17 @@ pub(crate) fn queue_job(
 
 pub(crate) fn find_job(conn: &mut DbConn, id: &str) -> RegistryResult<BatchJobRow> {
     batch::find(conn, id)?.ok_or_else(|| job_not_found(id))
+}
+
+/// Job `id`, if `scope` reaches its model (otherwise it does not exist for the caller).
+pub(crate) fn find_visible_job(
+    conn: &mut DbConn,
+    id: &str,
+    scope: &ModelScope,
+) -> RegistryResult<BatchJobRow> {
+    batch::find(conn, id)?
+        .filter(|job| scope.allows(&job.model))
+        .ok_or_else(|| job_not_found(id))
 }
 
 /// The document of job `id`, with the deployment it runs for.

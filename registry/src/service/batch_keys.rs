@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 use capstan_client::types::{BatchJobStatus, KeyedPrediction};
 use capstan_client::{Digest, ModelName};
 
-use super::batch::{find_job, keys_key};
+use super::batch::{find_visible_job, keys_key};
 use super::models::model_not_found;
 use super::views::utc;
 use super::Registry;
 use crate::batch::KeyIndexFooter;
+use crate::domain::access::ModelScope;
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::batch_rows::BatchJobRow;
 use crate::store::{batch, models, StoreError};
@@ -63,8 +64,17 @@ fn corrupt(error: impl std::fmt::Display) -> RegistryError {
 
 impl Registry {
     /// One job's prediction for `key`, whatever its review (for reviewers).
-    pub async fn job_prediction(&self, id: String, key: String) -> RegistryResult<KeyedPrediction> {
-        let job = self.db.read(move |conn| find_job(conn, &id)).await?;
+    pub async fn job_prediction(
+        &self,
+        id: String,
+        key: String,
+        scope: &ModelScope,
+    ) -> RegistryResult<KeyedPrediction> {
+        let scope = scope.clone();
+        let job = self
+            .db
+            .read(move |conn| find_visible_job(conn, &id, &scope))
+            .await?;
         if job.output_digest.is_none() {
             return Err(RegistryError::conflict(
                 "output_not_ready",

@@ -13,8 +13,10 @@ use capstan_client::ModelName;
 
 use super::batch::{job_event, queue_job};
 use super::deployments::{check_job_deployment, record_job_deployment, DeploymentSettings};
+use super::models::model_not_found;
 use super::views::utc;
 use super::{now, Registry};
+use crate::domain::access::ModelScope;
 use crate::domain::batch::check_label;
 use crate::domain::paging::{decode_token, encode_token, page_limit};
 use crate::domain::schedule::{check_schedule_name, Timetable};
@@ -43,6 +45,17 @@ fn schedule_not_found(name: &str) -> RegistryError {
 
 fn find_schedule(conn: &mut DbConn, name: &str) -> RegistryResult<ScheduleRow> {
     batch_schedules::find(conn, name)?.ok_or_else(|| schedule_not_found(name))
+}
+
+/// The schedule, if `scope` reaches its model (otherwise it does not exist for the caller).
+fn find_visible_schedule(
+    conn: &mut DbConn,
+    name: &str,
+    scope: &ModelScope,
+) -> RegistryResult<ScheduleRow> {
+    batch_schedules::find(conn, name)?
+        .filter(|row| scope.allows(&row.model))
+        .ok_or_else(|| schedule_not_found(name))
 }
 
 fn timetable(row: &ScheduleRow) -> Result<Timetable, StoreError> {
@@ -90,8 +103,12 @@ impl Registry {
     pub async fn create_batch_schedule(
         &self,
         request: CreateBatchSchedule,
+        scope: &ModelScope,
     ) -> RegistryResult<BatchSchedule> {
         check_schedule_name(&request.name)?;
+        if !scope.allows(request.model.model.as_str()) {
+            return Err(model_not_found(request.model.model.as_str()));
+        }
         let timezone = request
             .timezone
             .unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned());
@@ -135,10 +152,15 @@ impl Registry {
         })
     }
 
-    pub async fn get_batch_schedule(&self, name: String) -> RegistryResult<BatchSchedule> {
+    pub async fn get_batch_schedule(
+        &self,
+        name: String,
+        scope: &ModelScope,
+    ) -> RegistryResult<BatchSchedule> {
+        let scope = scope.clone();
         self.db
             .read(move |conn| {
-                let row = find_schedule(conn, &name)?;
+                let row = find_visible_schedule(conn, &name, &scope)?;
                 schedule_view(conn, &row, Utc::now())
             })
             .await
@@ -147,8 +169,10 @@ impl Registry {
     pub async fn list_batch_schedules(
         &self,
         query: PageQuery,
+        scope: &ModelScope,
     ) -> RegistryResult<BatchSchedulePage> {
         let limit = page_limit(query.limit)?;
+        let models_like = scope.like_patterns();
         let after = query
             .page_token
             .as_deref()
@@ -156,7 +180,12 @@ impl Registry {
             .transpose()?;
         self.db
             .read(move |conn| {
-                let rows = batch_schedules::list(conn, after.as_deref(), limit + 1)?;
+                let rows = batch_schedules::list(
+                    conn,
+                    after.as_deref(),
+                    models_like.as_deref(),
+                    limit + 1,
+                )?;
                 let has_more = rows.len() as i64 > limit;
                 let page = &rows[..rows.len().min(limit as usize)];
                 let next_page_token = has_more
@@ -183,9 +212,11 @@ impl Registry {
         &self,
         name: String,
         update: UpdateBatchSchedule,
+        scope: &ModelScope,
     ) -> RegistryResult<BatchSchedule> {
+        let scope = scope.clone();
         self.write(move |conn| {
-            let row = find_schedule(conn, &name)?;
+            let row = find_visible_schedule(conn, &name, &scope)?;
             let cron = update.cron.clone().unwrap_or_else(|| row.cron.clone());
             let timezone = update
                 .timezone
@@ -211,8 +242,14 @@ impl Registry {
     }
 
     /// Deletes a schedule; the jobs it created stay.
-    pub async fn delete_batch_schedule(&self, name: String) -> RegistryResult<()> {
+    pub async fn delete_batch_schedule(
+        &self,
+        name: String,
+        scope: &ModelScope,
+    ) -> RegistryResult<()> {
+        let scope = scope.clone();
         self.write(move |conn| {
+            find_visible_schedule(conn, &name, &scope)?;
             if !batch_schedules::delete(conn, &name)? {
                 return Err(schedule_not_found(&name));
             }

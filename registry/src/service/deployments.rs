@@ -20,6 +20,7 @@ pub use super::deployment_views::DeploymentSettings;
 use super::deployment_views::{deployment_view, deployment_views};
 use super::views::{to_json, utc};
 use super::{event, now, Registry, SYSTEM};
+use crate::domain::access::{Caller, ModelScope};
 use crate::domain::deployments::{
     check_deployment, check_job_deployment as check_job_deployment_rule, is_stale,
 };
@@ -41,6 +42,18 @@ fn deployment_not_found(name: &str) -> RegistryError {
 
 fn find_deployment(conn: &mut DbConn, name: &str) -> RegistryResult<DeploymentRow> {
     store::find(conn, name)?.ok_or_else(|| deployment_not_found(name))
+}
+
+/// The deployment, if `scope` reaches its model (otherwise it does not exist for the
+/// caller).
+fn find_visible(
+    conn: &mut DbConn,
+    name: &str,
+    scope: &ModelScope,
+) -> RegistryResult<DeploymentRow> {
+    store::find(conn, name)?
+        .filter(|row| scope.allows(&row.model))
+        .ok_or_else(|| deployment_not_found(name))
 }
 
 fn deployment_event(
@@ -152,15 +165,23 @@ impl Registry {
         &self,
         name: ModelName,
         spec: PutDeployment,
-        actor: &str,
+        caller: &Caller,
     ) -> RegistryResult<(bool, Deployment)> {
-        let actor = actor.to_owned();
+        let actor = caller.name.clone();
+        let scope = caller.scope.clone();
         check_deployment(&spec)?;
+        caller.scope.check_creates(spec.model.model.as_str())?;
         let settings = *self.deployment_settings;
         let labels = to_json(&spec.labels.clone().unwrap_or_default())?;
         self.write(move |conn| {
             let at = now();
             let existing = store::find(conn, name.as_str())?;
+            if existing
+                .as_ref()
+                .is_some_and(|row| !scope.allows(&row.model))
+            {
+                return Err(deployment_not_found(name.as_str()));
+            }
             let canary_ref = spec.canary.as_ref().map(|c| c.model.to_string());
             let canary_percent = spec.canary.as_ref().map(|c| i64::from(c.percent));
             let model_ref = spec.model.to_string();
@@ -227,11 +248,16 @@ impl Registry {
         .await
     }
 
-    pub async fn get_deployment(&self, name: ModelName) -> RegistryResult<Deployment> {
+    pub async fn get_deployment(
+        &self,
+        name: ModelName,
+        scope: &ModelScope,
+    ) -> RegistryResult<Deployment> {
         let settings = *self.deployment_settings;
+        let scope = scope.clone();
         self.db
             .read(move |conn| {
-                let row = find_deployment(conn, name.as_str())?;
+                let row = find_visible(conn, name.as_str(), &scope)?;
                 let instances = store::instances(conn, &[row.name.as_str()])?;
                 Ok(deployment_view(
                     conn,
@@ -246,8 +272,13 @@ impl Registry {
 
     /// A page of deployments by name; a `state` filter is applied to the states computed
     /// now, so a page may take several reads.
-    pub async fn list_deployments(&self, query: DeploymentQuery) -> RegistryResult<DeploymentPage> {
+    pub async fn list_deployments(
+        &self,
+        query: DeploymentQuery,
+        scope: &ModelScope,
+    ) -> RegistryResult<DeploymentPage> {
         let limit = page_limit(query.limit)?;
+        let models_like = scope.like_patterns();
         let after = query
             .page_token
             .as_deref()
@@ -264,6 +295,7 @@ impl Registry {
                         conn,
                         &DeploymentFilter {
                             model: query.model.as_ref().map(ModelName::as_str),
+                            models_like: models_like.as_deref(),
                             pattern: query.pattern,
                             after: cursor.as_deref(),
                             limit: limit + 1,
@@ -298,10 +330,11 @@ impl Registry {
             .await
     }
 
-    pub async fn delete_deployment(&self, name: ModelName, actor: &str) -> RegistryResult<()> {
-        let actor = actor.to_owned();
+    pub async fn delete_deployment(&self, name: ModelName, caller: &Caller) -> RegistryResult<()> {
+        let actor = caller.name.clone();
+        let scope = caller.scope.clone();
         self.write(move |conn| {
-            let row = find_deployment(conn, name.as_str())?;
+            let row = find_visible(conn, name.as_str(), &scope)?;
             store::delete(conn, &row.name)?;
             events::append(
                 conn,
@@ -319,16 +352,16 @@ impl Registry {
         name: ModelName,
         instance: ModelName,
         report: InstanceReport,
+        scope: &ModelScope,
     ) -> RegistryResult<(bool, DeploymentInstance)> {
         check_report(&report)?;
         let settings = *self.deployment_settings;
+        let scope = scope.clone();
         let (created, view, evented) = self
             .db
             .write(move |conn| {
                 let at = now();
-                if !store::exists(conn, name.as_str())? {
-                    return Err(deployment_not_found(name.as_str()));
-                }
+                find_visible(conn, name.as_str(), &scope)?;
                 let before = store::find_instance(conn, name.as_str(), instance.as_str())?;
                 let row = InstanceRow {
                     deployment: name.to_string(),
@@ -359,7 +392,7 @@ impl Registry {
                 }
                 let view =
                     super::deployment_views::instance_view(&row, utc(at), settings.heartbeat);
-                Ok((before.is_none(), view, evented))
+                Ok::<_, RegistryError>((before.is_none(), view, evented))
             })
             .await?;
         if evented {

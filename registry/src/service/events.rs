@@ -13,6 +13,7 @@ use capstan_client::{Digest, ModelName, VersionRef};
 
 use super::views::event_view;
 use super::{now, Registry};
+use crate::domain::access::ModelScope;
 use crate::domain::paging::page_limit;
 use crate::domain::refs::RefReplay;
 use crate::error::{RegistryError, RegistryResult};
@@ -25,6 +26,8 @@ use crate::store::{versions, DbConn, StoreResult};
 #[derive(Debug, Clone, Default)]
 pub struct MessageQuery {
     pub model: Option<ModelName>,
+    /// Only models matching these `LIKE` patterns (a scoped token's stream).
+    pub models_like: Option<Vec<String>>,
     pub kind: Option<EventKind>,
     pub after: i64,
     pub until: Option<i64>,
@@ -40,17 +43,25 @@ impl Registry {
     /// Up to `limit` events after `after`, oldest first.
     pub async fn events_after(&self, after: i64, limit: i64) -> RegistryResult<Vec<Event>> {
         Ok(self
-            .list_events(EventQuery {
-                after: Some(after),
-                limit: Some(limit.clamp(1, 1000)),
-                ..EventQuery::default()
-            })
+            .list_events(
+                EventQuery {
+                    after: Some(after),
+                    limit: Some(limit.clamp(1, 1000)),
+                    ..EventQuery::default()
+                },
+                &ModelScope::All,
+            )
             .await?
             .events)
     }
 
-    /// Events with `seq > after`, oldest first.
-    pub async fn list_events(&self, query: EventQuery) -> RegistryResult<EventPage> {
+    /// Events with `seq > after`, oldest first, of the models `scope` reaches.
+    pub async fn list_events(
+        &self,
+        query: EventQuery,
+        scope: &ModelScope,
+    ) -> RegistryResult<EventPage> {
+        let models_like = scope.like_patterns();
         let limit = page_limit(query.limit)?;
         let after = query.after.unwrap_or(0);
         if after < 0 {
@@ -65,6 +76,8 @@ impl Registry {
                     conn,
                     &EventFilter {
                         model: query.model.as_ref().map(ModelName::as_str),
+                        models_like: models_like.as_deref(),
+                        actor: query.actor.as_deref(),
                         kind: query.kind,
                         after,
                         until: None,
@@ -94,6 +107,8 @@ impl Registry {
                     conn,
                     &EventFilter {
                         model: query.model.as_ref().map(ModelName::as_str),
+                        models_like: query.models_like.as_deref(),
+                        actor: None,
                         kind: query.kind,
                         after: query.after,
                         until: query.until,

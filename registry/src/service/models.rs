@@ -6,6 +6,7 @@ use capstan_client::ModelName;
 
 use super::views::{model_view, model_views};
 use super::{event, now, Registry};
+use crate::domain::access::{Caller, ModelScope};
 use crate::domain::metadata::{check_text, normalize_tags};
 use crate::domain::paging::{decode_token, encode_token, page_limit};
 use crate::error::{RegistryError, RegistryResult};
@@ -26,7 +27,14 @@ pub(crate) fn lock_model(
 }
 
 impl Registry {
-    pub async fn create_model(&self, request: CreateModel, actor: &str) -> RegistryResult<Model> {
+    /// Creates a model, by `caller` (whose scope must reach its name).
+    pub async fn create_model(
+        &self,
+        request: CreateModel,
+        caller: &Caller,
+    ) -> RegistryResult<Model> {
+        caller.scope.check_creates(request.name.as_str())?;
+        let actor = caller.name.as_str();
         let actor = actor.to_owned();
         check_text("description", request.description.as_deref())?;
         let tags = normalize_tags(request.tags)?;
@@ -63,8 +71,14 @@ impl Registry {
         })
     }
 
-    pub async fn list_models(&self, query: ModelQuery) -> RegistryResult<ModelPage> {
+    /// Models by name, of those `scope` reaches.
+    pub async fn list_models(
+        &self,
+        query: ModelQuery,
+        scope: &ModelScope,
+    ) -> RegistryResult<ModelPage> {
         let limit = page_limit(query.limit)?;
+        let names_like = scope.like_patterns();
         let after = query
             .page_token
             .as_deref()
@@ -85,6 +99,7 @@ impl Registry {
                     &ModelFilter {
                         name_prefix: query.name_prefix.as_deref(),
                         tag: query.tag.as_deref(),
+                        names_like: names_like.as_deref(),
                         after: after.as_deref(),
                         limit: limit + 1,
                     },

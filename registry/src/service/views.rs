@@ -105,6 +105,7 @@ pub(crate) fn version_view(
         source: row.source.clone(),
         description: row.description.clone(),
         created_at: utc(row.created_at),
+        created_by: row.created_by.clone(),
         upload_url,
     })
 }

@@ -14,6 +14,7 @@ use capstan_client::ModelName;
 use super::views::utc;
 use super::webhooks::{stored_selection, stored_status};
 use super::{now, Registry};
+use crate::domain::access::ModelScope;
 use crate::domain::webhooks::EventSelection;
 use crate::error::RegistryResult;
 use crate::store::webhook_rows::{NewDeliveryRow, WebhookChanges};
@@ -130,12 +131,15 @@ impl Registry {
         limit: i64,
     ) -> RegistryResult<Vec<Event>> {
         Ok(self
-            .list_events(EventQuery {
-                after: Some(after),
-                model,
-                limit: Some(limit),
-                ..EventQuery::default()
-            })
+            .list_events(
+                EventQuery {
+                    after: Some(after),
+                    model,
+                    limit: Some(limit),
+                    ..EventQuery::default()
+                },
+                &ModelScope::All,
+            )
             .await?
             .events)
     }

@@ -9,6 +9,7 @@
 //! This is a service: its HTTP routes are in `api/` (`predict.rs`, `open_inference.rs`,
 //! `metrics.rs`), which call [`Serving`]'s methods; nothing here knows about HTTP.
 
+pub mod callers;
 pub mod deployment;
 mod error;
 pub mod metrics;

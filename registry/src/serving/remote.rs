@@ -26,8 +26,9 @@ pub struct RemoteSource {
 }
 
 impl RemoteSource {
-    pub fn new(base: &str) -> Result<Self, ServeError> {
-        let mut config = Config::new(base).map_err(upstream)?;
+    /// Reads the registry at `base`, presenting `token` (a reader's is enough) if any.
+    pub fn new(base: &str, token: Option<String>) -> Result<Self, ServeError> {
+        let mut config = Config::new(base).map_err(upstream)?.with_token(token);
         config.connect_timeout = Duration::from_secs(5);
         let client = Client::new(config).map_err(upstream)?;
         Ok(Self { client })
@@ -38,6 +39,10 @@ impl RemoteSource {
 /// anything else means the registry cannot be used right now.
 fn upstream(error: ClientError) -> ServeError {
     match error {
+        // The message says which token to fix (never the token itself).
+        ClientError::Api {
+            status: 401 | 403, ..
+        } => ServeError::Upstream(error.to_string()),
         ClientError::Api {
             status: 404,
             detail,

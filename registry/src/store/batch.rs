@@ -34,6 +34,8 @@ pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<BatchJobRow>> {
 pub struct JobFilter<'a> {
     pub status: Option<BatchJobStatus>,
     pub model: Option<&'a str>,
+    /// Only jobs of models matching one of these `LIKE` patterns (a scoped token's).
+    pub models_like: Option<&'a [String]>,
     pub schedule: Option<&'a str>,
     /// Resume after the job with this `number` (newest first).
     pub before: Option<i64>,
@@ -58,6 +60,9 @@ pub fn list(conn: &mut DbConn, filter: &JobFilter<'_>) -> StoreResult<Vec<BatchJ
     }
     if let Some(schedule) = filter.schedule {
         query = query.filter(batch_jobs::schedule.eq(schedule.to_owned()));
+    }
+    if let Some(patterns) = filter.models_like {
+        query = query.filter(super::like_any(batch_jobs::model, patterns));
     }
     Ok(query.load(conn)?)
 }

@@ -26,7 +26,13 @@ pub fn find(conn: &mut DbConn, name: &str) -> StoreResult<Option<ScheduleRow>> {
 }
 
 /// By name, after `after`.
-pub fn list(conn: &mut DbConn, after: Option<&str>, limit: i64) -> StoreResult<Vec<ScheduleRow>> {
+/// By name, after `after`; only of models matching `models_like` (`LIKE` patterns) if given.
+pub fn list(
+    conn: &mut DbConn,
+    after: Option<&str>,
+    models_like: Option<&[String]>,
+    limit: i64,
+) -> StoreResult<Vec<ScheduleRow>> {
     let mut query = batch_schedules::table
         .select(ScheduleRow::as_select())
         .order(batch_schedules::name.asc())
@@ -34,6 +40,9 @@ pub fn list(conn: &mut DbConn, after: Option<&str>, limit: i64) -> StoreResult<V
         .into_boxed();
     if let Some(after) = after {
         query = query.filter(batch_schedules::name.gt(after.to_owned()));
+    }
+    if let Some(patterns) = models_like {
+        query = query.filter(super::like_any(batch_schedules::model, patterns));
     }
     Ok(query.load(conn)?)
 }

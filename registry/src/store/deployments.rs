@@ -79,6 +79,8 @@ struct InstanceChanges<'a> {
 #[derive(Debug, Default)]
 pub struct DeploymentFilter<'a> {
     pub model: Option<&'a str>,
+    /// Only deployments of models matching one of these `LIKE` patterns.
+    pub models_like: Option<&'a [String]>,
     pub pattern: Option<DeploymentPattern>,
     /// Names after this one.
     pub after: Option<&'a str>,
@@ -148,6 +150,9 @@ pub fn list(conn: &mut DbConn, filter: &DeploymentFilter<'_>) -> StoreResult<Vec
     }
     if let Some(pattern) = filter.pattern {
         query = query.filter(deployments::pattern.eq(pattern));
+    }
+    if let Some(patterns) = filter.models_like {
+        query = query.filter(super::like_any(deployments::model, patterns));
     }
     if let Some(after) = filter.after {
         query = query.filter(deployments::name.gt(after.to_owned()));

@@ -28,6 +28,9 @@ pub fn append(conn: &mut DbConn, mut event: EventRow) -> StoreResult<EventRow> {
 
 pub struct EventFilter<'a> {
     pub model: Option<&'a str>,
+    /// Only events of models matching one of these `LIKE` patterns (a scoped token's).
+    pub models_like: Option<&'a [String]>,
+    pub actor: Option<&'a str>,
     pub kind: Option<EventKind>,
     pub after: i64,
     /// Only events with `seq <= until`.
@@ -50,6 +53,12 @@ pub fn list(conn: &mut DbConn, filter: &EventFilter<'_>) -> StoreResult<Vec<Even
     }
     if let Some(kind) = filter.kind {
         query = query.filter(events::kind.eq(kind));
+    }
+    if let Some(actor) = filter.actor {
+        query = query.filter(events::actor.eq(actor.to_owned()));
+    }
+    if let Some(patterns) = filter.models_like {
+        query = query.filter(super::like_any(events::model, patterns));
     }
     Ok(query.load(conn)?)
 }

@@ -271,3 +271,33 @@ pub fn redo_all_migrations(url: &str) -> StoreResult<()> {
     conn.run_pending_migrations(migrations()).map_err(migrate)?;
     Ok(())
 }
+
+/// A condition on the rows of `QS`, built at run time.
+pub type Predicate<QS> =
+    Box<dyn diesel::BoxableExpression<QS, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+
+/// `column LIKE p1 ESCAPE '\' OR column LIKE p2 ESCAPE '\' …` (no pattern: false): the rows
+/// whose model a token limited to some models may see, with the patterns as
+/// `domain::access::ModelScope::like_patterns` writes them.
+pub fn like_any<QS, C>(column: C, patterns: &[String]) -> Predicate<QS>
+where
+    QS: 'static,
+    C: diesel::ExpressionMethods
+        + diesel::TextExpressionMethods
+        + diesel::Expression<SqlType = diesel::sql_types::Text>
+        + diesel::SelectableExpression<QS>
+        + diesel::expression::ValidGrouping<(), IsAggregate = diesel::expression::is_aggregate::No>
+        + diesel::query_builder::QueryFragment<MultiBackend>
+        + Clone
+        + Send
+        + 'static,
+{
+    use diesel::dsl::sql;
+    use diesel::{BoolExpressionMethods, EscapeExpressionMethods};
+    let mut predicate: Predicate<QS> = Box::new(sql::<diesel::sql_types::Bool>("1 = 0"));
+    for pattern in patterns {
+        let like = column.clone().like(pattern.clone()).escape('\\');
+        predicate = Box::new(predicate.or(like));
+    }
+    predicate
+}

@@ -110,6 +110,8 @@ pub fn replace_tags(conn: &mut DbConn, id: i64, tags: &[String]) -> StoreResult<
 pub struct ModelFilter<'a> {
     pub name_prefix: Option<&'a str>,
     pub tag: Option<&'a str>,
+    /// Only names matching one of these `LIKE` patterns (a scoped token's).
+    pub names_like: Option<&'a [String]>,
     pub after: Option<&'a str>,
     pub limit: i64,
 }
@@ -133,6 +135,9 @@ pub fn list(conn: &mut DbConn, filter: &ModelFilter<'_>) -> StoreResult<Vec<Mode
     }
     if let Some(after) = filter.after {
         query = query.filter(models::name.gt(after.to_owned()));
+    }
+    if let Some(patterns) = filter.names_like {
+        query = query.filter(super::like_any(models::name, patterns));
     }
     Ok(query.load(conn)?)
 }

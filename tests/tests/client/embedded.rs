@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use capstan_tests::{spawn_app, TestApp};
+use capstan_registry::config::DeploymentsConfig;
+use capstan_registry::service::deployments::DeploymentSettings;
+use capstan_tests::{spawn_with, TestApp, TestOptions};
 
 use crate::support::{capstan, capstan_with, first_row_features, train_bc, ExampleApp, Run};
 
@@ -31,7 +33,19 @@ fn assert_embeds(run: &Run, version: &str, digest: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_app_is_pinned_by_digest_until_lock_update() {
-    let app = spawn_app().await;
+    // The example is built and run before it reports, which can take longer than the
+    // default grace period on a busy machine: give it ten minutes to count as rolling out.
+    let app = spawn_with(TestOptions {
+        deployments: Some(DeploymentsConfig {
+            settings: DeploymentSettings {
+                grace: std::time::Duration::from_secs(600),
+                ..DeploymentSettings::default()
+            },
+            ..DeploymentsConfig::default()
+        }),
+        ..TestOptions::default()
+    })
+    .await;
     let cache_dir = tempfile::tempdir().unwrap();
     let cache = cache_dir.path().display().to_string();
     let features = first_row_features();

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod auth;
 mod batch;
 mod batch_schedules;
 mod cli;

@@ -111,10 +111,11 @@ async fn promote_prints_the_request_and_another_promoter_approves_it() {
     assert_eq!(listed.json()[0]["id"], id.as_str(), "{listed:#?}");
     let own = run(alice.clone(), args(&["requests", "approve", &id])).await;
     assert_eq!(
-        own.code, 2,
-        "self approval is refused (403, exit 2): {own:#?}"
+        own.code, 8,
+        "self approval is refused (403, exit 8): {own:#?}"
     );
     assert!(own.stderr.contains("cannot approve"), "{own:#?}");
+    assert!(!own.stderr.contains("ask an admin"), "{own:#?}");
 
     let approved = run(
         bob.clone(),

@@ -14,9 +14,10 @@ use capstan_tests::example::{
 use capstan_tests::TestApp;
 
 /// Variables of the client that must not leak in from the environment running the tests.
-const CLIENT_VARS: [&str; 11] = [
+const CLIENT_VARS: [&str; 12] = [
     "CAPSTAN_URL",
     "CAPSTAN_TOKEN",
+    "CAPSTAN_CLIENT_CONFIG",
     "CAPSTAN_TIMEOUT",
     "CAPSTAN_RETRIES",
     "CAPSTAN_CACHE_DIR",
@@ -78,6 +79,8 @@ pub fn clean_command(program: impl AsRef<std::ffi::OsStr>, env: &[(&str, &str)])
     for name in CLIENT_VARS {
         command.env_remove(name);
     }
+    // No client config file of the machine's user: only what a test writes.
+    command.env("XDG_CONFIG_HOME", "/nonexistent/capstan-tests");
     for (name, value) in env {
         command.env(name, value);
     }

@@ -5,6 +5,7 @@
 
 mod api_fuzz;
 mod artifacts;
+mod auth;
 mod bad_input;
 mod batch;
 mod batch_schedules;
@@ -16,6 +17,7 @@ mod deployments_batch;
 mod events;
 mod migrations;
 mod model_server;
+mod model_server_auth;
 mod models;
 mod openapi;
 mod promotion;

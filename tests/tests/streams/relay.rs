@@ -53,7 +53,7 @@ async fn a_restarted_registry_resumes_from_its_cursor_without_gap_or_flood() {
                 description: None,
                 tags: None,
             },
-            "test",
+            &capstan_registry::domain::access::Caller::anonymous(),
         )
         .await
         .unwrap(); // 5

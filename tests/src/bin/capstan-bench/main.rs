@@ -65,6 +65,9 @@ struct Cli {
     /// Model to benchmark against; created if missing.
     #[arg(long, default_value = "bc", global = true)]
     model: String,
+    /// API token sent with every request (a registry started with --auth).
+    #[arg(long, env = "CAPSTAN_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
     /// PID of the server process: report its CPU time (and, for `transfer`, its memory).
     #[arg(long, global = true)]
     pid: Option<u32>,
@@ -103,11 +106,18 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = &cli.token {
+        let mut value: reqwest::header::HeaderValue = format!("Bearer {token}").parse()?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     let http = reqwest::Client::builder()
         .http1_only()
         .no_proxy()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(1)
+        .default_headers(headers)
         .build()?;
     let bench = Bench {
         http,
