@@ -33,9 +33,10 @@ impl Client {
         path: &str,
         body: &impl Serialize,
     ) -> Result<Promotion<T>> {
-        let idempotent = method == Method::PUT;
+        // Never retried, not even a PUT: a retry after a lost `202` would open a second
+        // promotion request.
         let response = self
-            .send(idempotent, || {
+            .send(false, || {
                 self.request(method.clone(), path)
                     .timeout(self.config().timeout)
                     .json(body)
