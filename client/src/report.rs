@@ -4,6 +4,8 @@
 //! still run an old model. Blocking (ureq), no async runtime: what `build` already links.
 //!
 //! ```no_run
+//! # // What the build script's `emit_env` sets, so the example compiles here.
+//! # macro_rules! env { ($name:literal) => { "set by build.rs" } }
 //! // src/main.rs of an app whose build.rs ran `capstan_client::build::fetch(..).emit_env("BC_MODEL")`
 //! let _reporter = capstan_client::build::report_embedded_from_env(
 //!     env!("BC_MODEL_VERSION"),
