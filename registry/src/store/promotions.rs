@@ -4,7 +4,6 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
 
 use capstan_client::types::PromotionStatus;
 
@@ -107,14 +106,6 @@ pub struct RequestFilter<'a> {
     pub limit: i64,
 }
 
-type Predicate = Box<
-    dyn BoxableExpression<
-        promotion_requests::table,
-        <DbConn as diesel::Connection>::Backend,
-        SqlType = Bool,
-    >,
->;
-
 pub fn list_requests(
     conn: &mut DbConn,
     filter: &RequestFilter<'_>,
@@ -148,17 +139,7 @@ pub fn list_requests(
         );
     }
     if let Some(patterns) = filter.model_like {
-        // `(model LIKE p1 OR model LIKE p2 …)`: `or` groups in parentheses.
-        let mut patterns = patterns.iter();
-        if let Some(first) = patterns.next() {
-            let mut any: Predicate =
-                Box::new(promotion_requests::model.like(first.clone()).escape('\\'));
-            for pattern in patterns {
-                any =
-                    Box::new(any.or(promotion_requests::model.like(pattern.clone()).escape('\\')));
-            }
-            query = query.filter(any);
-        }
+        query = query.filter(super::like_any(promotion_requests::model, patterns));
     }
     Ok(query.load(conn)?)
 }
