@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use capstan_client::runtime::ndarray::{Array2, Axis};
 use capstan_client::runtime::train::{self, LabelledTable, TrainOptions};
-use capstan_client::runtime::{self, Predictor, LINFA_LOGISTIC, ONNX};
+use capstan_client::runtime::{self, Predictor, Rows, LINFA_LOGISTIC, ONNX};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const BREAST_CANCER: &str = concat!(
@@ -43,7 +43,7 @@ fn predict(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new(*name, rows), &batch, |b, batch| {
                 b.iter(|| {
                     predictor
-                        .predict(black_box(batch.view()))
+                        .predict(black_box(&Rows::numeric(batch.view())))
                         .expect("prediction")
                 })
             });

@@ -15,11 +15,13 @@ use crate::signature::ClassLabel;
 #[cfg_attr(feature = "openapi", schema(min_properties = 1, max_properties = 1))]
 #[serde(deny_unknown_fields)]
 pub struct PredictRequest {
-    /// Rows, each an array with one number per feature in signature order.
+    /// Rows, each an array with one value per feature in signature order: a number, a
+    /// string for a `string` feature, `null` for a missing value of a nullable one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<f64>>, required = false, min_items = 1))]
     pub instances: Option<Vec<Value>>,
-    /// Records, each an object mapping every feature name to a number.
+    /// Records, each an object mapping every feature name to its value (a nullable
+    /// feature may be left out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>, required = false, min_items = 1))]
     pub inputs: Option<Vec<Value>>,
@@ -34,16 +36,50 @@ pub struct ModelIdentity {
     pub digest: Digest,
 }
 
+/// A prediction answer. A classifier's has `classes`, one label per row in
+/// `predictions` and `probabilities`; a regressor's has only `predictions`: one number per
+/// row, or one array of numbers per row for a model with several targets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PredictResponse {
     pub model: ModelIdentity,
-    /// Class labels, in the order of each row's probabilities.
+    /// Class labels, in the order of each row's probabilities (classifiers only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<ClassLabel>,
-    /// The predicted label of each row.
-    pub predictions: Vec<ClassLabel>,
-    /// Per row, one probability per class (in `classes` order).
+    /// Per row: the predicted label, or the predicted value(s).
+    pub predictions: Predictions,
+    /// Per row, one probability per class (in `classes` order; classifiers only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probabilities: Vec<Vec<f64>>,
+}
+
+/// What each row was predicted to be.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum Predictions {
+    /// A classifier's labels.
+    Labels(Vec<ClassLabel>),
+    /// A single-target regressor's values.
+    Values(Vec<f64>),
+    /// A multi-target regressor's values: one array per row, one number per target.
+    Targets(Vec<Vec<f64>>),
+}
+
+impl Predictions {
+    /// How many rows were predicted.
+    pub fn len(&self) -> usize {
+        match self {
+            Predictions::Labels(labels) => labels.len(),
+            Predictions::Values(values) => values.len(),
+            Predictions::Targets(rows) => rows.len(),
+        }
+    }
+
+    /// Whether no row was predicted.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// An Open Inference Protocol tensor (request input or response output).

@@ -1,6 +1,6 @@
-//! `Signature`: the named, typed input features a model expects (in column order) and,
-//! for classifiers, its class labels. Stored with each version; the runtime checks
-//! prediction input against it.
+//! `Signature`: the named, typed input features a model expects (in column order) and
+//! what it predicts: class labels for a classifier, a number of targets for a regressor.
+//! Stored with each version; the runtime checks prediction input against it.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +19,11 @@ pub struct Signature {
     /// Class labels in class order, for classifiers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<Vec<ClassLabel>>,
+    /// For regressors: how many numbers the model predicts per row (1, or one per target
+    /// of a multi-target model). A signature has `classes` or `targets`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100_000))]
+    pub targets: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +34,21 @@ pub struct Feature {
     pub name: String,
     #[serde(default)]
     pub dtype: DataType,
+    /// Whether the feature may be missing (JSON `null`, an empty CSV field): the model
+    /// imputes it (an ONNX `Imputer`) or routes it down its trees. Numeric features only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nullable: bool,
+}
+
+impl Feature {
+    /// A required feature of type `dtype`.
+    pub fn new(name: impl Into<String>, dtype: DataType) -> Self {
+        Feature {
+            name: name.into(),
+            dtype,
+            nullable: false,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +58,17 @@ pub enum DataType {
     #[default]
     Float64,
     Float32,
+    /// A whole number (a category code, a count); exact up to ±2^53.
+    Int64,
+    /// Text (a category such as a city name).
+    String,
+}
+
+impl DataType {
+    /// Whether values of this type are numbers.
+    pub fn is_numeric(self) -> bool {
+        !matches!(self, DataType::String)
+    }
 }
 
 /// A class label: an integer (`0`, `1`) or a string (`"malignant"`).
@@ -68,6 +99,12 @@ pub enum SignatureError {
     BadName { index: usize },
     #[error("input feature name {0:?} appears more than once")]
     Duplicate(String),
+    #[error("input feature {0:?} is a string and cannot be nullable")]
+    NullableString(String),
+    #[error("a signature has `classes` (a classifier) or `targets` (a regressor), not both")]
+    ClassesAndTargets,
+    #[error("`targets` must be between 1 and {MAX_FEATURES}")]
+    BadTargets,
 }
 
 impl Signature {
@@ -87,11 +124,28 @@ impl Signature {
             if !seen.insert(feature.name.as_str()) {
                 return Err(SignatureError::Duplicate(feature.name.clone()));
             }
+            if feature.nullable && !feature.dtype.is_numeric() {
+                return Err(SignatureError::NullableString(feature.name.clone()));
+            }
         }
-        Ok(())
+        match (&self.classes, self.targets) {
+            (Some(_), Some(_)) => Err(SignatureError::ClassesAndTargets),
+            (_, Some(targets)) if targets == 0 || targets > MAX_FEATURES => {
+                Err(SignatureError::BadTargets)
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn feature_names(&self) -> impl Iterator<Item = &str> {
         self.inputs.iter().map(|f| f.name.as_str())
+    }
+
+    /// Whether every feature is a number that must be present: what a plain
+    /// `rows × features` matrix of `f64` can carry.
+    pub fn is_numeric(&self) -> bool {
+        self.inputs
+            .iter()
+            .all(|f| f.dtype.is_numeric() && !f.nullable)
     }
 }

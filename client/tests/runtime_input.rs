@@ -9,20 +9,18 @@ use capstan_client::runtime::input::{
 };
 use capstan_client::runtime::ndarray::array;
 use capstan_client::runtime::{InputError, MAX_ROWS};
-use capstan_client::{Feature, Signature};
+use capstan_client::{DataType, Feature, Signature};
 use serde_json::{json, Value};
 
 fn signature() -> Signature {
     Signature {
         inputs: ["mean_radius", "mean_texture", "mean_area"]
             .into_iter()
-            .map(|name| Feature {
-                name: name.into(),
-                dtype: Default::default(),
-            })
+            .map(|name| Feature::new(name, DataType::Float64))
             .collect(),
         input_tensor: None,
         classes: None,
+        targets: None,
     }
 }
 
@@ -45,7 +43,10 @@ fn at(error: &InputError) -> (usize, Option<&str>) {
 #[test]
 fn instances_become_rows_in_signature_order() {
     let rows = rows_from_instances(&values(json!([[1, 2.5, 3], [4, 5, -6e3]])), &signature());
-    assert_eq!(rows.unwrap(), array![[1.0, 2.5, 3.0], [4.0, 5.0, -6000.0]]);
+    assert_eq!(
+        rows.unwrap().numbers(),
+        array![[1.0, 2.5, 3.0], [4.0, 5.0, -6000.0]]
+    );
 }
 
 #[test]
@@ -55,7 +56,7 @@ fn records_become_rows_in_signature_order_whatever_the_key_order() {
         {"mean_texture": 5, "mean_radius": 4, "mean_area": 6},
     ]);
     let rows = rows_from_records(&values(records), &signature()).unwrap();
-    assert_eq!(rows, array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+    assert_eq!(rows.numbers(), array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
 }
 
 #[test]
@@ -154,9 +155,9 @@ fn empty_and_oversized_batches_are_refused() {
 #[test]
 fn tensors_need_shape_rows_by_features() {
     let rows = rows_from_tensor(&[1f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3], &signature()).unwrap();
-    assert_eq!(rows, array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+    assert_eq!(rows.numbers(), array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
     let rows = rows_from_tensor(&[1f64, 2.0, 3.0], &[1, 3], &signature()).unwrap();
-    assert_eq!(rows, array![[1.0, 2.0, 3.0]]);
+    assert_eq!(rows.numbers(), array![[1.0, 2.0, 3.0]]);
 
     for shape in [&[6][..], &[3, 2], &[2, 3, 1], &[3, 3]] {
         let error = rows_from_tensor(&[0f64; 6], shape, &signature()).unwrap_err();
@@ -179,7 +180,9 @@ fn non_finite_tensor_values_name_row_and_field() {
     assert_eq!(at(&error), (1, Some("mean_area")));
     let data = values(json!([1, 2, 3, 4, 5, 6]));
     assert_eq!(
-        rows_from_tensor_values(&data, &[2, 3], &signature()).unwrap(),
+        rows_from_tensor_values(&data, &[2, 3], &signature())
+            .unwrap()
+            .numbers(),
         array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
     );
 }

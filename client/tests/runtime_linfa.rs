@@ -17,7 +17,7 @@ use capstan_client::{ClassLabel, Signature};
 use linfa::traits::Fit;
 use linfa::Dataset;
 use linfa_logistic::{LogisticRegression, MultiLogisticRegression};
-use runtime_support::{breast_cancer, ints, texts, three_blobs_csv};
+use runtime_support::{breast_cancer, classify, ints, texts, three_blobs_csv};
 
 fn binary_envelope(labels: Array1<usize>, x: Array2<f64>) -> LogisticEnvelope {
     let model = LogisticRegression::default()
@@ -50,7 +50,7 @@ fn binary_probabilities_follow_class_order_whichever_label_linfa_calls_positive(
 
     for envelope in [majority_zero, majority_one] {
         let predictor = runtime::load(LINFA_LOGISTIC, &envelope.to_bytes().unwrap(), None).unwrap();
-        let prediction = predictor.predict(array![[-4.0], [4.0]].view()).unwrap();
+        let prediction = classify(&*predictor, array![[-4.0], [4.0]].view());
         // In both fits negative x means class "10" and positive x class "20".
         assert_eq!(prediction.predictions, ints(&[10, 20]));
         let p_of_predicted: Vec<f64> = prediction
@@ -120,7 +120,7 @@ fn assert_round_trip_exact(envelope: &LogisticEnvelope, rows: &Array2<f64>) {
     assert_eq!(&LogisticEnvelope::from_bytes(&bytes).unwrap(), envelope);
     let expected = envelope.predict_probabilities(rows.view());
     let predictor = runtime::load(LINFA_LOGISTIC, &bytes, None).unwrap();
-    let prediction = predictor.predict(rows.view()).unwrap();
+    let prediction = classify(&*predictor, rows.view());
     for (ours, theirs) in prediction
         .probabilities
         .iter()

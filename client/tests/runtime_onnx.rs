@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used)]
 #![cfg(feature = "onnx")]
 
-use capstan_client::runtime::ndarray::{Array2, Axis};
-use capstan_client::runtime::{self, RuntimeError, ONNX};
+use capstan_client::runtime::ndarray::{Array2, ArrayView2, Axis};
+use capstan_client::runtime::{
+    self, ClassPrediction, Prediction, Predictor, Rows, RuntimeError, ONNX,
+};
 use capstan_client::{ClassLabel, DataType, Feature, Signature};
 use serde_json::Value;
 
@@ -46,6 +48,14 @@ fn references() -> Vec<Reference> {
         .collect()
 }
 
+/// A classifier's answer for numeric rows.
+fn classify(predictor: &dyn Predictor, rows: ArrayView2<f64>) -> ClassPrediction {
+    match predictor.predict(&Rows::numeric(rows)).unwrap() {
+        Prediction::Classes(classes) => classes,
+        other => panic!("expected a classifier's answer, got {other:?}"),
+    }
+}
+
 fn model_bytes(file: &str) -> Vec<u8> {
     std::fs::read(format!("{TESTDATA}/{file}")).unwrap()
 }
@@ -77,7 +87,7 @@ fn every_model_matches_scikit_learn() {
             "{}",
             reference.file
         );
-        let prediction = predictor.predict(reference.inputs.view()).unwrap();
+        let prediction = classify(&*predictor, reference.inputs.view());
         assert_eq!(
             prediction.predictions, reference.labels,
             "{}",
@@ -105,11 +115,9 @@ fn every_model_matches_scikit_learn() {
 fn single_rows_predict_like_batches() {
     for reference in references() {
         let predictor = runtime::load(ONNX, &model_bytes(&reference.file), None).unwrap();
-        let batch = predictor.predict(reference.inputs.view()).unwrap();
+        let batch = classify(&*predictor, reference.inputs.view());
         for row in 0..reference.inputs.nrows() {
-            let one = predictor
-                .predict(reference.inputs.row(row).insert_axis(Axis(0)))
-                .unwrap();
+            let one = classify(&*predictor, reference.inputs.row(row).insert_axis(Axis(0)));
             assert_eq!(one.predictions[0], batch.predictions[row]);
             // tract picks different f32 kernels for 1 and 20 rows: equal to rounding.
             for (p, q) in one.probabilities[0].iter().zip(&batch.probabilities[row]) {
@@ -123,13 +131,7 @@ fn single_rows_predict_like_batches() {
 fn derived_signature_has_input_tensor_width_dtype_and_classes() {
     let signature = runtime::derive_signature(ONNX, &model_bytes("lr_zipmap.onnx")).unwrap();
     assert_eq!(signature.inputs.len(), 30);
-    assert_eq!(
-        signature.inputs[0],
-        Feature {
-            name: "f0".into(),
-            dtype: DataType::Float32
-        }
-    );
+    assert_eq!(signature.inputs[0], Feature::new("f0", DataType::Float32));
     assert_eq!(signature.inputs[29].name, "f29");
     assert_eq!(signature.input_tensor.as_deref(), Some("float_input"));
     assert_eq!(
@@ -156,13 +158,11 @@ fn declared_names_replace_placeholders() {
         inputs: reference
             .features
             .iter()
-            .map(|name| Feature {
-                name: name.clone(),
-                dtype: DataType::Float64,
-            })
+            .map(|name| Feature::new(name.clone(), DataType::Float64))
             .collect(),
         input_tensor: None,
         classes: None,
+        targets: None,
     };
     let predictor = runtime::load(ONNX, &model_bytes(&reference.file), Some(&declared)).unwrap();
     assert_eq!(predictor.signature().inputs[0].name, "mean_radius");
@@ -231,12 +231,15 @@ fn garbage_and_truncated_graphs_are_invalid_artifacts() {
 fn rows_of_the_wrong_width_or_not_finite_are_input_errors() {
     let predictor = runtime::load(ONNX, &model_bytes("lr_nozipmap.onnx"), None).unwrap();
     let narrow = Array2::<f64>::zeros((2, 29));
-    let error = predictor.predict(narrow.view()).unwrap_err();
+    let error = predictor
+        .predict(&Rows::numeric(narrow.view()))
+        .unwrap_err();
     assert!(matches!(error, RuntimeError::Input(_)), "{error}");
 
     let mut rows = Array2::<f64>::zeros((3, 30));
     rows[[2, 4]] = f64::NAN;
-    let RuntimeError::Input(error) = predictor.predict(rows.view()).unwrap_err() else {
+    let RuntimeError::Input(error) = predictor.predict(&Rows::numeric(rows.view())).unwrap_err()
+    else {
         panic!("expected an input error");
     };
     assert_eq!((error.row, error.field.as_deref()), (2, Some("f4")));
@@ -271,7 +274,7 @@ fn corrupted_models_never_panic() {
             let outcome = std::panic::catch_unwind(|| {
                 if let Ok(predictor) = runtime::load(ONNX, &bytes, None) {
                     let rows = Array2::<f64>::zeros((2, predictor.signature().inputs.len()));
-                    let _ = predictor.predict(rows.view());
+                    let _ = predictor.predict(&Rows::numeric(rows.view()));
                 }
             });
             assert!(

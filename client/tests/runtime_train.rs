@@ -12,7 +12,7 @@ use capstan_client::runtime::ndarray::array;
 use capstan_client::runtime::train::{self, TrainError, TrainOptions};
 use capstan_client::runtime::{self, LINFA_LOGISTIC};
 use runtime_support::{
-    breast_cancer, ints, metric, rows_of_csv, texts, three_blobs_csv, BREAST_CANCER,
+    breast_cancer, classify, ints, metric, rows_of_csv, texts, three_blobs_csv, BREAST_CANCER,
 };
 
 #[test]
@@ -128,9 +128,10 @@ fn multinomial_training_with_string_labels() {
     );
 
     let predictor = runtime::load(LINFA_LOGISTIC, &trained.artifact, None).unwrap();
-    let prediction = predictor
-        .predict(array![[4.0, 0.1], [0.1, 4.0], [0.0, 0.0]].view())
-        .unwrap();
+    let prediction = classify(
+        &*predictor,
+        array![[4.0, 0.1], [0.1, 4.0], [0.0, 0.0]].view(),
+    );
     assert_eq!(
         prediction.predictions,
         texts(&["apple", "banana", "cherry"])

@@ -332,6 +332,9 @@ fn serving_problem(error: &ServeError) -> Problem {
                 RuntimeError::InvalidArtifact { .. } | RuntimeError::SignatureMismatch(_) => {
                     (StatusCode::UNPROCESSABLE_ENTITY, "invalid_artifact")
                 }
+                RuntimeError::UnsupportedOperator { .. } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_operator")
+                }
                 RuntimeError::Inference(_) => {
                     (StatusCode::INTERNAL_SERVER_ERROR, "inference_failed")
                 }

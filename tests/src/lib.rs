@@ -17,6 +17,7 @@
 pub mod brokers;
 pub mod example;
 mod raw;
+pub mod zoo;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -611,7 +612,11 @@ pub fn direct_probabilities(artifact: &[u8], rows: &[Vec<f64>]) -> Vec<Vec<f64>>
     let matrix =
         capstan_client::runtime::ndarray::Array2::from_shape_vec((rows.len(), rows[0].len()), flat)
             .unwrap();
-    predictor.predict(matrix.view()).unwrap().probabilities
+    let rows = capstan_client::runtime::Rows::numeric(matrix.view());
+    match predictor.predict(&rows).unwrap() {
+        capstan_client::runtime::Prediction::Classes(classes) => classes.probabilities,
+        other => panic!("a linfa-logistic model predicted {other:?}"),
+    }
 }
 
 /// A model server (pattern 2) started in-process against `registry`, on port 0.

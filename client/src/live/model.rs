@@ -21,8 +21,9 @@ use crate::http::Client;
 use crate::instance::default_instance_id;
 use crate::names::ModelName;
 use crate::reference::ModelRef;
+use crate::runtime::input::rows_from_records;
 use crate::runtime::ndarray::ArrayView2;
-use crate::runtime::{Prediction, RuntimeError};
+use crate::runtime::{Prediction, Rows, RuntimeError};
 
 /// How many updates a slow [`LiveModel::updates`] receiver may fall behind.
 const UPDATE_BUFFER: usize = 1024;
@@ -96,10 +97,29 @@ impl LiveModel {
         self.shared.current.borrow().clone()
     }
 
-    /// Predicts `rows` with the current model; the answer names the version that made it.
+    /// Predicts rows of numbers (one column per feature, in signature order) with the
+    /// current model; the answer names the version that made it.
     pub fn predict(&self, rows: ArrayView2<f64>) -> Result<LivePrediction, RuntimeError> {
+        self.predict_rows(&Rows::numeric(rows))
+    }
+
+    /// Predicts `rows` of any feature types (see [`Rows`]) with the current model.
+    pub fn predict_rows(&self, rows: &Rows<'_>) -> Result<LivePrediction, RuntimeError> {
         let model = self.current();
         let prediction = model.predictor.predict(rows)?;
+        Ok(LivePrediction { prediction, model })
+    }
+
+    /// Predicts records (`{"feature": value, …}`, strings where a feature is a string)
+    /// with the current model, checked against its signature as the registry's
+    /// `predict` endpoint checks them.
+    pub fn predict_records(
+        &self,
+        records: &[serde_json::Value],
+    ) -> Result<LivePrediction, RuntimeError> {
+        let model = self.current();
+        let rows = rows_from_records(records, model.predictor.signature())?;
+        let prediction = model.predictor.predict(&rows)?;
         Ok(LivePrediction { prediction, model })
     }
 

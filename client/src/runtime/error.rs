@@ -34,6 +34,14 @@ pub enum RuntimeError {
     /// the runtime does not serve. Suggested status: 422.
     #[error("invalid {format} artifact: {reason}")]
     InvalidArtifact { format: String, reason: String },
+    /// The ONNX graph uses an operator Capstan cannot run (one outside the standard and
+    /// ONNX-ML operator sets, or one of them the runtime does not implement). Suggested
+    /// status: 422.
+    #[error(
+        "the ONNX graph uses operator {operator} (node {node:?}), which Capstan cannot run; \
+         the supported estimators and operators are listed in docs/runtime.md"
+    )]
+    UnsupportedOperator { operator: String, node: String },
     /// The model and the signature declared for its version disagree (feature count or
     /// names, class labels). Suggested status: 422.
     #[error("the artifact does not match the declared signature: {0}")]

@@ -16,17 +16,19 @@ pub mod linfa;
 pub mod metrics;
 #[cfg(feature = "onnx")]
 pub mod onnx;
+mod rows;
 pub mod train;
 
 use std::sync::Arc;
 
-use ndarray::{ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 
 /// The ndarray version of this API (linfa's); tract's own ndarray never appears in it.
 pub use ndarray;
 
 pub use error::RuntimeError;
 pub use input::{InputError, MAX_ROWS};
+pub use rows::{Rows, MAX_EXACT_INT};
 
 use crate::signature::{ClassLabel, Signature};
 
@@ -37,25 +39,50 @@ pub const ONNX: &str = "onnx";
 
 /// A loaded model, ready to predict. Cheap to share between threads.
 pub trait Predictor: Send + Sync {
-    /// The input features (in column order) and classes predictions are made against.
+    /// The input features (in column order) and what the model predicts: its `classes`
+    /// (a classifier) or its number of `targets` (a regressor). A loaded predictor's
+    /// signature always has exactly one of the two.
     fn signature(&self) -> &Signature;
-    /// Class labels, in the order of each row's probabilities.
-    fn classes(&self) -> &[ClassLabel];
-    /// Predicts every row of `rows` (one column per signature input, in order).
-    fn predict(&self, rows: ArrayView2<f64>) -> Result<Prediction, RuntimeError>;
+    /// Predicts every row (one column per signature input, in order; see `Rows`).
+    fn predict(&self, rows: &Rows<'_>) -> Result<Prediction, RuntimeError>;
+
+    /// Class labels, in the order of each row's probabilities; empty for a regressor.
+    fn classes(&self) -> &[ClassLabel] {
+        self.signature().classes.as_deref().unwrap_or_default()
+    }
+
+    /// The number of values predicted per row, for a regressor; `None` for a classifier.
+    fn targets(&self) -> Option<usize> {
+        self.signature().targets
+    }
+}
+
+/// What a model predicts for a batch of rows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Prediction {
+    /// A classifier's answer.
+    Classes(ClassPrediction),
+    /// A regressor's answer.
+    Values(ValuePrediction),
 }
 
 /// What a classifier predicts for a batch of rows.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Prediction {
+pub struct ClassPrediction {
     /// The most probable class of each row (the first one on a tie).
     pub predictions: Vec<ClassLabel>,
     /// Per row, the probability of each class, in `Predictor::classes` order.
     pub probabilities: Vec<Vec<f64>>,
 }
 
+/// What a regressor predicts for a batch of rows: `rows × targets` numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValuePrediction {
+    pub values: Array2<f64>,
+}
+
 impl Prediction {
-    /// Builds a prediction from a `rows × classes` probability matrix.
+    /// Builds a classifier's prediction from a `rows × classes` probability matrix.
     pub fn from_probabilities(
         probabilities: ArrayView2<f64>,
         classes: &[ClassLabel],
@@ -78,10 +105,59 @@ impl Prediction {
             predictions.push(classes[index_of_max(row.iter().copied())].clone());
             rows.push(row.to_vec());
         }
-        Ok(Prediction {
+        Ok(Prediction::Classes(ClassPrediction {
             predictions,
             probabilities: rows,
-        })
+        }))
+    }
+
+    /// Builds a regressor's prediction from a `rows × targets` matrix. A value that is
+    /// not finite (the model diverged on this input) is an inference error.
+    pub fn from_values(values: Array2<f64>, targets: usize) -> Result<Self, RuntimeError> {
+        if values.ncols() != targets {
+            return Err(RuntimeError::Inference(format!(
+                "the model produced {} values per row for {targets} targets",
+                values.ncols()
+            )));
+        }
+        if let Some(row) = values
+            .axis_iter(Axis(0))
+            .position(|row| row.iter().any(|v| !v.is_finite()))
+        {
+            return Err(RuntimeError::Inference(format!(
+                "the model predicted a value that is not a finite number for row {row}"
+            )));
+        }
+        Ok(Prediction::Values(ValuePrediction { values }))
+    }
+
+    /// How many rows were predicted.
+    pub fn len(&self) -> usize {
+        match self {
+            Prediction::Classes(classes) => classes.predictions.len(),
+            Prediction::Values(values) => values.values.nrows(),
+        }
+    }
+
+    /// Whether no row was predicted.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The classifier's answer, if this is one.
+    pub fn as_classes(&self) -> Option<&ClassPrediction> {
+        match self {
+            Prediction::Classes(classes) => Some(classes),
+            Prediction::Values(_) => None,
+        }
+    }
+
+    /// The regressor's answer, if this is one.
+    pub fn as_values(&self) -> Option<&ValuePrediction> {
+        match self {
+            Prediction::Values(values) => Some(values),
+            Prediction::Classes(_) => None,
+        }
     }
 }
 
@@ -188,8 +264,9 @@ pub(crate) enum NamePolicy {
 }
 
 /// Checks a declared signature against the one derived from the artifact and returns the
-/// signature to serve: the feature count, names (per `policy`), input tensor and classes
-/// must agree; dtypes come from the artifact.
+/// signature to serve: the feature count, names (per `policy`), input tensor, classes and
+/// targets must agree; dtypes come from the artifact; a feature is nullable when either
+/// says so.
 pub(crate) fn reconcile_signature(
     derived: Signature,
     declared: Option<&Signature>,
@@ -220,14 +297,21 @@ pub(crate) fn reconcile_signature(
             NamePolicy::ArtifactNames => {}
             NamePolicy::DeclaredNames => ours.name.clone_from(&theirs.name),
         }
+        ours.nullable |= theirs.nullable;
     }
     let input_tensor = agree("input tensor", derived.input_tensor, &declared.input_tensor)?;
     let classes = agree("classes", derived.classes, &declared.classes)?;
-    Ok(Signature {
+    let targets = agree("targets", derived.targets, &declared.targets)?;
+    let signature = Signature {
         inputs,
         input_tensor,
         classes,
-    })
+        targets,
+    };
+    signature
+        .validate()
+        .map_err(|e| RuntimeError::SignatureMismatch(e.to_string()))?;
+    Ok(signature)
 }
 
 fn agree<T: PartialEq + Clone + std::fmt::Debug>(
@@ -244,29 +328,7 @@ fn agree<T: PartialEq + Clone + std::fmt::Debug>(
     }
 }
 
-/// Refuses a batch with no rows, too many rows, rows without one value per feature, or a
-/// value that is not finite — the checks `input` makes on requests, for callers that
-/// build their matrix themselves.
-pub(crate) fn check_rows(rows: ArrayView2<f64>, signature: &Signature) -> Result<(), RuntimeError> {
-    input::check_batch_size(rows.nrows())?;
-    let features = signature.inputs.len();
-    if rows.ncols() != features {
-        return Err(InputError {
-            row: 0,
-            field: None,
-            reason: format!("expected {features} values per row, got {}", rows.ncols()),
-        }
-        .into());
-    }
-    for (row, values) in rows.axis_iter(Axis(0)).enumerate() {
-        if let Some(column) = values.iter().position(|x| !x.is_finite()) {
-            return Err(InputError {
-                row,
-                field: Some(signature.inputs[column].name.clone()),
-                reason: "not a finite number".into(),
-            }
-            .into());
-        }
-    }
-    Ok(())
+/// Checks rows a caller built against the predictor's signature (see `Rows::check`).
+pub(crate) fn check_rows(rows: &Rows<'_>, signature: &Signature) -> Result<(), RuntimeError> {
+    rows.check(signature).map_err(RuntimeError::from)
 }

@@ -51,3 +51,17 @@ pub fn rows_of_csv(path: &str) -> Array2<f64> {
         train::LabelledTable::from_csv(std::fs::File::open(path).unwrap(), "target").unwrap();
     table.features
 }
+
+/// A classifier's answer for numeric rows (panics on a regressor's).
+pub fn classify(
+    predictor: &dyn capstan_client::runtime::Predictor,
+    rows: capstan_client::runtime::ndarray::ArrayView2<f64>,
+) -> capstan_client::runtime::ClassPrediction {
+    match predictor
+        .predict(&capstan_client::runtime::Rows::numeric(rows))
+        .unwrap()
+    {
+        capstan_client::runtime::Prediction::Classes(classes) => classes,
+        other => panic!("expected a classifier's answer, got {other:?}"),
+    }
+}

@@ -9,7 +9,7 @@
 //! or the Parquet codec fails a chunk. No I/O, no async: bytes in, bytes out.
 
 use capstan_client::runtime::ndarray::ArrayView2;
-use capstan_client::runtime::{Predictor, RuntimeError, MAX_ROWS};
+use capstan_client::runtime::{Prediction, Predictor, Rows, RuntimeError, MAX_ROWS};
 use capstan_client::signature::ClassLabel;
 use capstan_client::types::batch::DataFormat;
 use serde::{Deserialize, Serialize};
@@ -97,7 +97,15 @@ impl<'a> Scorer<'a> {
         version: i64,
         output: DataFormat,
     ) -> Result<Self, ChunkError> {
-        let names: Vec<&str> = predictor.signature().feature_names().collect();
+        let signature = predictor.signature();
+        if predictor.targets().is_some() || !signature.is_numeric() {
+            return Err(ChunkError::Plan(
+                "batch scoring serves classifiers of numeric features; this model is a \
+                 regressor or takes string or nullable features"
+                    .into(),
+            ));
+        }
+        let names: Vec<&str> = signature.feature_names().collect();
         if plan.features != names {
             return Err(ChunkError::Plan(format!(
                 "it was made for features {:?}, the model takes {names:?}",
@@ -298,13 +306,25 @@ impl<'s> ChunkState<'s> {
             &self.values[..count * self.features],
         )
         .map_err(|e| ChunkError::Plan(e.to_string()))?;
-        let prediction = self.scorer.predictor.predict(matrix)?;
-        if prediction.predictions.len() != count || prediction.probabilities.len() != count {
-            return Err(ChunkError::Predict(RuntimeError::Inference(format!(
-                "the model answered {} rows for {count}",
-                prediction.predictions.len()
-            ))));
-        }
+        let prediction = self.scorer.predictor.predict(&Rows::numeric(matrix))?;
+        let prediction = match prediction {
+            Prediction::Classes(classes)
+                if classes.predictions.len() == count && classes.probabilities.len() == count =>
+            {
+                classes
+            }
+            other => {
+                return Err(ChunkError::Predict(RuntimeError::Inference(format!(
+                    "the model answered {} rows of {} for {count} rows of classes",
+                    other.len(),
+                    if other.as_values().is_some() {
+                        "values"
+                    } else {
+                        "classes"
+                    },
+                ))))
+            }
+        };
         let has_id = self.scorer.plan.id.is_some();
         let mut key_buffer = itoa::Buffer::new();
         let mut id_start = 0;

@@ -1,21 +1,19 @@
 //! Test fixtures shared by the batch modules' tests: a small deterministic predictor and
 //! signatures.
 
-use capstan_client::runtime::ndarray::{Array2, ArrayView2};
-use capstan_client::runtime::{Prediction, Predictor, RuntimeError};
+use capstan_client::runtime::ndarray::Array2;
+use capstan_client::runtime::{ClassPrediction, Prediction, Predictor, Rows, RuntimeError};
 use capstan_client::signature::{ClassLabel, DataType, Feature, Signature};
 
 pub(crate) fn signature(names: &[&str]) -> Signature {
     Signature {
         inputs: names
             .iter()
-            .map(|name| Feature {
-                name: name.to_string(),
-                dtype: DataType::Float64,
-            })
+            .map(|name| Feature::new(*name, DataType::Float64))
             .collect(),
         input_tensor: None,
         classes: None,
+        targets: None,
     }
 }
 
@@ -44,7 +42,8 @@ impl Predictor for Logistic {
         &self.classes
     }
 
-    fn predict(&self, rows: ArrayView2<f64>) -> Result<Prediction, RuntimeError> {
+    fn predict(&self, rows: &Rows<'_>) -> Result<Prediction, RuntimeError> {
+        let rows = rows.numbers();
         assert!(rows.nrows() > 0 && rows.nrows() <= capstan_client::runtime::MAX_ROWS);
         let mut probabilities = Array2::zeros((rows.nrows(), 2));
         for (i, row) in rows.rows().into_iter().enumerate() {
@@ -62,8 +61,11 @@ impl Predictor for Logistic {
 }
 
 /// The predictor's answer for `rows`, for comparison with the engine's output.
-pub(crate) fn direct(predictor: &dyn Predictor, rows: &[Vec<f64>]) -> Prediction {
+pub(crate) fn direct(predictor: &dyn Predictor, rows: &[Vec<f64>]) -> ClassPrediction {
     let flat: Vec<f64> = rows.concat();
     let matrix = Array2::from_shape_vec((rows.len(), rows[0].len()), flat).unwrap();
-    predictor.predict(matrix.view()).unwrap()
+    match predictor.predict(&Rows::numeric(matrix.view())).unwrap() {
+        Prediction::Classes(classes) => classes,
+        other => panic!("the test predictor is a classifier, it answered {other:?}"),
+    }
 }

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use capstan_client::inference::{ModelIdentity, PredictRequest, PredictResponse};
+use capstan_client::inference::{ModelIdentity, PredictRequest, PredictResponse, Predictions};
 use capstan_client::runtime::input::{rows_from_instances, rows_from_records};
-use capstan_client::runtime::ndarray::Array2;
-use capstan_client::runtime::Prediction;
+use capstan_client::runtime::{Prediction, Rows};
 use capstan_client::{ModelName, VersionRef};
 
 use super::{LoadedModel, ServeError, Serving};
@@ -19,13 +18,13 @@ const INLINE_ROWS: usize = 64;
 /// Predicts on the blocking pool when the batch is large.
 pub(super) async fn run_prediction(
     model: &Arc<LoadedModel>,
-    rows: Array2<f64>,
+    rows: Rows<'static>,
 ) -> Result<Prediction, ServeError> {
-    if rows.nrows() <= INLINE_ROWS {
-        return Ok(model.predictor.predict(rows.view())?);
+    if rows.len() <= INLINE_ROWS {
+        return Ok(model.predictor.predict(&rows)?);
     }
     let predictor = model.predictor.clone();
-    tokio::task::spawn_blocking(move || predictor.predict(rows.view()))
+    tokio::task::spawn_blocking(move || predictor.predict(&rows))
         .await
         .map_err(|e| ServeError::Upstream(format!("prediction task failed: {e}")))?
         .map_err(ServeError::from)
@@ -65,14 +64,27 @@ async fn predict_with(
     }
     .map_err(capstan_client::runtime::RuntimeError::from)?;
     let prediction = run_prediction(model, rows).await?;
-    Ok(PredictResponse {
-        model: ModelIdentity {
-            name: model.name.clone(),
-            version: model.version,
-            digest: model.digest,
+    let model_identity = ModelIdentity {
+        name: model.name.clone(),
+        version: model.version,
+        digest: model.digest,
+    };
+    Ok(match prediction {
+        Prediction::Classes(classes) => PredictResponse {
+            model: model_identity,
+            classes: model.predictor.classes().to_vec(),
+            predictions: Predictions::Labels(classes.predictions),
+            probabilities: classes.probabilities,
         },
-        classes: model.predictor.classes().to_vec(),
-        predictions: prediction.predictions,
-        probabilities: prediction.probabilities,
+        Prediction::Values(values) => PredictResponse {
+            model: model_identity,
+            classes: Vec::new(),
+            predictions: if values.values.ncols() == 1 {
+                Predictions::Values(values.values.column(0).to_vec())
+            } else {
+                Predictions::Targets(values.values.outer_iter().map(|row| row.to_vec()).collect())
+            },
+            probabilities: Vec::new(),
+        },
     })
 }

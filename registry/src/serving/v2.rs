@@ -15,6 +15,7 @@ use serde_json::Value;
 use capstan_client::inference::{
     V2InferRequest, V2InferResponse, V2ModelMetadata, V2Tensor, V2TensorMetadata,
 };
+use capstan_client::runtime::Prediction;
 use capstan_client::{ClassLabel, DataType, ModelName, VersionRef};
 
 use self::tensors::rows_from_inputs;
@@ -27,6 +28,10 @@ use crate::service::read_limited;
 const MAX_INFER_BYTES: usize = 64 * 1024 * 1024;
 const LABEL_OUTPUT: &str = "label";
 const PROBABILITIES_OUTPUT: &str = "probabilities";
+/// A regressor's output.
+const VALUE_OUTPUT: &str = "value";
+/// What skl2onnx names a regressor's output; a request may ask for it by that name.
+const SKL2ONNX_VALUE_OUTPUT: &str = "variable";
 
 impl Serving {
     /// The model a V2 route names: `version`, or without one the default ref (the first
@@ -82,6 +87,8 @@ fn datatype_of(dtype: DataType) -> &'static str {
     match dtype {
         DataType::Float64 => "FP64",
         DataType::Float32 => "FP32",
+        DataType::Int64 => "INT64",
+        DataType::String => "BYTES",
     }
 }
 
@@ -93,39 +100,109 @@ fn label_datatype(classes: &[ClassLabel]) -> &'static str {
     }
 }
 
-/// A model's V2 metadata: one input tensor `[-1, features]`, outputs `label` and
-/// `probabilities`.
+/// A model's V2 metadata. Inputs: one `[-1, features]` tensor when every feature has
+/// the same numeric type, else one `[-1, 1]` tensor per feature. Outputs: a classifier's
+/// `label` and `probabilities`, or a regressor's `value` (`[-1]`, or `[-1, targets]`).
 pub fn metadata(model: &LoadedModel) -> V2ModelMetadata {
     let signature = model.predictor.signature();
-    let classes = model.predictor.classes();
-    let dtype = signature
+    let first = signature
         .inputs
         .first()
         .map_or(DataType::Float64, |f| f.dtype);
-    V2ModelMetadata {
-        name: model.name.to_string(),
-        versions: vec![model.version.to_string()],
-        platform: format!("capstan-{}", model.format),
-        inputs: vec![V2TensorMetadata {
+    let one_tensor = signature.is_numeric() && signature.inputs.iter().all(|f| f.dtype == first);
+    let inputs = if one_tensor {
+        vec![V2TensorMetadata {
             name: signature
                 .input_tensor
                 .clone()
                 .unwrap_or_else(|| "input".to_owned()),
-            datatype: datatype_of(dtype).to_owned(),
+            datatype: datatype_of(first).to_owned(),
             shape: vec![-1, signature.inputs.len() as i64],
+        }]
+    } else {
+        signature
+            .inputs
+            .iter()
+            .map(|feature| V2TensorMetadata {
+                name: feature.name.clone(),
+                datatype: datatype_of(feature.dtype).to_owned(),
+                shape: vec![-1, 1],
+            })
+            .collect()
+    };
+    V2ModelMetadata {
+        name: model.name.to_string(),
+        versions: vec![model.version.to_string()],
+        platform: format!("capstan-{}", model.format),
+        inputs,
+        outputs: output_metadata(model),
+    }
+}
+
+fn output_metadata(model: &LoadedModel) -> Vec<V2TensorMetadata> {
+    if let Some(targets) = model.predictor.targets() {
+        return vec![V2TensorMetadata {
+            name: VALUE_OUTPUT.to_owned(),
+            datatype: "FP64".to_owned(),
+            shape: value_shape(-1, targets),
+        }];
+    }
+    let classes = model.predictor.classes();
+    vec![
+        V2TensorMetadata {
+            name: LABEL_OUTPUT.to_owned(),
+            datatype: label_datatype(classes).to_owned(),
+            shape: vec![-1],
+        },
+        V2TensorMetadata {
+            name: PROBABILITIES_OUTPUT.to_owned(),
+            datatype: "FP64".to_owned(),
+            shape: vec![-1, classes.len() as i64],
+        },
+    ]
+}
+
+/// `[rows]` for one target, `[rows, targets]` for several.
+fn value_shape(rows: i64, targets: usize) -> Vec<i64> {
+    if targets == 1 {
+        vec![rows]
+    } else {
+        vec![rows, targets as i64]
+    }
+}
+
+/// Every output tensor of a prediction, by name.
+fn output_tensors(model: &LoadedModel, prediction: Prediction) -> Vec<V2Tensor> {
+    let n_rows = prediction.len() as i64;
+    match prediction {
+        Prediction::Values(values) => vec![V2Tensor {
+            name: VALUE_OUTPUT.to_owned(),
+            shape: value_shape(n_rows, values.values.ncols()),
+            datatype: "FP64".to_owned(),
+            parameters: None,
+            data: Some(Value::from(
+                values.values.iter().copied().collect::<Vec<f64>>(),
+            )),
         }],
-        outputs: vec![
-            V2TensorMetadata {
-                name: LABEL_OUTPUT.to_owned(),
-                datatype: label_datatype(classes).to_owned(),
-                shape: vec![-1],
-            },
-            V2TensorMetadata {
-                name: PROBABILITIES_OUTPUT.to_owned(),
-                datatype: "FP64".to_owned(),
-                shape: vec![-1, classes.len() as i64],
-            },
-        ],
+        Prediction::Classes(classes) => {
+            let labels = model.predictor.classes();
+            vec![
+                V2Tensor {
+                    name: LABEL_OUTPUT.to_owned(),
+                    shape: vec![n_rows],
+                    datatype: label_datatype(labels).to_owned(),
+                    parameters: None,
+                    data: Some(serde_json::to_value(&classes.predictions).unwrap_or(Value::Null)),
+                },
+                V2Tensor {
+                    name: PROBABILITIES_OUTPUT.to_owned(),
+                    shape: vec![n_rows, labels.len() as i64],
+                    datatype: "FP64".to_owned(),
+                    parameters: None,
+                    data: Some(Value::from(classes.probabilities.concat())),
+                },
+            ]
+        }
     }
 }
 
@@ -157,38 +234,35 @@ where
         .map_err(|e| ServeError::BadInput(format!("the infer request is not valid JSON: {e}")))?;
     let signature = model.predictor.signature();
     let rows = rows_from_inputs(&request_body.inputs, binary, signature)?;
-    let n_rows = rows.nrows();
     let prediction = run_prediction(model, rows).await?;
-    let classes = model.predictor.classes();
-    let all_outputs = [
-        V2Tensor {
-            name: LABEL_OUTPUT.to_owned(),
-            shape: vec![n_rows as i64],
-            datatype: label_datatype(classes).to_owned(),
-            parameters: None,
-            data: Some(serde_json::to_value(&prediction.predictions).unwrap_or(Value::Null)),
-        },
-        V2Tensor {
-            name: PROBABILITIES_OUTPUT.to_owned(),
-            shape: vec![n_rows as i64, classes.len() as i64],
-            datatype: "FP64".to_owned(),
-            parameters: None,
-            data: Some(Value::from(prediction.probabilities.concat())),
-        },
-    ];
+    let all_outputs = output_tensors(model, prediction);
     let outputs = match &request_body.outputs {
-        None => all_outputs.to_vec(),
+        None => all_outputs,
         Some(requested) => requested
             .iter()
             .map(|wanted| {
-                all_outputs.iter().find(|o| o.name == wanted.name).cloned().ok_or_else(|| {
-                    ServeError::BadInput(format!(
-                        "unknown output {:?}: this model has `{LABEL_OUTPUT}` and `{PROBABILITIES_OUTPUT}`",
-                        wanted.name
-                    ))
-                })
+                // A regressor's value also answers to skl2onnx's output name.
+                let name = match wanted.name.as_str() {
+                    SKL2ONNX_VALUE_OUTPUT => VALUE_OUTPUT,
+                    other => other,
+                };
+                let mut tensor = all_outputs
+                    .iter()
+                    .find(|o| o.name == name)
+                    .cloned()
+                    .ok_or_else(|| {
+                        let names: Vec<&str> =
+                            all_outputs.iter().map(|o| o.name.as_str()).collect();
+                        ServeError::BadInput(format!(
+                            "unknown output {:?}: this model has {}",
+                            wanted.name,
+                            names.join(" and ")
+                        ))
+                    })?;
+                tensor.name.clone_from(&wanted.name);
+                Ok(tensor)
             })
-            .collect::<Result<_, _>>()?,
+            .collect::<Result<_, ServeError>>()?,
     };
     Ok(V2InferResponse {
         model_name: model.name.to_string(),

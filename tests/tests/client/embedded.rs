@@ -203,3 +203,86 @@ async fn the_embedded_app_is_pinned_by_digest_until_lock_update() {
         "{untouched}"
     );
 }
+
+/// The first reference row as the app's argument: values in signature order, a missing
+/// value as nothing.
+fn zoo_arguments(model: &serde_json::Value) -> String {
+    model["inputs"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|value| match value {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(text) => text.clone(),
+            number => number.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zoo_models_compiled_in_answer_like_scikit_learn() {
+    // One rebuild of the app per model: the shapes that differ (a pipeline of numbers,
+    // whole numbers, strings and missing values as a regressor and as a string-labelled
+    // classifier, a boosted regressor, an MLP); every zoo model runs through the same
+    // `runtime::load` in client/tests/runtime_zoo.rs.
+    let app = capstan_tests::spawn_app().await;
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir.path().display().to_string();
+    let example = ExampleApp::copy();
+    for name in [
+        "pipeline_ridge",
+        "pipeline_gradient_boosting",
+        "gradient_boosting_regressor",
+        "iris_mlp",
+    ] {
+        let model = capstan_tests::zoo::model(name);
+        let registered = name.replace('_', "-");
+        app.create_model(&registered).await;
+        let (status, body) = app
+            .upload_with(
+                &registered,
+                &capstan_tests::zoo::upload_metadata(&model),
+                capstan_tests::zoo::bytes(&model),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        app.promote(
+            &registered,
+            "production",
+            &serde_json::json!({"version": 1}),
+        )
+        .await;
+        let reference = format!("{registered}@production");
+        let env = [
+            ("CAPSTAN_URL", app.base.as_str()),
+            ("CAPSTAN_CACHE_DIR", cache.as_str()),
+            ("EMBEDDED_MODEL", reference.as_str()),
+        ];
+        let arguments = zoo_arguments(&model);
+        let run = example
+            .cargo(&["run", "--quiet", "--", arguments.as_str()], &env)
+            .await
+            .ok();
+        assert_eq!(run.field("model"), reference, "{run:#?}");
+        if capstan_tests::zoo::is_regressor(&model) {
+            let ours: f64 = run.field("value").parse().unwrap();
+            let theirs = model["values"][0].as_f64().unwrap();
+            assert!(
+                (ours - theirs).abs() <= 1e-4 * theirs.abs().max(1.0),
+                "{name}: {ours} vs {theirs}"
+            );
+        } else {
+            let label = &model["labels"][0];
+            let expected = label
+                .as_str()
+                .map_or_else(|| label.to_string(), str::to_owned);
+            assert_eq!(run.field("class"), expected, "{name}: {run:#?}");
+            let classes = model["classes"].as_array().unwrap();
+            let index = classes.iter().position(|c| c == label).unwrap();
+            let theirs = model["probabilities"][0][index].as_f64().unwrap();
+            let ours: f64 = run.field("probability").parse().unwrap();
+            assert!((ours - theirs).abs() < 1e-3, "{name}: {ours} vs {theirs}");
+        }
+    }
+}

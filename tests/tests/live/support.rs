@@ -38,7 +38,11 @@ pub fn rows() -> Array2<f64> {
 
 fn expected_probabilities(trained: &TrainedModel) -> Vec<Vec<f64>> {
     let predictor = capstan_client::runtime::load(trained.format, &trained.artifact, None).unwrap();
-    predictor.predict(rows().view()).unwrap().probabilities
+    let rows = rows();
+    let prediction = predictor
+        .predict(&capstan_client::runtime::Rows::numeric(rows.view()))
+        .unwrap();
+    prediction.as_classes().unwrap().probabilities.clone()
 }
 
 /// Creates `bc` with one trained version per L2 penalty; promotes the first to
@@ -247,7 +251,8 @@ pub async fn predict_until(
             .get(&answer.model.version)
             .unwrap_or_else(|| panic!("answered by unknown version {}", answer.model.version));
         assert_eq!(
-            &answer.prediction.probabilities, want,
+            &answer.prediction.as_classes().unwrap().probabilities,
+            want,
             "version {}'s answer",
             answer.model.version
         );

@@ -27,3 +27,4 @@ mod stages;
 mod stored_values;
 mod versions;
 mod webhooks;
+mod zoo;

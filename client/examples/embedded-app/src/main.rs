@@ -1,11 +1,13 @@
-//! An application with the breast-cancer classifier compiled in (Capstan pattern 1).
+//! An application with the production model compiled in (Capstan pattern 1).
 //!
 //! The model's bytes are part of the binary (`include_bytes!`), pinned by digest in
 //! `capstan.lock`: the app needs no registry at run time, and it changes model only when
 //! it is rebuilt after `capstan lock update`.
 //!
-//! Usage: `embedded-app <30 comma-separated feature values>`; prints the predicted class,
-//! its probability, and the embedded model's ref, version and digest.
+//! Usage: `embedded-app <comma-separated feature values>` (in signature order: numbers,
+//! text for a string feature, nothing for a missing value); prints the predicted class
+//! and its probability (a classifier) or the predicted value (a regressor), and the
+//! embedded model's ref, version and digest.
 //!
 //! With `CAPSTAN_DEPLOYMENT=NAME` (and `CAPSTAN_URL`) it first reports the digest compiled
 //! into it to that deployment of the control plane (`capstan_client::build::report_embedded_from_env`),
@@ -13,7 +15,10 @@
 
 use std::process::ExitCode;
 
-use capstan_client::runtime::{self, ndarray::Array2};
+use capstan_client::runtime::input::rows_from_instances;
+use capstan_client::runtime::{self, Prediction};
+use capstan_client::DataType;
+use serde_json::Value;
 
 /// The artifact, verified against its digest when it was fetched at build time.
 static MODEL: &[u8] = include_bytes!(env!("BC_MODEL_PATH"));
@@ -37,16 +42,11 @@ fn run() -> Result<(), String> {
     if args.is_empty() {
         return Err("usage: embedded-app <comma-separated feature values>".into());
     }
-    let values = args
+    let values: Vec<String> = args
         .join(",")
         .split(',')
-        .filter(|v| !v.trim().is_empty())
-        .map(|v| {
-            v.trim()
-                .parse::<f64>()
-                .map_err(|_| format!("{v:?} is not a number"))
-        })
-        .collect::<Result<Vec<f64>, String>>()?;
+        .map(|v| v.trim().to_owned())
+        .collect();
 
     // One line: report what this build embeds, when a deployment is configured.
     let reporter = match capstan_client::build::report_embedded_from_env(VERSION, DIGEST) {
@@ -61,23 +61,45 @@ fn run() -> Result<(), String> {
     }
 
     let predictor = runtime::load(FORMAT, MODEL, None).map_err(|e| e.to_string())?;
-    let features = predictor.signature().inputs.len();
-    if values.len() != features {
+    let signature = predictor.signature();
+    if values.len() != signature.inputs.len() {
         return Err(format!(
-            "the model takes {features} feature values, got {}",
+            "the model takes {} feature values, got {}",
+            signature.inputs.len(),
             values.len()
         ));
     }
-    let rows = Array2::from_shape_vec((1, features), values).map_err(|e| e.to_string())?;
-    let prediction = predictor.predict(rows.view()).map_err(|e| e.to_string())?;
-    let class = &prediction.predictions[0];
-    let index = predictor
-        .classes()
+    // Text as the signature types it: a string feature keeps it, a number is parsed,
+    // nothing is a missing value.
+    let row: Vec<Value> = values
         .iter()
-        .position(|c| c == class)
-        .unwrap_or_default();
-    println!("class: {class}");
-    println!("probability: {:.4}", prediction.probabilities[0][index]);
+        .zip(&signature.inputs)
+        .map(|(text, feature)| match feature.dtype {
+            DataType::String => Value::from(text.as_str()),
+            _ if text.is_empty() => Value::Null,
+            _ => text
+                .parse::<f64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::from(text.as_str())),
+        })
+        .collect();
+    let rows = rows_from_instances(&[Value::Array(row)], signature).map_err(|e| e.to_string())?;
+    match predictor.predict(&rows).map_err(|e| e.to_string())? {
+        Prediction::Classes(answer) => {
+            let class = &answer.predictions[0];
+            let index = predictor
+                .classes()
+                .iter()
+                .position(|c| c == class)
+                .unwrap_or_default();
+            println!("class: {class}");
+            println!("probability: {:.4}", answer.probabilities[0][index]);
+        }
+        Prediction::Values(answer) => {
+            let values: Vec<String> = answer.values.row(0).iter().map(f64::to_string).collect();
+            println!("value: {}", values.join(","));
+        }
+    }
     println!("model: {REFERENCE}");
     println!("version: {VERSION}");
     println!("digest: {DIGEST}");

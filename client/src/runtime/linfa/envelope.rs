@@ -158,13 +158,11 @@ impl LogisticEnvelope {
             inputs: self
                 .feature_names
                 .iter()
-                .map(|name| Feature {
-                    name: name.clone(),
-                    dtype: DataType::Float64,
-                })
+                .map(|name| Feature::new(name.clone(), DataType::Float64))
                 .collect(),
             input_tensor: None,
             classes: Some(self.classes.clone()),
+            targets: None,
         }
     }
 

@@ -6,9 +6,9 @@ mod envelope;
 
 pub use envelope::{LogisticEnvelope, LogisticModel, Standardization, ENVELOPE_VERSION};
 
-use ndarray::ArrayView2;
-
-use super::{check_rows, reconcile_signature, NamePolicy, Prediction, Predictor, RuntimeError};
+use super::{
+    check_rows, reconcile_signature, NamePolicy, Prediction, Predictor, Rows, RuntimeError,
+};
 use crate::signature::{ClassLabel, Signature};
 
 /// Serves a `linfa-logistic` artifact.
@@ -45,9 +45,9 @@ impl Predictor for LinfaPredictor {
         self.envelope.classes()
     }
 
-    fn predict(&self, rows: ArrayView2<f64>) -> Result<Prediction, RuntimeError> {
+    fn predict(&self, rows: &Rows<'_>) -> Result<Prediction, RuntimeError> {
         check_rows(rows, &self.signature)?;
-        let probabilities = self.envelope.predict_probabilities(rows);
+        let probabilities = self.envelope.predict_probabilities(rows.numbers());
         Prediction::from_probabilities(probabilities.view(), self.classes())
     }
 }

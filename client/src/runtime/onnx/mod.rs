@@ -1,10 +1,11 @@
-//! The `onnx` format: a `Predictor` over a classifier graph run by tract.
+//! The `onnx` format: a `Predictor` over a classifier or regressor graph run by tract.
 //!
-//! Loading reads the graph's interface from the proto (`graph`), parses it with tract's
-//! ONNX framework plus Capstan's `ai.onnx.ml` operators (`ml_ops`), keeps only the
-//! probability output (so label outputs, string-typed or not, are never computed), fixes
-//! the input to `[N, features]` with a symbolic batch size, and optimises it once. Rows
-//! arrive as `f64` and are converted to the graph's input type at the tract boundary;
+//! Loading reads the graph's interface from the proto (`graph`), checks that every
+//! operator can run (`operators`), parses it with tract's ONNX framework plus Capstan's
+//! `ai.onnx.ml` operators (`ml_ops`), keeps only the served output (so label outputs,
+//! string-typed or not, are never computed), fixes each input to `[N, width]` with a
+//! symbolic batch size, and optimises it once. Rows arrive as `Rows` (numbers as `f64`,
+//! strings beside them) and are converted to each input's type at the tract boundary;
 //! no ndarray type of tract's leaks out of this module.
 //!
 //! Artifacts come from users: tract can panic on some malformed graphs, so every call into
@@ -12,16 +13,18 @@
 
 mod graph;
 mod ml_ops;
+mod operators;
 
 pub use ml_ops::register_ml_ops;
 
 use std::sync::Arc;
 
-use ndarray::ArrayView2;
 use tract_onnx::prelude::*;
 
-use self::graph::{inspect, invalid, replace_string_labels_with_indices, GraphInterface};
-use super::{check_rows, reconcile_signature, NamePolicy, Prediction, Predictor, RuntimeError};
+use self::graph::{inspect, invalid, replace_string_labels_with_indices, GraphInterface, Task};
+use super::{
+    check_rows, reconcile_signature, NamePolicy, Prediction, Predictor, Rows, RuntimeError,
+};
 use crate::signature::{ClassLabel, DataType, Signature};
 
 /// tract's ONNX framework with Capstan's `ai.onnx.ml` operators registered.
@@ -31,52 +34,70 @@ pub fn onnx_framework() -> tract_onnx::Onnx {
     framework
 }
 
-/// Serves an ONNX classifier.
+/// One graph input as the plan takes it: features `first..first + width` of a row.
+#[derive(Clone, Debug)]
+struct PlanInput {
+    dtype: DataType,
+    first: usize,
+    width: usize,
+}
+
+/// Serves an ONNX classifier or regressor.
 pub struct OnnxPredictor {
     plan: Arc<TypedRunnableModel>,
-    input_type: DataType,
+    inputs: Vec<PlanInput>,
     signature: Signature,
-    classes: Vec<ClassLabel>,
 }
 
 impl std::fmt::Debug for OnnxPredictor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OnnxPredictor")
             .field("signature", &self.signature)
-            .field("classes", &self.classes)
             .finish_non_exhaustive()
     }
 }
 
 impl OnnxPredictor {
-    /// Loads a graph. A declared signature names the features (the graph's `f0…` are
-    /// placeholders); its feature count, input tensor and classes must match the graph's.
+    /// Loads a graph. A declared signature names the features of a one-input graph (its
+    /// `f0…` are placeholders) and must repeat a several-input graph's names; its
+    /// feature count, input tensor, classes and targets must match the graph's.
     pub fn from_bytes(bytes: &[u8], declared: Option<&Signature>) -> Result<Self, RuntimeError> {
         let proto = decode(bytes)?;
+        operators::check_operators(&proto)?;
         let interface = inspect(&proto)?;
-        let signature = signature_to_serve(&interface, declared)?;
-        let features = signature.inputs.len();
+        let mut signature = signature_to_serve(&interface, declared)?;
+        let inputs = plan_inputs(&interface, &signature)?;
         let plan =
-            without_panics(|| optimised_plan(&proto, &interface, features)).map_err(invalid)??;
-        let width = probability_width(&plan)?;
-        let classes = classes_to_serve(&interface, &signature, width)?;
+            without_panics(|| optimised_plan(&proto, &interface, &inputs)).map_err(invalid)??;
+        let width = output_width(&plan, &interface)?;
+        let is_classifier = signature.targets.is_none()
+            && (signature.classes.is_some() || matches!(interface.task, Task::Classifier { .. }));
+        if is_classifier {
+            signature.classes = Some(classes_to_serve(&interface, &signature, width)?);
+        } else {
+            signature.targets = Some(targets_to_serve(&signature, width)?);
+        }
         Ok(OnnxPredictor {
             plan,
-            input_type: interface.input_type,
+            inputs,
             signature,
-            classes,
         })
     }
 
-    /// The rows as a tensor of the graph's input type, converted in one pass.
-    fn input_tensor(&self, rows: ArrayView2<f64>) -> Result<Tensor, RuntimeError> {
-        let fill = || -> TractResult<Tensor> {
-            let shape = [rows.nrows(), rows.ncols()];
-            match self.input_type {
+    /// The rows as one tensor per graph input, converted in one pass each.
+    fn input_tensors(&self, rows: &Rows<'_>) -> Result<TVec<TValue>, RuntimeError> {
+        let numbers = rows.numbers();
+        let fill = |input: &PlanInput| -> TractResult<Tensor> {
+            let shape = [rows.len(), input.width];
+            let columns = numbers.slice_axis(
+                ndarray::Axis(1),
+                ndarray::Slice::from(input.first..input.first + input.width),
+            );
+            match input.dtype {
                 DataType::Float32 => {
                     let mut tensor = Tensor::zero::<f32>(&shape)?;
                     let mut view = tensor.to_plain_array_view_mut::<f32>()?;
-                    for (out, x) in view.iter_mut().zip(rows) {
+                    for (out, x) in view.iter_mut().zip(columns) {
                         *out = *x as f32;
                     }
                     Ok(tensor)
@@ -84,14 +105,37 @@ impl OnnxPredictor {
                 DataType::Float64 => {
                     let mut tensor = Tensor::zero::<f64>(&shape)?;
                     let mut view = tensor.to_plain_array_view_mut::<f64>()?;
-                    for (out, x) in view.iter_mut().zip(rows) {
+                    for (out, x) in view.iter_mut().zip(columns) {
                         *out = *x;
                     }
                     Ok(tensor)
                 }
+                DataType::Int64 => {
+                    let mut tensor = Tensor::zero::<i64>(&shape)?;
+                    let mut view = tensor.to_plain_array_view_mut::<i64>()?;
+                    for (out, x) in view.iter_mut().zip(columns) {
+                        // Whole numbers within ±2^53, checked by `Rows::check`.
+                        *out = *x as i64;
+                    }
+                    Ok(tensor)
+                }
+                DataType::String => {
+                    let mut values = Vec::with_capacity(rows.len() * input.width);
+                    for row in 0..rows.len() {
+                        for column in input.first..input.first + input.width {
+                            let text = rows.text(column).map_or("", |t| t[row].as_str());
+                            values.push(text.to_owned());
+                        }
+                    }
+                    Ok(tract_ndarray::Array2::from_shape_vec(shape, values)?.into_tensor())
+                }
             }
         };
-        fill().map_err(|e| RuntimeError::Inference(format!("building the input tensor: {e:#}")))
+        self.inputs
+            .iter()
+            .map(|input| fill(input).map(Tensor::into_tvalue))
+            .collect::<TractResult<TVec<TValue>>>()
+            .map_err(|e| RuntimeError::Inference(format!("building the input tensors: {e:#}")))
     }
 }
 
@@ -100,53 +144,59 @@ impl Predictor for OnnxPredictor {
         &self.signature
     }
 
-    fn classes(&self) -> &[ClassLabel] {
-        &self.classes
-    }
-
-    fn predict(&self, rows: ArrayView2<f64>) -> Result<Prediction, RuntimeError> {
+    fn predict(&self, rows: &Rows<'_>) -> Result<Prediction, RuntimeError> {
         check_rows(rows, &self.signature)?;
-        let input = self.input_tensor(rows)?;
-        let outputs = without_panics(|| self.plan.run(tvec!(input.into_tvalue())))
+        let inputs = self.input_tensors(rows)?;
+        let outputs = without_panics(|| self.plan.run(inputs))
             .map_err(|e| RuntimeError::Inference(e.to_string()))?
             .map_err(|e| RuntimeError::Inference(format!("{e:#}")))?;
-        let probabilities = outputs
+        let output = outputs
             .first()
             .ok_or_else(|| RuntimeError::Inference("the graph produced no output".into()))?;
-        let probabilities = probabilities
+        let output = output
             .cast_to::<f64>()
-            .map_err(|e| RuntimeError::Inference(format!("reading probabilities: {e:#}")))?;
-        let probabilities = probabilities
+            .map_err(|e| RuntimeError::Inference(format!("reading the output: {e:#}")))?;
+        let output = output
             .to_plain_array_view::<f64>()
-            .map_err(|e| RuntimeError::Inference(format!("reading probabilities: {e:#}")))?;
-        let matrix = ndarray::Array2::from_shape_vec(
-            (rows.nrows(), self.classes.len()),
-            probabilities.iter().copied().collect(),
-        )
-        .map_err(|e| {
-            RuntimeError::Inference(format!(
-                "probabilities of shape {:?} for {} rows and {} classes: {e}",
-                probabilities.shape(),
-                rows.nrows(),
-                self.classes.len()
-            ))
-        })?;
-        Prediction::from_probabilities(matrix.view(), &self.classes)
+            .map_err(|e| RuntimeError::Inference(format!("reading the output: {e:#}")))?;
+        let width = self
+            .signature
+            .targets
+            .unwrap_or_else(|| self.classes().len());
+        let matrix =
+            ndarray::Array2::from_shape_vec((rows.len(), width), output.iter().copied().collect())
+                .map_err(|e| {
+                    RuntimeError::Inference(format!(
+                        "an output of shape {:?} for {} rows of {width} values: {e}",
+                        output.shape(),
+                        rows.len(),
+                    ))
+                })?;
+        match self.signature.targets {
+            Some(targets) => Prediction::from_values(matrix, targets),
+            None => Prediction::from_probabilities(matrix.view(), self.classes()),
+        }
     }
 }
 
 /// The signature an ONNX graph implies (see `graph::GraphInterface::signature`).
 pub fn derive_signature(bytes: &[u8]) -> Result<Signature, RuntimeError> {
-    let interface = inspect(&decode(bytes)?)?;
+    let proto = decode(bytes)?;
+    operators::check_operators(&proto)?;
+    let interface = inspect(&proto)?;
     interface
         .signature()
         .ok_or_else(|| width_not_fixed(&interface))
 }
 
 fn width_not_fixed(interface: &GraphInterface) -> RuntimeError {
+    let symbolic = interface
+        .inputs
+        .iter()
+        .find(|input| input.width.is_none())
+        .map_or("its output", |input| input.name.as_str());
     invalid(format!(
-        "input {:?} does not fix its number of features; declare a signature",
-        interface.input_name
+        "{symbolic:?} does not fix its width; declare a signature (features, and classes or targets)"
     ))
 }
 
@@ -160,27 +210,90 @@ fn signature_to_serve(
     interface: &GraphInterface,
     declared: Option<&Signature>,
 ) -> Result<Signature, RuntimeError> {
-    match (interface.signature(), declared) {
-        (Some(derived), declared) => {
-            reconcile_signature(derived, declared, NamePolicy::DeclaredNames)
-        }
-        (None, Some(declared)) => {
-            let mut derived = declared.clone();
-            for feature in &mut derived.inputs {
-                feature.dtype = interface.input_type;
-            }
-            derived.input_tensor = Some(interface.input_name.clone());
-            derived.classes.clone_from(&interface.classes);
-            reconcile_signature(derived, Some(declared), NamePolicy::DeclaredNames)
-        }
-        (None, None) => Err(width_not_fixed(interface)),
+    let policy = if interface.inputs.len() == 1 {
+        NamePolicy::DeclaredNames
+    } else {
+        NamePolicy::ArtifactNames
+    };
+    let mut interface = interface.clone();
+    // A float output beside no label reads as a regressor; a signature with classes says
+    // it is a classifier's probabilities.
+    if let (
+        Task::Regressor { .. },
+        Some(Signature {
+            classes: Some(_), ..
+        }),
+    ) = (&interface.task, declared)
+    {
+        interface.task = Task::Classifier { classes: None };
     }
+    if let Some(derived) = interface.signature() {
+        return reconcile_signature(derived, declared, policy);
+    }
+    let Some(declared) = declared else {
+        return Err(width_not_fixed(&interface));
+    };
+    // Symbolic widths: the declared features fill the inputs, one column each beyond
+    // the first input's share.
+    let mut filled = interface.clone();
+    let fixed: usize = filled.inputs.iter().filter_map(|input| input.width).sum();
+    let open = filled
+        .inputs
+        .iter()
+        .filter(|input| input.width.is_none())
+        .count();
+    let spare = declared.inputs.len().saturating_sub(fixed);
+    for input in filled
+        .inputs
+        .iter_mut()
+        .filter(|input| input.width.is_none())
+    {
+        input.width = Some(if open == 1 { spare } else { 1 });
+    }
+    if let Task::Regressor { targets: None } = filled.task {
+        filled.task = Task::Regressor {
+            targets: Some(declared.targets.unwrap_or(1)),
+        };
+    }
+    let derived = filled
+        .signature()
+        .ok_or_else(|| width_not_fixed(&interface))?;
+    reconcile_signature(derived, Some(declared), policy)
+}
+
+/// Where each graph input's features sit in a row of the signature.
+fn plan_inputs(
+    interface: &GraphInterface,
+    signature: &Signature,
+) -> Result<Vec<PlanInput>, RuntimeError> {
+    let mut first = 0;
+    let mut inputs = Vec::with_capacity(interface.inputs.len());
+    for (index, input) in interface.inputs.iter().enumerate() {
+        let width = match input.width {
+            Some(width) => width,
+            None if interface.inputs.len() == 1 => signature.inputs.len(),
+            None => 1,
+        };
+        inputs.push(PlanInput {
+            dtype: input.dtype,
+            first,
+            width,
+        });
+        first += width;
+        if index + 1 == interface.inputs.len() && first != signature.inputs.len() {
+            return Err(RuntimeError::SignatureMismatch(format!(
+                "the graph's inputs take {first} features, the signature declares {}",
+                signature.inputs.len()
+            )));
+        }
+    }
+    Ok(inputs)
 }
 
 fn optimised_plan(
     proto: &tract_onnx::pb::ModelProto,
     interface: &GraphInterface,
-    features: usize,
+    inputs: &[PlanInput],
 ) -> Result<Arc<TypedRunnableModel>, RuntimeError> {
     let mut proto = proto.clone();
     replace_string_labels_with_indices(&mut proto);
@@ -188,23 +301,32 @@ fn optimised_plan(
         .model_for_proto_model(&proto)
         .map_err(|e| invalid(format!("{e:#}")))?;
     model
-        .select_outputs_by_name([interface.probability_output.as_str()])
+        .select_outputs_by_name([interface.output.as_str()])
         .map_err(|e| invalid(format!("{e:#}")))?;
     let batch = model.sym("N");
-    let datum_type = match interface.input_type {
-        DataType::Float32 => f32::datum_type(),
-        DataType::Float64 => f64::datum_type(),
-    };
-    let input_fact = InferenceFact::dt_shape(datum_type, [batch.to_dim(), features.to_dim()]);
+    for (index, input) in inputs.iter().enumerate() {
+        let datum_type = match input.dtype {
+            DataType::Float32 => f32::datum_type(),
+            DataType::Float64 => f64::datum_type(),
+            DataType::Int64 => i64::datum_type(),
+            DataType::String => String::datum_type(),
+        };
+        let fact = InferenceFact::dt_shape(datum_type, [batch.to_dim(), input.width.to_dim()]);
+        model
+            .set_input_fact(index, fact)
+            .map_err(|e| invalid(format!("{e:#}")))?;
+    }
     model
-        .with_input_fact(0, input_fact)
-        .and_then(|model| model.into_optimized())
+        .into_optimized()
         .and_then(|model| model.into_runnable())
         .map_err(|e| invalid(format!("{e:#}")))
 }
 
-/// The number of probability columns, when the optimised graph fixes it.
-fn probability_width(plan: &TypedRunnableModel) -> Result<Option<usize>, RuntimeError> {
+/// The served output's width (classes or targets), when the optimised graph fixes it.
+fn output_width(
+    plan: &TypedRunnableModel,
+    interface: &GraphInterface,
+) -> Result<Option<usize>, RuntimeError> {
     let model = plan.model();
     let outlet = *model
         .output_outlets()
@@ -214,15 +336,32 @@ fn probability_width(plan: &TypedRunnableModel) -> Result<Option<usize>, Runtime
     let fact = model
         .outlet_fact(outlet)
         .map_err(|e| invalid(format!("{e:#}")))?;
-    if fact.rank() != 2 {
-        return Err(invalid(format!(
+    match (fact.rank(), &interface.task) {
+        (1, Task::Regressor { .. }) => Ok(Some(1)),
+        (2, _) => Ok(fact.shape[1]
+            .as_i64()
+            .and_then(|width| usize::try_from(width).ok())),
+        (_, Task::Classifier { .. }) => Err(invalid(format!(
             "the probability output must have shape [rows, classes], it has {:?}",
             fact.shape
-        )));
+        ))),
+        _ => Err(invalid(format!(
+            "the output must have shape [rows] or [rows, targets], it has {:?}",
+            fact.shape
+        ))),
     }
-    Ok(fact.shape[1]
-        .as_i64()
-        .and_then(|width| usize::try_from(width).ok()))
+}
+
+/// A regressor's targets: the graph's output width, else the declared count, else 1.
+fn targets_to_serve(signature: &Signature, width: Option<usize>) -> Result<usize, RuntimeError> {
+    match (signature.targets, width) {
+        (Some(declared), Some(width)) if declared != width => Err(invalid(format!(
+            "the graph predicts {width} values per row, the signature declares {declared} targets"
+        ))),
+        (_, Some(width)) => Ok(width),
+        (Some(declared), None) => Ok(declared),
+        (None, None) => Ok(1),
+    }
 }
 
 /// Classes from the graph, else from the declared signature, else `0..width`.
@@ -241,13 +380,12 @@ fn classes_to_serve(
         }
     };
     if classes.len() < 2 {
+        let source = match &interface.task {
+            Task::Classifier { classes: Some(_) } => "graph",
+            _ => "model",
+        };
         return Err(invalid(format!(
-            "a classifier needs at least two classes, the {} has {}",
-            if interface.classes.is_some() {
-                "graph"
-            } else {
-                "model"
-            },
+            "a classifier needs at least two classes, the {source} has {}",
             classes.len()
         )));
     }

@@ -102,9 +102,10 @@ fn insert_version(
 /// are valid models and to derive or check their signature.
 const MAX_INSPECTED_ARTIFACT: u64 = 512 * 1024 * 1024;
 
-/// For servable formats: loads the staged artifact with the runtime, rejecting (422) an
-/// artifact that is not a valid model or contradicts the declared signature, and returns
-/// the signature to store (the declared one, or one derived from the artifact).
+/// For servable formats: loads the staged artifact with the runtime exactly as serving
+/// will, rejecting (422) an artifact that is not a valid model, uses an operator the
+/// runtime cannot run, or contradicts the declared signature; returns the signature to
+/// store (the served one: declared names, the artifact's types, classes or targets).
 async fn inspect_artifact(
     artifacts: &ArtifactStore,
     format: &str,
@@ -116,17 +117,18 @@ async fn inspect_artifact(
     }
     let bytes = artifacts.read_staged(staged).await?;
     let format = format.to_owned();
-    let inspected = tokio::task::spawn_blocking(move || match declared {
-        Some(signature) => {
-            runtime::load(&format, &bytes, Some(&signature)).map(|p| p.signature().clone())
-        }
-        None => runtime::derive_signature(&format, &bytes),
+    let inspected = tokio::task::spawn_blocking(move || {
+        runtime::load(&format, &bytes, declared.as_ref()).map(|p| p.signature().clone())
     })
     .await
     .map_err(|_| RegistryError::Store(crate::store::StoreError::TaskJoin))?;
-    inspected
-        .map(Some)
-        .map_err(|e| RegistryError::unprocessable("invalid_artifact", e.to_string()))
+    inspected.map(Some).map_err(|e| {
+        let code = match e {
+            runtime::RuntimeError::UnsupportedOperator { .. } => "unsupported_operator",
+            _ => "invalid_artifact",
+        };
+        RegistryError::unprocessable(code, e.to_string())
+    })
 }
 
 /// Checks the staged bytes against the declared digest, then inspects them (see

@@ -1,6 +1,12 @@
-//! `ai.onnx.ml` operators that tract-onnx 0.23 does not provide, registered with its ONNX
-//! op registry the way tract registers its own (`LinearClassifier`, `Normalizer`):
+//! `ai.onnx.ml` operators that tract-onnx 0.23 does not provide (or provides only in
+//! part), registered with its ONNX op registry the way tract registers its own
+//! (`LinearClassifier`, `LinearRegressor`, `Normalizer`, `ArrayFeatureExtractor`, which
+//! are tract's):
 //!
+//! - `TreeEnsembleClassifier`, `TreeEnsembleRegressor` (`trees`, `tree_ops`): every
+//!   aggregate, post-transform and branch mode, float and double attributes.
+//! - `OneHotEncoder`, `LabelEncoder` (`encoders`): the operators that read strings.
+//! - `Imputer`, `Binarizer` (`imputer`).
 //! - `Scaler`: `y = (x - offset) * scale`, per feature or broadcast, as `f32` — what
 //!   skl2onnx emits for `StandardScaler`.
 //! - `ZipMap`: turns a `[N, C]` probability tensor into a sequence of `{label: p}` maps.
@@ -17,10 +23,23 @@ use tract_onnx::tract_core::ops::identity::Identity;
 use tract_onnx::tract_core::ops::math::{mul, sub};
 use tract_onnx::tract_hir::internal::*;
 
-/// Adds Capstan's `ai.onnx.ml` operators to an ONNX op registry.
+mod attributes;
+mod encoders;
+mod imputer;
+mod tree_ops;
+mod trees;
+
+/// Adds Capstan's `ai.onnx.ml` operators to an ONNX op registry (replacing tract's
+/// `TreeEnsembleClassifier`).
 pub fn register_ml_ops(registry: &mut OnnxOpRegister) {
     registry.insert("Scaler", scaler);
     registry.insert("ZipMap", zip_map);
+    registry.insert("TreeEnsembleClassifier", tree_ops::tree_classifier);
+    registry.insert("TreeEnsembleRegressor", tree_ops::tree_regressor);
+    registry.insert("OneHotEncoder", encoders::one_hot_encoder);
+    registry.insert("LabelEncoder", encoders::label_encoder);
+    registry.insert("Imputer", imputer::imputer);
+    registry.insert("Binarizer", imputer::binarizer);
 }
 
 /// ONNX `ai.onnx.ml.Scaler`.
