@@ -382,6 +382,8 @@ def spec_trees():
         xs = x.astype(np.float64) if double else x
         session = onnxruntime.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
         values = session.run(None, {"x": xs})[0].astype(np.float64)
+        if targets == 1:
+            values = values.reshape(-1)  # one number per row, as scikit-learn answers
         return {
             "file": f"{name}.onnx",
             "features": numeric_features(["x0", "x1", "x2"], "float64" if double else "float32"),

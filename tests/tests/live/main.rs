@@ -14,3 +14,4 @@ mod kafka;
 mod nats;
 mod sse;
 mod support;
+mod zoo;
