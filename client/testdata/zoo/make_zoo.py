@@ -51,11 +51,17 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.linear_model import Lasso, LinearRegression, LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import (
+    Binarizer,
+    MinMaxScaler,
+    OneHotEncoder,
+    OrdinalEncoder,
+    StandardScaler,
+)
 from sklearn.svm import SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -194,6 +200,7 @@ def classifiers():
         ("random_forest_classifier", RandomForestClassifier(n_estimators=40, max_depth=8, random_state=RANDOM_STATE)),
         ("extra_trees_classifier", ExtraTreesClassifier(n_estimators=40, max_depth=8, random_state=RANDOM_STATE)),
         ("gradient_boosting_classifier", GradientBoostingClassifier(n_estimators=60, max_depth=3, random_state=RANDOM_STATE)),
+        ("minmax_binarizer_logistic", Pipeline([("minmax", MinMaxScaler()), ("binarize", Binarizer(threshold=0.4)), ("lr", LogisticRegression(max_iter=10_000, random_state=RANDOM_STATE))])),
         ("mlp_classifier", Pipeline([("scale", StandardScaler()), ("mlp", MLPClassifier(hidden_layer_sizes=(32, 16), max_iter=2_000, random_state=RANDOM_STATE))])),
     ]
     out = []
@@ -240,6 +247,7 @@ def regressors():
     models = [
         ("linear_regression", LinearRegression()),
         ("ridge", Ridge(alpha=1.0)),
+        ("lasso", Lasso(alpha=0.1)),
         ("decision_tree_regressor", DecisionTreeRegressor(max_depth=6, random_state=RANDOM_STATE)),
         ("random_forest_regressor", RandomForestRegressor(n_estimators=40, max_depth=8, random_state=RANDOM_STATE)),
         ("extra_trees_regressor", ExtraTreesRegressor(n_estimators=40, max_depth=8, random_state=RANDOM_STATE)),
@@ -317,6 +325,20 @@ def pipelines():
     ).fit(x_train, expensive)
     export(classify, "pipeline_gradient_boosting", types)
     out.append(entry("pipeline_gradient_boosting", classify, features, x_ref, float32=True))
+
+    # Categories as ordinals (skl2onnx: LabelEncoder) before a tree.
+    ordinal_pre = ColumnTransformer(
+        [
+            ("numbers", SimpleImputer(strategy="median"), numeric),
+            ("rooms", "passthrough", ["rooms"]),
+            ("categories", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), categorical),
+        ]
+    )
+    ordinal = Pipeline(
+        [("pre", ordinal_pre), ("model", DecisionTreeRegressor(max_depth=6, random_state=RANDOM_STATE))]
+    ).fit(x_train, y_train)
+    export(ordinal, "pipeline_ordinal_tree", types)
+    out.append(entry("pipeline_ordinal_tree", ordinal, features, x_ref, float32=True))
     return out
 
 

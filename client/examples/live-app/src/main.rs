@@ -6,7 +6,8 @@
 //! It loads the version the ref names, prints `serving <model> version <n> (<digest>)`,
 //! and prints that line again each time a promotion swaps a new version in — without
 //! restarting. Each line typed on stdin (comma-separated feature values) is answered with
-//! `class <c> probability <p> version <n>`. When stdin closes it keeps following until it
+//! `class <c> probability <p> version <n>` (a classifier) or `value <v> version <n>` (a
+//! regressor). When stdin closes it keeps following until it
 //! is stopped. Failures (a version that cannot be loaded, a lost connection) go to stderr;
 //! the last good model keeps serving.
 //!
@@ -21,8 +22,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use capstan_client::live::{LiveModel, LiveUpdate, Loaded};
-use capstan_client::runtime::ndarray::Array2;
-use capstan_client::{ModelName, ModelRef};
+use capstan_client::runtime::input::rows_from_instances;
+use capstan_client::runtime::Prediction;
+use capstan_client::{DataType, ModelName, ModelRef};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -124,28 +127,54 @@ async fn report_problems(model: LiveModel) {
     }
 }
 
-/// One row of comma-separated feature values, answered by the current model.
+/// One row of comma-separated feature values (in signature order: numbers, text for a
+/// string feature, nothing for a missing value), answered by the current model.
 fn predict(model: &LiveModel, line: &str) -> Result<String, String> {
-    let values = line
-        .split(',')
-        .map(|v| {
-            v.trim()
-                .parse::<f64>()
-                .map_err(|_| format!("{:?} is not a number", v.trim()))
-        })
-        .collect::<Result<Vec<f64>, String>>()?;
-    let rows = Array2::from_shape_vec((1, values.len()), values).map_err(|e| e.to_string())?;
-    let answer = model.predict(rows.view()).map_err(|e| e.to_string())?;
-    let class = &answer.prediction.predictions[0];
-    let index = answer
-        .model
-        .predictor
-        .classes()
+    let current = model.current();
+    let signature = current.predictor.signature();
+    let values: Vec<&str> = line.split(',').map(str::trim).collect();
+    if values.len() != signature.inputs.len() {
+        return Err(format!(
+            "the model takes {} feature values, got {}",
+            signature.inputs.len(),
+            values.len()
+        ));
+    }
+    let row: Vec<Value> = values
         .iter()
-        .position(|c| c == class)
-        .unwrap_or_default();
-    Ok(format!(
-        "class {class} probability {:.6} version {}",
-        answer.prediction.probabilities[0][index], answer.model.version
-    ))
+        .zip(&signature.inputs)
+        .map(|(text, feature)| match feature.dtype {
+            DataType::String => Value::from(*text),
+            _ if text.is_empty() => Value::Null,
+            _ => text
+                .parse::<f64>()
+                .map_or_else(|_| Value::from(*text), Value::from),
+        })
+        .collect();
+    let rows = rows_from_instances(&[Value::Array(row)], signature).map_err(|e| e.to_string())?;
+    let answer = model.predict_rows(&rows).map_err(|e| e.to_string())?;
+    match &answer.prediction {
+        Prediction::Classes(classes) => {
+            let class = &classes.predictions[0];
+            let index = answer
+                .model
+                .predictor
+                .classes()
+                .iter()
+                .position(|c| c == class)
+                .unwrap_or_default();
+            Ok(format!(
+                "class {class} probability {:.6} version {}",
+                classes.probabilities[0][index], answer.model.version
+            ))
+        }
+        Prediction::Values(values) => {
+            let row: Vec<String> = values.values.row(0).iter().map(f64::to_string).collect();
+            Ok(format!(
+                "value {} version {}",
+                row.join(","),
+                answer.model.version
+            ))
+        }
+    }
 }
