@@ -137,6 +137,17 @@ fn check_numbers(model: &Value, ours: &Value, theirs: &Value) {
     }
 }
 
+/// The model's reference entry restricted to the reference rows `rows`.
+pub fn only_rows(model: &Value, rows: &[usize]) -> Value {
+    let mut only = model.clone();
+    for key in ["inputs", "labels", "probabilities", "values"] {
+        if let Some(all) = model[key].as_array() {
+            only[key] = Value::from(rows.iter().map(|&i| all[i].clone()).collect::<Vec<_>>());
+        }
+    }
+    only
+}
+
 /// The reference rows as records by feature name (a missing value left out).
 pub fn records(model: &Value) -> Vec<Value> {
     let names: Vec<&str> = model["features"]

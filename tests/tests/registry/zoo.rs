@@ -169,3 +169,84 @@ async fn mixed_type_input_errors_name_the_row_and_feature() {
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("area"), "{body}");
 }
+
+/// Python's `tritonclient.http`, unchanged, sends a pipeline's typed column tensors —
+/// FP32 with NaN, INT64 and BYTES, in the binary extension and as JSON — to a model server.
+#[tokio::test]
+async fn tritonclient_sends_typed_column_tensors_to_a_model_server() {
+    let importable = std::process::Command::new("python3")
+        .args(["-c", "import tritonclient.http, numpy"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !importable {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install tritonclient[http] (see .ci/run)"
+        );
+        eprintln!(
+            "tritonclient.http is not installed: skipping (pip install 'tritonclient[http]' numpy)"
+        );
+        return;
+    }
+    let app = spawn_app().await;
+    let models = [
+        ("price", zoo::model("pipeline_ridge")),
+        ("houses", zoo::model("pipeline_gradient_boosting")),
+    ];
+    for (name, model) in &models {
+        upload(&app, name, model).await;
+        app.promote(name, "production", &json!({"version": 1}))
+            .await;
+    }
+    let server = capstan_tests::spawn_model_server(
+        &app.base,
+        &["price@production", "houses@production"],
+        500,
+    )
+    .await;
+    let host = server.base.trim_start_matches("http://").to_owned();
+    for (name, model) in models {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/v2_zoo_client.py");
+        let reference = zoo::dir().join("reference.json");
+        let file = model["file"].as_str().unwrap().to_owned();
+        let host = host.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("python3")
+                .arg(script)
+                .args([
+                    host.as_str(),
+                    name,
+                    reference.to_str().unwrap(),
+                    file.as_str(),
+                ])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        for encoding in ["binary", "json"] {
+            let outputs = &report["outputs"][encoding];
+            let rows: Vec<usize> = serde_json::from_value(outputs["rows"].clone()).unwrap();
+            assert!(rows.len() >= 10, "{encoding}: {rows:?}");
+            let model = zoo::only_rows(&model, &rows);
+            // The same checks as a JSON infer answer, on what tritonclient decoded.
+            let as_answer = if zoo::is_regressor(&model) {
+                json!({"outputs": [{"name": "value", "datatype": "FP64",
+                    "shape": [outputs["value"].as_array().unwrap().len()], "data": outputs["value"]}]})
+            } else {
+                json!({"outputs": [
+                    {"name": "label", "data": outputs["label"]},
+                    {"name": "probabilities", "data": outputs["probabilities"]},
+                ]})
+            };
+            zoo::check_v2_answer(&model, &as_answer);
+        }
+    }
+}
