@@ -228,6 +228,9 @@ fn assert_refused(format: &str, bytes: &[u8], what: &str) {
     );
 }
 
+/// One way to break an envelope's JSON.
+type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
+
 fn edited(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
     let mut json: serde_json::Value = serde_json::from_slice(bytes).unwrap();
     edit(&mut json);
@@ -248,7 +251,7 @@ fn corrupted_linear_envelopes_are_invalid_artifacts() {
     for cut in [0, 1, good.len() / 3, good.len() / 2, good.len() - 1] {
         assert_refused(LINFA_LINEAR, &good[..cut], &format!("truncated at {cut}"));
     }
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut serde_json::Value)>)> = vec![
+    let cases: Vec<(&str, Edit)> = vec![
         ("version 2", Box::new(|j| j["capstan_envelope"] = 2.into())),
         ("two targets", Box::new(|j| j["targets"] = 2.into())),
         ("unknown kind", Box::new(|j| j["kind"] = "ridge_ish".into())),
@@ -366,7 +369,7 @@ fn malformed_trees_are_invalid_artifacts() {
         TreeEnvelope::from_bytes(good).unwrap().nodes()[0],
         TreeNode::Split { left: 1, .. }
     ));
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut serde_json::Value)>)> = vec![
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "child out of range",
             Box::new(|j| j["nodes"][0]["split"]["left"] = 10_000.into()),

@@ -2,10 +2,9 @@
 //! prints the held-out metrics, registers the model with its signature and metrics, and
 //! the registry serves what was registered.
 
+use capstan_tests::example::workspace_root;
 use capstan_tests::{spawn_app, TestApp};
 use serde_json::json;
-
-use capstan_tests::example::workspace_root;
 
 use crate::support::{breast_cancer_csv, capstan, first_row_features, train_bc};
 
