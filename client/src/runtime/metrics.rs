@@ -1,6 +1,7 @@
-//! Classification metrics over class indices and probability matrices: accuracy,
-//! precision, recall and ROC AUC (binary), or their macro averages (multiclass, AUC one
-//! class against the rest). Pure arithmetic; training reports them, nothing here trains.
+//! Held-out metrics. Classification, over class indices and probability matrices:
+//! accuracy, precision, recall and ROC AUC (binary), or their macro averages (multiclass,
+//! AUC one class against the rest). Regression, over true and predicted values: R², MAE
+//! and RMSE. Pure arithmetic; training reports them, nothing here trains.
 
 use ndarray::{ArrayView2, Axis};
 
@@ -43,6 +44,41 @@ pub fn classification_metrics(
         }
     }
     metrics
+}
+
+/// Metrics of a single-target regressor on labelled rows, in a stable order, named as
+/// they are stored with a version: `r2` (the coefficient of determination, as
+/// scikit-learn's `r2_score`: 1 is perfect, 0 is as good as predicting the mean of the
+/// held-out rows, and it can be negative), `mae` (mean absolute error) and `rmse` (root
+/// mean squared error, in the target's unit).
+pub fn regression_metrics(truth: &[f64], predicted: &[f64]) -> Vec<(String, f64)> {
+    let count = truth.len().min(predicted.len());
+    let pairs = || truth.iter().zip(predicted);
+    let absolute: Vec<f64> = pairs().map(|(t, p)| (t - p).abs()).collect();
+    let squared: Vec<f64> = pairs().map(|(t, p)| (t - p).powi(2)).collect();
+    let mean_truth = mean(&truth[..count]);
+    let total: f64 = truth[..count]
+        .iter()
+        .map(|t| (t - mean_truth).powi(2))
+        .sum();
+    let residual: f64 = squared.iter().sum();
+    vec![
+        ("r2".to_string(), r2_of(residual, total)),
+        ("mae".to_string(), mean(&absolute)),
+        ("rmse".to_string(), mean(&squared).sqrt()),
+    ]
+}
+
+/// `1 - residual / total`; scikit-learn's convention when the truth is constant: 1 for a
+/// perfect fit, 0 otherwise.
+fn r2_of(residual: f64, total: f64) -> f64 {
+    if total > 0.0 {
+        1.0 - residual / total
+    } else if residual == 0.0 {
+        1.0
+    } else {
+        0.0
+    }
 }
 
 /// Share of rows whose predicted class is the true one.
@@ -138,6 +174,22 @@ mod tests {
         );
         assert_eq!(roc_auc(&[0.5, 0.5], &[false, true]), Some(0.5));
         assert_eq!(roc_auc(&[0.2, 0.9], &[true, true]), None);
+    }
+
+    #[test]
+    fn regression_metrics_match_hand_computed_values() {
+        // residuals 0.5, -0.5, 0, 1; truth mean 2.5, total sum of squares 5.
+        let metrics = regression_metrics(&[1.0, 2.0, 3.0, 4.0], &[0.5, 2.5, 3.0, 3.0]);
+        assert_eq!(
+            metrics,
+            [
+                ("r2".to_string(), 1.0 - 1.5 / 5.0),
+                ("mae".to_string(), 0.5),
+                ("rmse".to_string(), (1.5f64 / 4.0).sqrt()),
+            ]
+        );
+        assert_eq!(regression_metrics(&[2.0, 2.0], &[2.0, 2.0])[0].1, 1.0);
+        assert_eq!(regression_metrics(&[2.0, 2.0], &[1.0, 2.0])[0].1, 0.0);
     }
 
     #[test]

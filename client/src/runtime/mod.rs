@@ -6,7 +6,8 @@
 //! reconciliation of an artifact with the signature declared for its version. It does no
 //! I/O and knows nothing of HTTP: callers hand it bytes and rows.
 //!
-//! Servable formats: `linfa-logistic` (feature `runtime`) and `onnx` (feature `onnx`).
+//! Servable formats: `linfa-logistic`, `linfa-linear` and `linfa-tree` (feature
+//! `runtime`) and `onnx` (feature `onnx`).
 //! Every other format is stored and fetched like any artifact, but `load` refuses it with
 //! `RuntimeError::UnservableFormat`.
 
@@ -34,6 +35,12 @@ use crate::signature::{ClassLabel, Signature};
 
 /// Format name of a serde-serialised linfa logistic regression in a Capstan envelope.
 pub const LINFA_LOGISTIC: &str = "linfa-logistic";
+/// Format name of a linear regression (least squares or elastic net) fitted with linfa,
+/// in a Capstan envelope.
+pub const LINFA_LINEAR: &str = "linfa-linear";
+/// Format name of a decision tree classifier fitted with linfa-trees, in a Capstan
+/// envelope.
+pub const LINFA_TREE: &str = "linfa-tree";
 /// Format name of an ONNX model (served with tract).
 pub const ONNX: &str = "onnx";
 
@@ -176,11 +183,11 @@ pub(crate) fn index_of_max(values: impl Iterator<Item = f64>) -> usize {
 pub fn servable_formats() -> &'static [&'static str] {
     #[cfg(feature = "onnx")]
     {
-        &[LINFA_LOGISTIC, ONNX]
+        &[LINFA_LOGISTIC, LINFA_LINEAR, LINFA_TREE, ONNX]
     }
     #[cfg(not(feature = "onnx"))]
     {
-        &[LINFA_LOGISTIC]
+        &[LINFA_LOGISTIC, LINFA_LINEAR, LINFA_TREE]
     }
 }
 
@@ -196,16 +203,23 @@ pub fn load(
         LINFA_LOGISTIC => Ok(Arc::new(linfa::LinfaPredictor::from_bytes(
             bytes, declared,
         )?)),
+        LINFA_LINEAR => Ok(Arc::new(linfa::LinearPredictor::from_bytes(
+            bytes, declared,
+        )?)),
+        LINFA_TREE => Ok(Arc::new(linfa::TreePredictor::from_bytes(bytes, declared)?)),
         ONNX => load_onnx(bytes, declared),
         other => Err(unservable(other)),
     }
 }
 
 /// The signature an artifact implies, for versions registered without one: feature names,
-/// count and dtype, the ONNX input tensor, and class labels where the artifact has them.
+/// count and dtype, the ONNX input tensor, and class labels or the number of targets
+/// where the artifact has them.
 pub fn derive_signature(format: &str, bytes: &[u8]) -> Result<Signature, RuntimeError> {
     match format {
         LINFA_LOGISTIC => linfa::derive_signature(bytes),
+        LINFA_LINEAR => linfa::linear::derive_signature(bytes),
+        LINFA_TREE => linfa::tree::derive_signature(bytes),
         ONNX => derive_onnx_signature(bytes),
         other => Err(unservable(other)),
     }

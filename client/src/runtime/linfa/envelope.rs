@@ -285,13 +285,27 @@ impl Standardization {
     }
 
     fn check(&self, features: usize) -> Result<(), RuntimeError> {
-        check_len("standardization.mean", self.mean.len(), features)?;
-        check_len("standardization.scale", self.scale.len(), features)?;
-        check_finite("standardization", self.mean.iter().chain(&self.scale))?;
-        if self.scale.contains(&0.0) {
-            return Err(invalid("standardization.scale contains a zero"));
+        self.problem(features)
+            .map_or(Ok(()), |reason| Err(invalid(reason)))
+    }
+
+    /// What is wrong with this standardisation for a model of `features` features, if
+    /// anything (shared by the linfa envelopes, each naming its own format).
+    pub(crate) fn problem(&self, features: usize) -> Option<String> {
+        if self.mean.len() != features || self.scale.len() != features {
+            return Some(format!(
+                "standardization has {} means and {} scales for {features} features",
+                self.mean.len(),
+                self.scale.len()
+            ));
         }
-        Ok(())
+        if !self.mean.iter().chain(&self.scale).all(|x| x.is_finite()) {
+            return Some("standardization contains a value that is not finite".into());
+        }
+        if self.scale.contains(&0.0) {
+            return Some("standardization.scale contains a zero".into());
+        }
+        None
     }
 }
 

@@ -1,10 +1,16 @@
-//! The `linfa-logistic` format: a `Predictor` over a `LogisticEnvelope` (binary or
-//! multinomial logistic regression fitted with linfa). The artifact layout lives in
-//! `envelope`; this file only adapts it to the `Predictor` trait.
+//! The linfa formats, each a versioned JSON envelope and its `Predictor`:
+//! `linfa-logistic` (this file over `envelope`: binary or multinomial logistic
+//! regression), `linfa-linear` (`linear`: least squares or elastic net, a regressor) and
+//! `linfa-tree` (`tree`: a decision tree classifier). The artifact layouts live in those
+//! modules; this file only adapts the logistic one to the `Predictor` trait.
 
 mod envelope;
+pub mod linear;
+pub mod tree;
 
 pub use envelope::{LogisticEnvelope, LogisticModel, Standardization, ENVELOPE_VERSION};
+pub use linear::{LinearEnvelope, LinearKind, LinearModel, LinearPredictor};
+pub use tree::{TreeEnvelope, TreeKind, TreeNode, TreePredictor};
 
 use super::{
     check_rows, reconcile_signature, NamePolicy, Prediction, Predictor, Rows, RuntimeError,

@@ -1,6 +1,8 @@
-//! Reads a labelled training table from CSV: a header row, numeric feature columns and one
-//! target column. Target values that all parse as integers become integer labels;
-//! otherwise every label is kept as text. This module parses; it does not train.
+//! Reads a training table from CSV: a header row, numeric feature columns and one target
+//! column. For classification (`LabelledTable`), target values that all parse as integers
+//! become integer labels, otherwise every label is kept as text; for regression
+//! (`NumericTable`), every target must be a finite number. This module parses; it does
+//! not train.
 
 use std::io::Read;
 
@@ -24,6 +26,54 @@ impl LabelledTable {
     /// Reads CSV with a header row; `target` names the label column, every other column
     /// must hold finite numbers.
     pub fn from_csv(reader: impl Read, target: &str) -> Result<Self, TrainError> {
+        let raw = RawTable::from_csv(reader, target)?;
+        let labels = raw.targets.into_iter().map(|(_, label)| label).collect();
+        Ok(LabelledTable {
+            feature_names: raw.feature_names,
+            features: raw.features,
+            targets: labels_of(labels, target)?,
+        })
+    }
+}
+
+/// Feature rows and their numeric targets, as read from a CSV file (for regression).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NumericTable {
+    /// Feature column names, in file order (the target column removed).
+    pub feature_names: Vec<String>,
+    /// `rows × features`, all finite.
+    pub features: Array2<f64>,
+    /// One finite target value per row.
+    pub targets: Vec<f64>,
+}
+
+impl NumericTable {
+    /// Reads CSV with a header row; `target` names the column to predict; it and every
+    /// other column must hold finite numbers.
+    pub fn from_csv(reader: impl Read, target: &str) -> Result<Self, TrainError> {
+        let raw = RawTable::from_csv(reader, target)?;
+        let targets = raw
+            .targets
+            .iter()
+            .map(|(line, value)| finite_value(value, *line, target))
+            .collect::<Result<_, _>>()?;
+        Ok(NumericTable {
+            feature_names: raw.feature_names,
+            features: raw.features,
+            targets,
+        })
+    }
+}
+
+/// Numeric features and the target column as text, with the line of each row.
+struct RawTable {
+    feature_names: Vec<String>,
+    features: Array2<f64>,
+    targets: Vec<(u64, String)>,
+}
+
+impl RawTable {
+    fn from_csv(reader: impl Read, target: &str) -> Result<Self, TrainError> {
         let mut csv = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .from_reader(reader);
@@ -43,25 +93,24 @@ impl LabelledTable {
         }
 
         let mut values = Vec::new();
-        let mut raw_targets = Vec::new();
+        let mut targets = Vec::new();
         for record in csv.records() {
             let record = record?;
             let line = record.position().map_or(0, csv::Position::line);
             for (column, field) in record.iter().enumerate() {
                 if column == target_column {
-                    raw_targets.push(field.to_string());
+                    targets.push((line, field.to_string()));
                 } else {
                     values.push(finite_value(field, line, &header[column])?);
                 }
             }
         }
-        let rows = raw_targets.len();
-        let features = Array2::from_shape_vec((rows, feature_names.len()), values)
+        let features = Array2::from_shape_vec((targets.len(), feature_names.len()), values)
             .map_err(|e| TrainError::Csv(e.to_string()))?;
-        Ok(LabelledTable {
+        Ok(RawTable {
             feature_names,
             features,
-            targets: labels_of(raw_targets, target)?,
+            targets,
         })
     }
 }
