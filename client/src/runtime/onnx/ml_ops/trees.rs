@@ -17,6 +17,10 @@ use tract_onnx::tract_hir::internal::{bail, ensure, format_err, TractResult};
 
 use super::attributes::{floats_or_doubles, ints, optional_doubles, strings};
 
+/// Rows scored together, tree by tree (their scores stay in cache: 512 rows × 8 bytes
+/// per output).
+const BLOCK_ROWS: usize = 512;
+
 /// How a branch compares a feature with its threshold (`x <op> threshold` goes true).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -416,38 +420,60 @@ impl Ensemble {
     /// Scores `rows` (row-major, `features` values each) into `out` (row-major, `width`
     /// values each).
     pub fn score<T: Copy + Into<f64>>(&self, rows: &[T], features: usize, out: &mut [f64]) {
-        let mut scores = vec![0.0; self.width];
-        let mut voted = vec![false; self.width];
-        for (row, out) in rows
-            .chunks_exact(features)
-            .zip(out.chunks_exact_mut(self.width))
+        // Tree by tree, then row by row: one tree's nodes stay in cache while every row
+        // walks it, where row by row each row would pull all the trees through the cache.
+        for (rows, out) in rows
+            .chunks(features * BLOCK_ROWS)
+            .zip(out.chunks_mut(self.width * BLOCK_ROWS))
         {
-            scores.iter_mut().for_each(|s| *s = 0.0);
-            voted.iter_mut().for_each(|v| *v = false);
-            for &root in &self.roots {
+            self.score_block(rows, features, out);
+        }
+    }
+
+    fn score_block<T: Copy + Into<f64>>(&self, rows: &[T], features: usize, out: &mut [f64]) {
+        let width = self.width;
+        // Features as the thresholds compare them, converted once: float thresholds
+        // compare the feature rounded to `f32`.
+        let rows: Vec<f64> = rows
+            .iter()
+            .map(|x| {
+                let x: f64 = (*x).into();
+                if self.float_thresholds {
+                    f64::from(x as f32)
+                } else {
+                    x
+                }
+            })
+            .collect();
+        out.iter_mut().for_each(|s| *s = 0.0);
+        let mut voted = vec![false; out.len()];
+        for &root in &self.roots {
+            for (row, start) in rows.chunks_exact(features).zip((0..).step_by(width)) {
                 let (first, end) = self.leaf_of(root, row);
                 for vote in &self.votes[first as usize..end as usize] {
-                    let target = vote.target as usize;
-                    let score = &mut scores[target];
+                    let slot = start + vote.target as usize;
+                    let score = &mut out[slot];
                     *score = match self.aggregate {
                         Aggregate::Sum | Aggregate::Average => *score + vote.weight,
-                        Aggregate::Min if voted[target] => score.min(vote.weight),
-                        Aggregate::Max if voted[target] => score.max(vote.weight),
+                        Aggregate::Min if voted[slot] => score.min(vote.weight),
+                        Aggregate::Max if voted[slot] => score.max(vote.weight),
                         Aggregate::Min | Aggregate::Max => vote.weight,
                     };
-                    voted[target] = true;
+                    voted[slot] = true;
                 }
             }
+        }
+        let trees = self.roots.len() as f64;
+        for scores in out.chunks_exact_mut(width) {
             if self.aggregate == Aggregate::Average {
-                let trees = self.roots.len() as f64;
                 scores.iter_mut().for_each(|s| *s /= trees);
             }
-            self.finish(&mut scores, out);
+            self.finish(scores);
         }
     }
 
     #[inline]
-    fn leaf_of<T: Copy + Into<f64>>(&self, root: u32, row: &[T]) -> (u32, u32) {
+    fn leaf_of(&self, root: u32, row: &[f64]) -> (u32, u32) {
         let mut index = root as usize;
         loop {
             match self.nodes[index] {
@@ -460,10 +486,7 @@ impl Ensemble {
                     if_true,
                     if_false,
                 } => {
-                    let mut x: f64 = row[feature as usize].into();
-                    if self.float_thresholds {
-                        x = f64::from(x as f32);
-                    }
+                    let x = row[feature as usize];
                     let goes_true = if x.is_nan() && missing_goes_true {
                         true
                     } else {
@@ -475,10 +498,10 @@ impl Ensemble {
         }
     }
 
-    /// Base values and the post-transform, into one output row.
-    fn finish(&self, scores: &mut [f64], out: &mut [f64]) {
+    /// Base values and the post-transform, on one row's aggregated scores in place.
+    fn finish(&self, scores: &mut [f64]) {
         if let Some(binary) = self.binary {
-            self.finish_binary(binary, scores[0], out);
+            self.finish_binary(binary, scores);
             return;
         }
         // Base values: one per output, or (two classes) one for class 0.
@@ -486,15 +509,14 @@ impl Ensemble {
             *score += base;
         }
         self.post_transform.apply(scores);
-        out.copy_from_slice(scores);
     }
 
     /// A two-class model whose leaves vote for one class: the score `s` is the positive
     /// class's (onnxruntime's reading): probabilities `[1 − s, s]` for positive weights
     /// (random forests' votes), `[σ(−s), σ(s)]` under LOGISTIC (gradient boosting), else
     /// `[−s, s]` with the post-transform applied.
-    fn finish_binary(&self, binary: Binary, score: f64, out: &mut [f64]) {
-        let s = score + self.base_values.first().copied().unwrap_or(0.0);
+    fn finish_binary(&self, binary: Binary, out: &mut [f64]) {
+        let s = out[0] + self.base_values.first().copied().unwrap_or(0.0);
         match self.post_transform {
             PostTransform::Probit => {
                 out[0] = probit(s);
