@@ -203,6 +203,20 @@ def classifiers():
         ("minmax_binarizer_logistic", Pipeline([("minmax", MinMaxScaler()), ("binarize", Binarizer(threshold=0.4)), ("lr", LogisticRegression(max_iter=10_000, random_state=RANDOM_STATE))])),
         ("mlp_classifier", Pipeline([("scale", StandardScaler()), ("mlp", MLPClassifier(hidden_layer_sizes=(32, 16), max_iter=2_000, random_state=RANDOM_STATE))])),
     ]
+    # Columns picked from one input by index (skl2onnx: ArrayFeatureExtractor).
+    by_index = ColumnTransformer(
+        [
+            ("scaled", StandardScaler(), list(range(0, 10))),
+            ("binary", Binarizer(threshold=0.1), list(range(20, 25))),
+        ],
+        remainder="drop",
+    )
+    models.append(
+        (
+            "column_indices_logistic",
+            Pipeline([("pre", by_index), ("lr", LogisticRegression(max_iter=10_000, random_state=RANDOM_STATE))]),
+        )
+    )
     out = []
     for name, model in models:
         model.fit(x_train, y_train)
