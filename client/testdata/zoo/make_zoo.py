@@ -35,6 +35,7 @@ import sklearn
 from onnx import TensorProto, helper
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import (
+    DictionaryType,
     DoubleTensorType,
     FloatTensorType,
     Int64TensorType,
@@ -42,6 +43,7 @@ from skl2onnx.common.data_types import (
 )
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_diabetes, load_iris
+from sklearn.feature_extraction import DictVectorizer
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
@@ -246,7 +248,32 @@ def classifiers():
         model.fit(xi_train, yi_train)
         export(model, name, iris_types)
         out.append(entry(name, model, iris_features, xi_test[:REFERENCE_ROWS], float32=True))
+    out.append(dict_vectorizer_model())
     return out
+
+
+def dict_vectorizer_model():
+    """scikit-learn's DictVectorizer: one {feature: value} map per row, absent keys 0.
+    Capstan serves its vocabulary as features; the reference rows give 0 where a row's
+    dict lacks a key, as the vectorizer does."""
+    iris = load_iris()
+    names = [f.replace(" (cm)", "").replace(" ", "_") for f in iris.feature_names]
+    rng = np.random.default_rng(RANDOM_STATE)
+    dicts = [
+        {name: float(v) for name, v in zip(names, row) if rng.random() > 0.15}
+        for row in iris.data
+    ]
+    d_train, d_test, y_train, _ = train_test_split(
+        dicts, iris.target, test_size=0.3, random_state=RANDOM_STATE, stratify=iris.target
+    )
+    model = Pipeline(
+        [("vectorize", DictVectorizer(sparse=False)), ("lr", LogisticRegression(max_iter=10_000, random_state=RANDOM_STATE))]
+    ).fit(d_train, y_train)
+    export(model, "dict_vectorizer_logistic", [("input", DictionaryType(StringTensorType([1]), FloatTensorType([1])))])
+    vocabulary = list(model.named_steps["vectorize"].feature_names_)
+    reference = entry("dict_vectorizer_logistic", model, numeric_features(vocabulary), np.zeros((0, 0)), float32=True, x_model=d_test[:REFERENCE_ROWS])
+    reference["inputs"] = [[d.get(name, 0.0) for name in vocabulary] for d in d_test[:REFERENCE_ROWS]]
+    return reference
 
 
 def regressors():

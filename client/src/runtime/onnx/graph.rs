@@ -42,6 +42,9 @@ pub(crate) struct GraphInput {
     pub width: Option<usize>,
     /// Missing values (NaN) reach an `Imputer` before anything else reads them.
     pub nullable: bool,
+    /// The names of its columns, when the graph has them (a `DictVectorizer`'s
+    /// vocabulary).
+    pub names: Option<Vec<String>>,
 }
 
 /// What the served output holds.
@@ -77,6 +80,7 @@ impl GraphInterface {
             let width = input.width?;
             for column in 0..width {
                 let name = match (self.inputs.len(), width) {
+                    _ if input.names.is_some() => input.names.as_ref()?.get(column)?.clone(),
                     (1, _) => format!("f{column}"),
                     (_, 1) => input.name.clone(),
                     _ => format!("{}_{column}", input.name),
@@ -101,8 +105,12 @@ pub(crate) fn invalid(reason: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::invalid_artifact(ONNX, reason)
 }
 
-/// Finds the interface of the model's main graph.
-pub(crate) fn inspect(model: &ModelProto) -> Result<GraphInterface, RuntimeError> {
+/// Finds the interface of the model's main graph; `vocabularies` names the columns of
+/// inputs that replaced a `DictVectorizer` (see `replace_dict_vectorizers`).
+pub(crate) fn inspect(
+    model: &ModelProto,
+    vocabularies: &HashMap<String, Vec<String>>,
+) -> Result<GraphInterface, RuntimeError> {
     let graph = model
         .graph
         .as_ref()
@@ -118,6 +126,7 @@ pub(crate) fn inspect(model: &ModelProto) -> Result<GraphInterface, RuntimeError
                 dtype,
                 width,
                 nullable: dtype.is_numeric() && handles_missing(&consumers, &input.name),
+                names: vocabularies.get(&input.name).cloned(),
             })
         })
         .collect::<Result<Vec<_>, RuntimeError>>()?;
@@ -489,6 +498,107 @@ fn string_labels(
                 })
         })
         .collect()
+}
+
+/// Replaces each `DictVectorizer` that reads a map-typed graph input (skl2onnx's export
+/// of scikit-learn's `DictVectorizer`: one `{key: value}` map per row) by a dense
+/// `[N, vocabulary]` float input under the vectorizer's output name: a record by feature
+/// name is that map, so the features are the vocabulary (a key the model was not trained
+/// on is an unknown feature; send 0 for an absent one, what the vectorizer would write).
+/// Returns each new input's column names.
+pub(crate) fn replace_dict_vectorizers(
+    model: &mut ModelProto,
+) -> Result<HashMap<String, Vec<String>>, RuntimeError> {
+    let mut vocabularies = HashMap::new();
+    let Some(graph) = model.graph.as_mut() else {
+        return Ok(vocabularies);
+    };
+    let map_inputs: Vec<String> = graph
+        .input
+        .iter()
+        .filter(|input| {
+            input
+                .r#type
+                .as_ref()
+                .and_then(|t| t.value.as_ref())
+                .is_none()
+        })
+        .map(|input| input.name.clone())
+        .collect();
+    for name in map_inputs {
+        let readers: Vec<usize> = graph
+            .node
+            .iter()
+            .enumerate()
+            .filter(|(_, node)| node.input.contains(&name))
+            .map(|(index, _)| index)
+            .collect();
+        let [reader] = readers.as_slice() else {
+            continue;
+        };
+        let node = &graph.node[*reader];
+        if node.op_type != "DictVectorizer" || node.output.len() != 1 {
+            continue;
+        }
+        let vocabulary = dict_vocabulary(node)?;
+        let output = node.output[0].clone();
+        let width = vocabulary.len() as i64;
+        graph.node.remove(*reader);
+        if let Some(input) = graph.input.iter_mut().find(|input| input.name == name) {
+            *input = dense_input(&output, width);
+        }
+        vocabularies.insert(output, vocabulary);
+    }
+    Ok(vocabularies)
+}
+
+fn dict_vocabulary(node: &NodeProto) -> Result<Vec<String>, RuntimeError> {
+    let strings = node
+        .attribute
+        .iter()
+        .find(|a| a.name == "string_vocabulary")
+        .map(|a| string_labels(node, a))
+        .transpose()?
+        .map(|labels| {
+            labels
+                .into_iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+        });
+    let ints = node
+        .attribute
+        .iter()
+        .find(|a| a.name == "int64_vocabulary")
+        .map(|a| a.ints.iter().map(i64::to_string).collect::<Vec<_>>());
+    match strings.or(ints) {
+        Some(vocabulary) if !vocabulary.is_empty() => Ok(vocabulary),
+        _ => Err(invalid(format!(
+            "DictVectorizer {:?} has no vocabulary",
+            node.name
+        ))),
+    }
+}
+
+/// A `[N, width]` float graph input.
+fn dense_input(name: &str, width: i64) -> ValueInfoProto {
+    use tract_onnx::pb::tensor_shape_proto::Dimension;
+    use tract_onnx::pb::type_proto::Tensor as TensorType;
+    use tract_onnx::pb::{TensorShapeProto, TypeProto};
+    let dims = [Dim::DimParam("N".into()), Dim::DimValue(width)].map(|value| Dimension {
+        value: Some(value),
+        ..Default::default()
+    });
+    ValueInfoProto {
+        name: name.to_owned(),
+        r#type: Some(TypeProto {
+            value: Some(TypeValue::TensorType(TensorType {
+                elem_type: OnnxType::Float as i32,
+                shape: Some(TensorShapeProto { dim: dims.to_vec() }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 /// Replaces every `classlabels_strings` attribute in the main graph by integer labels

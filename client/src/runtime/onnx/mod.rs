@@ -21,7 +21,10 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
-use self::graph::{inspect, invalid, replace_string_labels_with_indices, GraphInterface, Task};
+use self::graph::{
+    inspect, invalid, replace_dict_vectorizers, replace_string_labels_with_indices, GraphInterface,
+    Task,
+};
 use super::{
     check_rows, reconcile_signature, NamePolicy, Prediction, Predictor, Rows, RuntimeError,
 };
@@ -62,9 +65,7 @@ impl OnnxPredictor {
     /// `f0…` are placeholders) and must repeat a several-input graph's names; its
     /// feature count, input tensor, classes and targets must match the graph's.
     pub fn from_bytes(bytes: &[u8], declared: Option<&Signature>) -> Result<Self, RuntimeError> {
-        let proto = decode(bytes)?;
-        operators::check_operators(&proto)?;
-        let interface = inspect(&proto)?;
+        let (proto, interface) = prepare(bytes)?;
         let mut signature = signature_to_serve(&interface, declared)?;
         let inputs = plan_inputs(&interface, &signature)?;
         let plan =
@@ -181,9 +182,7 @@ impl Predictor for OnnxPredictor {
 
 /// The signature an ONNX graph implies (see `graph::GraphInterface::signature`).
 pub fn derive_signature(bytes: &[u8]) -> Result<Signature, RuntimeError> {
-    let proto = decode(bytes)?;
-    operators::check_operators(&proto)?;
-    let interface = inspect(&proto)?;
+    let (_, interface) = prepare(bytes)?;
     interface
         .signature()
         .ok_or_else(|| width_not_fixed(&interface))
@@ -200,6 +199,16 @@ fn width_not_fixed(interface: &GraphInterface) -> RuntimeError {
     ))
 }
 
+/// Decodes a graph, replaces its map inputs' `DictVectorizer`s, checks its operators and
+/// reads its interface.
+fn prepare(bytes: &[u8]) -> Result<(tract_onnx::pb::ModelProto, GraphInterface), RuntimeError> {
+    let mut proto = decode(bytes)?;
+    let vocabularies = replace_dict_vectorizers(&mut proto)?;
+    operators::check_operators(&proto)?;
+    let interface = inspect(&proto, &vocabularies)?;
+    Ok((proto, interface))
+}
+
 fn decode(bytes: &[u8]) -> Result<tract_onnx::pb::ModelProto, RuntimeError> {
     onnx_framework()
         .proto_model_for_read(&mut &*bytes)
@@ -210,7 +219,7 @@ fn signature_to_serve(
     interface: &GraphInterface,
     declared: Option<&Signature>,
 ) -> Result<Signature, RuntimeError> {
-    let policy = if interface.inputs.len() == 1 {
+    let policy = if interface.inputs.len() == 1 && interface.inputs[0].names.is_none() {
         NamePolicy::DeclaredNames
     } else {
         NamePolicy::ArtifactNames
