@@ -16,7 +16,7 @@ use capstan_client::runtime::{self, Predictor, LINFA_LOGISTIC};
 use capstan_client::types::batch::DataFormat;
 use capstan_registry::batch::keys::merge_key_sidecars;
 use capstan_registry::batch::{
-    plan_columns, ChunkInput, ChunkOutcome, KeySink, RowIndex, RowIndexer, Scorer,
+    plan_columns, ChunkInput, ChunkOutcome, KeySink, Predicts, RowIndex, RowIndexer, Scorer,
 };
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -121,10 +121,11 @@ fn cpu_seconds() -> f64 {
 }
 
 fn merge_keys(sidecars: &[Vec<u8>], classes: &[capstan_client::signature::ClassLabel]) -> usize {
+    let predicts = Predicts::Classes(classes.to_vec());
     let mut file = Vec::new();
     merge_key_sidecars(
         sidecars.iter().map(Vec::as_slice),
-        classes,
+        &predicts,
         ROWS as u64,
         &mut file,
     )

@@ -334,8 +334,11 @@ pub struct ReviewBatchJob {
 pub struct KeyedPrediction {
     /// The id value (or the 1-based row number when the job had no id column).
     pub key: String,
-    pub prediction: ClassLabel,
-    /// Class label → probability.
+    /// A classifier's label, or a regressor's value (an array of one value per target
+    /// for a model of several targets).
+    pub prediction: PredictedValue,
+    /// Class label → probability (classifiers only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub probabilities: BTreeMap<String, f64>,
     /// The job that predicted it.
     pub job: String,
@@ -344,4 +347,20 @@ pub struct KeyedPrediction {
     /// When the job was approved; absent for a job read before approval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_at: Option<DateTime<Utc>>,
+}
+
+/// What a batch job predicted for one key: the shape of one row of the JSON predict
+/// endpoint's `predictions` (see `inference::Predictions`). A regressor's values are
+/// always written with a fraction or an exponent (`5.0`), so they never read back as an
+/// integer label.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum PredictedValue {
+    /// A classifier's label.
+    Label(ClassLabel),
+    /// A single-target regressor's value.
+    Value(f64),
+    /// A multi-target regressor's values, one per target.
+    Targets(Vec<f64>),
 }

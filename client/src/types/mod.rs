@@ -304,7 +304,7 @@ pub mod webhook;
 pub use batch::{
     BatchFailure, BatchInput, BatchJob, BatchJobPage, BatchJobStatus, BatchModel, BatchOutput,
     BatchProgress, BatchReview, DataFormat, Dataset, DatasetPage, KeyedPrediction, Matching,
-    ReviewBatchJob, RowError, SubmitBatchJob,
+    PredictedValue, ReviewBatchJob, RowError, SubmitBatchJob,
 };
 pub use batch_schedule::{
     BatchSchedule, BatchSchedulePage, CreateBatchSchedule, UpdateBatchSchedule,

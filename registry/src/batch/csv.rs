@@ -4,8 +4,10 @@
 //! A record is one line (`\n` or `\r\n`). Fields are separated by commas; a field may be
 //! quoted (`"a,b"`, with `""` for a quote) but may not span lines, which keeps chunks
 //! aligned to line boundaries. A line of only blanks (spaces, tabs, `\r`) is not a row:
-//! it is skipped and not numbered, exactly as `index::RowIndexer` counts. Feature values
-//! are decimal numbers (surrounding blanks allowed); the id field is kept as text.
+//! it is skipped and not numbered, exactly as `index::RowIndexer` counts. Numeric feature
+//! values are decimal numbers (surrounding blanks allowed), whole ones for `int64`
+//! features; a nullable feature's empty field (or `NA`, `NaN`) is missing. A string
+//! feature's field and the id field are kept as text, unquoted, as they are.
 
 use std::borrow::Cow;
 
@@ -15,11 +17,15 @@ use super::columns::ColumnPlan;
 use super::decimal::{parse_finite, plain_decimal, zero_bytes, ONES};
 use super::index::{is_blank, lines, strip_line_end};
 use super::score::{ChunkError, ChunkState, IdKind, IdScratch};
+use super::values::{check_whole, FeatureKind};
 
 /// What each input column is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Slot {
+    /// A numeric feature (by index).
     Feature(usize),
+    /// A string feature: its text slot.
+    Text(usize),
     Id,
     Ignored,
 }
@@ -28,18 +34,34 @@ enum Slot {
 #[derive(Debug)]
 pub(super) struct CsvLayout {
     slots: Vec<Slot>,
+    /// Per feature: whether an empty field is a missing value.
+    nullable: Vec<bool>,
+    /// The `int64` features and their input columns, checked once a line is read.
+    whole: Vec<(usize, usize)>,
 }
 
 impl CsvLayout {
-    pub(super) fn new(plan: &ColumnPlan) -> Self {
+    pub(super) fn new(plan: &ColumnPlan, kinds: &[FeatureKind]) -> Self {
         let mut slots = vec![Slot::Ignored; plan.columns.len()];
-        for (feature, &column) in plan.feature_columns.iter().enumerate() {
-            slots[column] = Slot::Feature(feature);
+        let mut whole = Vec::new();
+        for (feature, (&column, kind)) in plan.feature_columns.iter().zip(kinds).enumerate() {
+            slots[column] = match kind {
+                FeatureKind::Text { slot } => Slot::Text(*slot),
+                FeatureKind::Number { whole: true, .. } => {
+                    whole.push((feature, column));
+                    Slot::Feature(feature)
+                }
+                FeatureKind::Number { .. } => Slot::Feature(feature),
+            };
         }
         if let Some(id) = &plan.id {
             slots[id.index] = Slot::Id;
         }
-        CsvLayout { slots }
+        CsvLayout {
+            slots,
+            nullable: kinds.iter().map(|kind| kind.is_nullable()).collect(),
+            whole,
+        }
     }
 }
 
@@ -79,7 +101,7 @@ pub(super) fn read_rows(
             continue;
         }
         let slot = state.begin_row();
-        match parse_line(line, layout, slot.values, &mut divisors, slot.id) {
+        match parse_line(line, layout, slot.values, &mut divisors, slot.text, slot.id) {
             Ok(()) => state.accept(row)?,
             Err(bad) => {
                 let field = bad
@@ -109,12 +131,14 @@ fn parse_line(
     layout: &CsvLayout,
     values: &mut [f64],
     divisors: &mut [f64],
+    text: &mut [String],
     id: &mut IdScratch,
 ) -> Result<(), BadLine> {
     let mut reader = LineReader {
         layout,
         values,
         divisors,
+        text,
         id,
         problem: None,
     };
@@ -134,6 +158,12 @@ fn parse_line(
     }
     for (value, divisor) in values.iter_mut().zip(divisors.iter()) {
         *value /= divisor;
+    }
+    for &(feature, column) in &layout.whole {
+        check_whole(values[feature]).map_err(|reason| BadLine {
+            column: Some(column),
+            reason: reason.into(),
+        })?;
     }
     Ok(())
 }
@@ -157,6 +187,7 @@ struct LineReader<'r> {
     layout: &'r CsvLayout,
     values: &'r mut [f64],
     divisors: &'r mut [f64],
+    text: &'r mut [String],
     id: &'r mut IdScratch,
     problem: Option<BadLine>,
 }
@@ -178,6 +209,7 @@ impl LineReader<'_> {
                         None => self.number(column, *feature, &line[start..end]),
                     }
                 }
+                Some(Slot::Text(slot)) => self.text(column, *slot, &line[start..end]),
                 Some(Slot::Id) => self.id(column, &line[start..end]),
                 _ => {}
             }
@@ -202,6 +234,7 @@ impl LineReader<'_> {
                 Some(Slot::Feature(feature)) if self.problem.is_none() => {
                     self.number(column, *feature, &field)
                 }
+                Some(Slot::Text(slot)) => self.text(column, *slot, &field),
                 Some(Slot::Id) => self.id(column, &field),
                 _ => {}
             }
@@ -215,12 +248,28 @@ impl LineReader<'_> {
 
     /// A feature value the fast path did not read.
     fn number(&mut self, column: usize, feature: usize, field: &[u8]) {
+        if self.layout.nullable[feature] && is_missing(field) {
+            self.values[feature] = f64::NAN;
+            self.divisors[feature] = 1.0;
+            return;
+        }
         match parse_finite(field) {
             Ok(value) => {
                 self.values[feature] = value;
                 self.divisors[feature] = 1.0;
             }
             Err(reason) => self.note(column, reason),
+        }
+    }
+
+    /// A string feature's value, as it is.
+    fn text(&mut self, column: usize, slot: usize, field: &[u8]) {
+        match std::str::from_utf8(field) {
+            Ok(text) => {
+                self.text[slot].clear();
+                self.text[slot].push_str(text);
+            }
+            Err(_) => self.note(column, "expected a string, got bytes that are not UTF-8"),
         }
     }
 
@@ -237,6 +286,13 @@ impl LineReader<'_> {
             reason: reason.into(),
         });
     }
+}
+
+/// Whether a nullable feature's field is a missing value: empty (or blank), `NA` or `NaN`
+/// (any case), as the runtime reads CSV text.
+fn is_missing(field: &[u8]) -> bool {
+    let field = field.trim_ascii();
+    field.is_empty() || field == b"NA" || field.eq_ignore_ascii_case(b"nan")
 }
 
 /// A field (unquoted) and what follows its comma (`None` at the end of the line).

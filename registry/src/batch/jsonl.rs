@@ -5,8 +5,10 @@
 //! The columns a JSONL file is planned against are the keys of its first object
 //! ([`object_keys`], which `index::RowIndexer` calls on the first non-blank line). Every
 //! non-blank line is a row; a blank line (spaces, tabs, `\r`) is skipped and not
-//! numbered, as in CSV. Feature values must be JSON numbers; the id member a string or a
-//! number (kept as written for integers, in `serde_json`'s form for other numbers).
+//! numbered, as in CSV. A numeric feature's value must be a JSON number (a whole one
+//! within ±2^53 for `int64`; `null` or an absent member is missing where the feature is
+//! nullable), a string feature's a JSON string; the id member a string or a number (kept
+//! as written for integers, in `serde_json`'s form for other numbers).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -14,9 +16,12 @@ use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use capstan_client::runtime::MAX_EXACT_INT;
+
 use super::columns::{ColumnPlan, Matching};
 use super::index::{is_blank, lines};
 use super::score::{ChunkError, ChunkState, IdKind, IdScratch};
+use super::values::{FeatureKind, NOT_WHOLE};
 
 /// What a member of a line's object is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +36,8 @@ enum Member {
 pub(super) struct JsonlLayout {
     matching: Matching,
     features: Vec<String>,
+    /// Per feature, how its value is read.
+    kinds: Vec<FeatureKind>,
     by_name: HashMap<String, Member>,
     /// The first object's members in order: most lines repeat it, so a member is first
     /// compared with the one at the same position before a hash lookup.
@@ -39,7 +46,7 @@ pub(super) struct JsonlLayout {
 }
 
 impl JsonlLayout {
-    pub(super) fn new(plan: &ColumnPlan) -> Self {
+    pub(super) fn new(plan: &ColumnPlan, kinds: &[FeatureKind]) -> Self {
         let id = plan.id.as_ref().map(|id| id.name.clone());
         let mut by_name: HashMap<String, Member> = HashMap::new();
         if plan.matching == Matching::ByName {
@@ -63,6 +70,7 @@ impl JsonlLayout {
         JsonlLayout {
             matching: plan.matching,
             features: plan.features.clone(),
+            kinds: kinds.to_vec(),
             by_name,
             usual_order,
             id,
@@ -121,6 +129,7 @@ pub(super) fn read_rows(
         let seed = LineSeed {
             layout,
             values: slot.values,
+            text: slot.text,
             id: slot.id,
             seen: &mut seen,
             stamp: row,
@@ -146,6 +155,7 @@ type Problem = Option<(Option<String>, String)>;
 struct LineSeed<'l> {
     layout: &'l JsonlLayout,
     values: &'l mut [f64],
+    text: &'l mut [String],
     id: &'l mut IdScratch,
     seen: &'l mut [u64],
     stamp: u64,
@@ -159,7 +169,8 @@ impl LineSeed<'_> {
         }
     }
 
-    /// After the last member: every feature and the id must have been there.
+    /// After the last member: every feature and the id must have been there (an absent
+    /// nullable feature is missing: NaN).
     fn check_complete(&mut self, positional: usize) {
         let layout = self.layout;
         if layout.matching == Matching::ByPosition && positional != layout.features.len() {
@@ -168,8 +179,18 @@ impl LineSeed<'_> {
                 layout.features.len()
             );
             self.note(None, reason);
-        } else if let Some(missing) = self.seen.iter().position(|&s| s != self.stamp) {
-            self.note(Some(layout.features[missing].as_str()), "missing");
+        } else {
+            for feature in 0..self.seen.len() {
+                if self.seen[feature] == self.stamp {
+                    continue;
+                }
+                if layout.kinds[feature].is_nullable() {
+                    self.values[feature] = f64::NAN;
+                } else {
+                    self.note(Some(layout.features[feature].as_str()), "missing");
+                    break;
+                }
+            }
         }
         if let Some(id) = &layout.id {
             if !self.id.is_set() {
@@ -205,14 +226,20 @@ impl<'de> Visitor<'de> for LineSeed<'_> {
             }
             match member {
                 Member::Feature(feature) if feature < self.values.len() => {
-                    let value = map.next_value_seed(NumberSeed)?;
+                    let set = match self.layout.kinds[feature] {
+                        FeatureKind::Number { whole, nullable } => map
+                            .next_value_seed(NumberSeed { whole, nullable })?
+                            .map(|value| self.values[feature] = value),
+                        FeatureKind::Text { slot } => {
+                            map.next_value_seed(TextSeed(&mut self.text[slot]))?
+                        }
+                    };
                     if self.seen[feature] == self.stamp {
                         self.note(Some(&*key), "appears more than once");
                     }
                     self.seen[feature] = self.stamp;
-                    match value {
-                        Ok(value) => self.values[feature] = value,
-                        Err(reason) => self.note(Some(&*key), reason),
+                    if let Err(reason) = set {
+                        self.note(Some(&*key), reason);
                     }
                 }
                 Member::Id => {
@@ -253,10 +280,50 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 }
 
-/// A feature value: a finite JSON number, or why not (the line still parses on).
-struct NumberSeed;
+/// A numeric feature's value: a finite JSON number (whole within ±2^53 when `whole`),
+/// `null` when `nullable` (NaN), or why not (the line still parses on).
+struct NumberSeed {
+    whole: bool,
+    nullable: bool,
+}
 
 type Number = Result<f64, &'static str>;
+
+impl NumberSeed {
+    /// Why a value that is not a number does not fit, naming what was expected.
+    fn refuse(&self, got: Got) -> Number {
+        Err(match (self.whole, got) {
+            (false, Got::String) => "expected a number, got a string",
+            (false, Got::Boolean) => "expected a number, got a boolean",
+            (false, Got::Null) => "expected a number, got null",
+            (false, Got::Array) => "expected a number, got an array",
+            (false, Got::Object) => "expected a number, got an object",
+            (true, Got::String) => "expected a whole number, got a string",
+            (true, Got::Boolean) => "expected a whole number, got a boolean",
+            (true, Got::Null) => "expected a whole number, got null",
+            (true, Got::Array) => "expected a whole number, got an array",
+            (true, Got::Object) => "expected a whole number, got an object",
+        })
+    }
+
+    fn integer(&self, magnitude: u64, value: f64) -> Number {
+        if self.whole && magnitude > MAX_EXACT_INT as u64 {
+            Err(NOT_WHOLE)
+        } else {
+            Ok(value)
+        }
+    }
+}
+
+/// What a JSON value that is not a number is.
+#[derive(Clone, Copy)]
+enum Got {
+    String,
+    Boolean,
+    Null,
+    Array,
+    Object,
+}
 
 impl<'de> DeserializeSeed<'de> for NumberSeed {
     type Value = Number;
@@ -271,32 +338,86 @@ impl<'de> Visitor<'de> for NumberSeed {
         f.write_str("a number")
     }
     fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Number, E> {
-        Ok(Some(value)
-            .filter(|v| v.is_finite())
-            .ok_or("not a finite number"))
+        if !value.is_finite() {
+            return Ok(Err("not a finite number"));
+        }
+        if self.whole && (value.fract() != 0.0 || value.abs() > MAX_EXACT_INT) {
+            return Ok(Err(NOT_WHOLE));
+        }
+        Ok(Ok(value))
     }
     fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Number, E> {
-        Ok(Ok(value as f64))
+        Ok(self.integer(value.unsigned_abs(), value as f64))
     }
     fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Number, E> {
-        Ok(Ok(value as f64))
+        Ok(self.integer(value, value as f64))
     }
     fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Number, E> {
-        Ok(Err("expected a number, got a string"))
+        Ok(self.refuse(Got::String))
     }
     fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Number, E> {
-        Ok(Err("expected a number, got a boolean"))
+        Ok(self.refuse(Got::Boolean))
     }
     fn visit_unit<E: serde::de::Error>(self) -> Result<Number, E> {
-        Ok(Err("expected a number, got null"))
+        if self.nullable {
+            return Ok(Ok(f64::NAN));
+        }
+        Ok(self.refuse(Got::Null))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Number, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Err("expected a number, got an array"))
+        Ok(self.refuse(Got::Array))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Number, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Err("expected a number, got an object"))
+        Ok(self.refuse(Got::Object))
+    }
+}
+
+/// A string feature's value: a JSON string, written into the row's text slot, or why not.
+struct TextSeed<'t>(&'t mut String);
+
+type TextResult = Result<(), &'static str>;
+
+impl<'de> DeserializeSeed<'de> for TextSeed<'_> {
+    type Value = TextResult;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<TextResult, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TextSeed<'_> {
+    type Value = TextResult;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<TextResult, E> {
+        self.0.clear();
+        self.0.push_str(text);
+        Ok(Ok(()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<TextResult, E> {
+        Ok(Err("expected a string, got a number"))
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<TextResult, E> {
+        Ok(Err("expected a string, got a number"))
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<TextResult, E> {
+        Ok(Err("expected a string, got a number"))
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<TextResult, E> {
+        Ok(Err("expected a string, got a boolean"))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<TextResult, E> {
+        Ok(Err("expected a string, got null"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TextResult, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Err("expected a string, got an array"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TextResult, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Err("expected a string, got an object"))
     }
 }
 

@@ -2,6 +2,9 @@
 
 use std::collections::HashMap;
 
+use capstan_client::signature::ClassLabel;
+use capstan_client::types::PredictedValue;
+
 use super::*;
 
 fn classes() -> Vec<ClassLabel> {
@@ -30,7 +33,7 @@ fn merge(sidecars: &[Vec<u8>], rows: u64) -> (Vec<u8>, KeyIndexSummary) {
     let mut file = Vec::new();
     let summary = merge_key_sidecars(
         sidecars.iter().map(|s| s.as_slice()),
-        &classes(),
+        &Predicts::Classes(classes()),
         rows,
         &mut file,
     )
@@ -60,7 +63,10 @@ fn every_key_is_found_and_the_first_row_wins() {
                 .unwrap()
                 .unwrap();
             let p = (first_row as f64) / (rows as f64 + 1.0);
-            assert_eq!(found.prediction, classes()[(first_row % 2) as usize]);
+            assert_eq!(
+                found.prediction,
+                PredictedValue::Label(classes()[(first_row % 2) as usize].clone())
+            );
             assert_eq!(
                 found.probabilities,
                 vec![(classes()[0].clone(), p), (classes()[1].clone(), 1.0 - p)]
@@ -86,7 +92,7 @@ fn duplicates_across_sidecars_keep_the_lowest_row() {
     let (file, summary) = merge(&[late.take_sidecar(), early.take_sidecar()], 4);
     assert_eq!(summary.entries, 2);
     let dup = KeyIndexFooter::lookup(&file, "dup").unwrap().unwrap();
-    assert_eq!(dup.prediction, ClassLabel::Int(0));
+    assert_eq!(dup.prediction, PredictedValue::Label(ClassLabel::Int(0)));
     assert_eq!(dup.probabilities[0].1, 0.6);
     let solo = KeyIndexFooter::lookup(&file, "solo").unwrap().unwrap();
     assert_eq!(solo.probabilities[1].1, 0.2);
@@ -145,9 +151,95 @@ fn damaged_files_are_refused() {
     assert!(KeyIndexFooter::lookup(&file, "k1").is_err());
     let mut sidecar = sidecars(3, 3, 3).remove(0);
     sidecar[0] = b'X';
-    assert!(merge_key_sidecars([sidecar.as_slice()], &classes(), 3, Vec::new()).is_err());
+    let predicts = Predicts::Classes(classes());
+    assert!(merge_key_sidecars([sidecar.as_slice()], &predicts, 3, Vec::new()).is_err());
     let wrong_classes = KeySink::new(3).take_sidecar();
-    assert!(merge_key_sidecars([wrong_classes.as_slice()], &classes(), 3, Vec::new()).is_err());
+    assert!(merge_key_sidecars([wrong_classes.as_slice()], &predicts, 3, Vec::new()).is_err());
+    // A regressor's sidecar never merges into a classifier's index, nor the reverse.
+    let values = KeySink::with_shape(EntryShape::Values(2)).take_sidecar();
+    assert!(merge_key_sidecars([values.as_slice()], &predicts, 3, Vec::new()).is_err());
+    let classes_sidecar = KeySink::new(2).take_sidecar();
+    let regressor = Predicts::Values(2);
+    assert!(merge_key_sidecars([classes_sidecar.as_slice()], &regressor, 3, Vec::new()).is_err());
+}
+
+#[test]
+fn a_classifiers_index_is_laid_out_byte_for_byte_as_documented() {
+    // One key, one bucket: the CAPKIX01 layout of the module doc, written out by hand.
+    let mut sink = KeySink::new(2);
+    sink.push(b"k", 1, 1, &[0.25, 0.75]);
+    let (file, _) = merge(&[sink.take_sidecar()], 1);
+    let mut expected = b"CAPKIX01".to_vec();
+    expected.extend_from_slice(&1u32.to_le_bytes());
+    expected.extend_from_slice(b"k");
+    expected.extend_from_slice(&1u32.to_le_bytes());
+    expected.extend_from_slice(&0.25f64.to_le_bytes());
+    expected.extend_from_slice(&0.75f64.to_le_bytes());
+    let table = expected.len() as u64;
+    expected.extend_from_slice(&8u64.to_le_bytes());
+    expected.extend_from_slice(&table.to_le_bytes());
+    let classes = br#"[0,"one"]"#;
+    let footer_start = expected.len();
+    expected.extend_from_slice(&0u32.to_le_bytes());
+    expected.extend_from_slice(&1u32.to_le_bytes());
+    expected.extend_from_slice(&1u64.to_le_bytes());
+    expected.extend_from_slice(&(classes.len() as u32).to_le_bytes());
+    expected.extend_from_slice(&table.to_le_bytes());
+    expected.extend_from_slice(classes);
+    let footer_len = (expected.len() - footer_start) as u64 + 16;
+    expected.extend_from_slice(&footer_len.to_le_bytes());
+    expected.extend_from_slice(b"CAPKIX01");
+    assert_eq!(file, expected);
+}
+
+/// A regressor's sidecars: `rows` rows, row r under key `v{r}` with values `r + t / 10`.
+fn value_sidecars(rows: u64, chunk: u64, targets: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut sink = KeySink::with_shape(EntryShape::Values(targets));
+    for row in 1..=rows {
+        let values: Vec<f64> = (0..targets).map(|t| row as f64 + t as f64 / 10.0).collect();
+        sink.push_values(format!("v{row}").as_bytes(), row, &values);
+        if row % chunk == 0 {
+            out.push(sink.take_sidecar());
+        }
+    }
+    if !sink.is_empty() {
+        out.push(sink.take_sidecar());
+    }
+    out
+}
+
+#[test]
+fn a_regressors_index_serves_its_values_under_its_own_magic() {
+    for targets in [1, 3] {
+        let side = value_sidecars(5_000, 700, targets);
+        let mut file = Vec::new();
+        let predicts = Predicts::Values(targets);
+        let summary =
+            merge_key_sidecars(side.iter().map(Vec::as_slice), &predicts, 5_000, &mut file)
+                .unwrap();
+        assert_eq!(summary.entries, 5_000);
+        assert_eq!(summary.bytes, file.len() as u64);
+        assert_eq!(&file[..8], b"CAPKIX02");
+        assert_eq!(&file[file.len() - 8..], b"CAPKIX02");
+        let len = file.len() as u64;
+        let footer_len = KeyIndexFooter::footer_len(&file[file.len() - 16..]).unwrap();
+        let footer = KeyIndexFooter::parse(&file[(len - footer_len) as usize..]).unwrap();
+        assert_eq!(footer.predicts(), &predicts);
+        assert!(footer.classes().is_empty());
+        for row in (1..=5_000u64).step_by(37) {
+            let found = KeyIndexFooter::lookup(&file, &format!("v{row}"))
+                .unwrap()
+                .unwrap();
+            let expected = match targets {
+                1 => PredictedValue::Value(row as f64),
+                _ => PredictedValue::Targets(vec![row as f64, row as f64 + 0.1, row as f64 + 0.2]),
+            };
+            assert_eq!(found.prediction, expected);
+            assert!(found.probabilities.is_empty());
+        }
+        assert_eq!(KeyIndexFooter::lookup(&file, "v0").unwrap(), None);
+    }
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! splitting CSV/JSONL files into line-aligned chunks (`index`), reading rows (`csv` with
 //! `decimal`, `jsonl`, `parquet`), scoring a chunk in batches (`score`), writing output
 //! rows (`output`, `parquet_output`) and the per-job key index that serves predictions by
-//! key (`keys` writes it, `key_lookup` reads it).
+//! key (`keys` writes it, `key_lookup` reads it). `values` holds the rules the readers
+//! share (what each feature's values are) and what a model predicts (`Predicts`: a
+//! classifier's classes or a regressor's targets), which shapes the output and the index.
 //!
 //! How a job uses it: index the file while it is uploaded ([`RowIndexer`]; Parquet:
 //! [`parquet::parse_footer`]), [`plan_columns`] once, make one [`Scorer`], score each chunk
@@ -32,9 +34,11 @@ pub mod scheduler;
 pub mod score;
 #[cfg(test)]
 mod testing;
+mod values;
 pub mod worker;
 
 pub use columns::{plan_columns, ColumnPlan, IdColumn, Matching, PlanError};
 pub use index::{Checkpoint, Chunk, IndexError, RowIndex, RowIndexer};
-pub use keys::{merge_key_sidecars, KeyIndexFooter, KeySink, StoredPrediction};
+pub use keys::{merge_key_sidecars, EntryShape, KeyIndexFooter, KeySink, StoredPrediction};
 pub use score::{ChunkError, ChunkInput, ChunkOutcome, RowError, Scorer};
+pub use values::Predicts;

@@ -1,11 +1,13 @@
 //! Output rows of a batch job in CSV or JSONL: the id (under its input name, or `row`,
-//! the 1-based row number, when there is no id column), `prediction`, one `p_<class>`
-//! per class in the predictor's class order, and the model `version`.
+//! the 1-based row number, when there is no id column), then for a classifier
+//! `prediction` (the label) and one `p_<class>` per class in the predictor's class order,
+//! for a regressor `prediction` (its value) or, for a model of k > 1 targets,
+//! `prediction_0` … `prediction_{k-1}`; last the model `version`.
 //!
 //! Labels are written as the JSON predict endpoint writes them (`1`, not `1.0`; text
-//! labels as text) and probabilities in the shortest form that reads back to the same
-//! `f64`, printed by `serde_json` itself so they are byte for byte what JSON predict
-//! answers (`ryu` would differ: it writes `1e16` where `serde_json` writes `1e+16`, since
+//! labels as text) and probabilities and values in the shortest form that reads back to
+//! the same `f64`, printed by `serde_json` itself so they are byte for byte what JSON
+//! predict answers (`ryu` would differ: it writes `1e16` where `serde_json` writes `1e+16`, since
 //! serde_json prints floats with `zmij`). Ids from CSV are text (CSV has
 //! no types), so JSONL output writes them as JSON strings; ids from JSONL keep their JSON
 //! type. Parquet output is in `parquet.rs`. This module only formats bytes.
@@ -14,6 +16,7 @@ use capstan_client::signature::ClassLabel;
 use capstan_client::types::batch::DataFormat;
 
 use super::columns::ColumnPlan;
+use super::values::Predicts;
 
 /// The name of the output's row-number column when the input has no id column.
 pub const ROW_COLUMN: &str = "row";
@@ -40,12 +43,26 @@ impl OutputId<'_> {
 }
 
 /// The output's column names, in order.
-pub fn output_columns(plan: &ColumnPlan, classes: &[ClassLabel]) -> Vec<String> {
+pub fn output_columns(plan: &ColumnPlan, predicts: &Predicts) -> Vec<String> {
     let id = plan.id.as_ref().map_or(ROW_COLUMN, |id| id.name.as_str());
-    let mut columns = vec![id.to_string(), "prediction".to_string()];
-    columns.extend(classes.iter().map(probability_column));
+    let mut columns = vec![id.to_string()];
+    match predicts {
+        Predicts::Classes(classes) => {
+            columns.push("prediction".to_string());
+            columns.extend(classes.iter().map(probability_column));
+        }
+        Predicts::Values(targets) => columns.extend(value_columns(*targets)),
+    }
     columns.push("version".to_string());
     columns
+}
+
+/// A regressor's value columns: `prediction`, or `prediction_<k>` per target.
+pub fn value_columns(targets: usize) -> Vec<String> {
+    if targets == 1 {
+        return vec!["prediction".to_string()];
+    }
+    (0..targets).map(|k| format!("prediction_{k}")).collect()
 }
 
 /// `p_<class>`: the column of a class's probability.
@@ -54,16 +71,11 @@ pub fn probability_column(class: &ClassLabel) -> String {
 }
 
 /// Writes what comes before the rows: a CSV header line; nothing for JSONL or Parquet.
-pub fn write_header(
-    output: DataFormat,
-    plan: &ColumnPlan,
-    classes: &[ClassLabel],
-    out: &mut Vec<u8>,
-) {
+pub fn write_header(output: DataFormat, plan: &ColumnPlan, predicts: &Predicts, out: &mut Vec<u8>) {
     if output != DataFormat::Csv {
         return;
     }
-    for (index, column) in output_columns(plan, classes).iter().enumerate() {
+    for (index, column) in output_columns(plan, predicts).iter().enumerate() {
         if index > 0 {
             out.push(b',');
         }
@@ -82,6 +94,8 @@ pub struct TextRows {
     labels: Vec<Vec<u8>>,
     /// Before each probability: `,` (CSV) or `,"p_<class>":` (JSONL).
     before_probability: Vec<Vec<u8>>,
+    /// A regressor's: before each value, `,` (CSV) or `,"prediction…":` (JSONL).
+    before_values: Vec<Vec<u8>>,
     /// `,<version>\n` (CSV) or `,"version":<version>}\n` (JSONL).
     close: Vec<u8>,
 }
@@ -91,10 +105,15 @@ impl TextRows {
     pub fn new(
         format: DataFormat,
         plan: &ColumnPlan,
-        classes: &[ClassLabel],
+        predicts: &Predicts,
         version: i64,
     ) -> Option<Self> {
         let id_name = plan.id.as_ref().map_or(ROW_COLUMN, |id| id.name.as_str());
+        let classes = predicts.classes();
+        let value_columns = match predicts {
+            Predicts::Values(targets) => value_columns(*targets),
+            Predicts::Classes(_) => Vec::new(),
+        };
         match format {
             DataFormat::Csv => Some(TextRows {
                 format,
@@ -108,6 +127,7 @@ impl TextRows {
                     })
                     .collect(),
                 before_probability: vec![b",".to_vec(); classes.len()],
+                before_values: vec![b",".to_vec(); value_columns.len()],
                 close: format!(",{version}\n").into_bytes(),
             }),
             DataFormat::Jsonl => Some(TextRows {
@@ -119,13 +139,17 @@ impl TextRows {
                     .map(|class| format!(",{}:", json_string(&probability_column(class))))
                     .map(String::into_bytes)
                     .collect(),
+                before_values: value_columns
+                    .iter()
+                    .map(|column| format!(",{}:", json_string(column)).into_bytes())
+                    .collect(),
                 close: format!(",\"version\":{version}}}\n").into_bytes(),
             }),
             DataFormat::Parquet => None,
         }
     }
 
-    /// Appends one row: `class` is the index of the predicted class.
+    /// Appends one row of a classifier: `class` is the index of the predicted class.
     pub fn write_row(
         &self,
         out: &mut Vec<u8>,
@@ -133,17 +157,7 @@ impl TextRows {
         class: usize,
         probabilities: &[f64],
     ) {
-        if !self.open.is_empty() {
-            out.extend_from_slice(&self.open);
-        }
-        match (self.format, id) {
-            (_, OutputId::Row(row)) => {
-                out.extend_from_slice(itoa::Buffer::new().format(row).as_bytes())
-            }
-            (DataFormat::Jsonl, OutputId::Number(text)) => out.extend_from_slice(text.as_bytes()),
-            (DataFormat::Jsonl, OutputId::Text(text)) => write_json_string(out, text),
-            (_, OutputId::Text(text) | OutputId::Number(text)) => write_csv_field(out, text),
-        }
+        self.write_id(out, id);
         let before_prediction: &[u8] = match self.format {
             DataFormat::Jsonl => b",\"prediction\":",
             _ => b",",
@@ -161,6 +175,32 @@ impl TextRows {
             write_f64(out, *probability);
         }
         out.extend_from_slice(&self.close);
+    }
+
+    /// Appends one row of a regressor: one value per target.
+    pub fn write_values(&self, out: &mut Vec<u8>, id: OutputId<'_>, values: &[f64]) {
+        self.write_id(out, id);
+        for (before, value) in self.before_values.iter().zip(values) {
+            out.extend_from_slice(before);
+            write_f64(out, *value);
+        }
+        out.extend_from_slice(&self.close);
+    }
+
+    /// The start of a row: `{"<id name>":` (JSONL) and the id.
+    #[inline]
+    fn write_id(&self, out: &mut Vec<u8>, id: OutputId<'_>) {
+        if !self.open.is_empty() {
+            out.extend_from_slice(&self.open);
+        }
+        match (self.format, id) {
+            (_, OutputId::Row(row)) => {
+                out.extend_from_slice(itoa::Buffer::new().format(row).as_bytes())
+            }
+            (DataFormat::Jsonl, OutputId::Number(text)) => out.extend_from_slice(text.as_bytes()),
+            (DataFormat::Jsonl, OutputId::Text(text)) => write_json_string(out, text),
+            (_, OutputId::Text(text) | OutputId::Number(text)) => write_csv_field(out, text),
+        }
     }
 }
 
@@ -243,7 +283,8 @@ mod tests {
         out_id: OutputId<'_>,
         classes: &[ClassLabel],
     ) -> String {
-        let rows = TextRows::new(format, &plan(id), classes, 3).unwrap();
+        let predicts = Predicts::Classes(classes.to_vec());
+        let rows = TextRows::new(format, &plan(id), &predicts, 3).unwrap();
         let mut out = Vec::new();
         rows.write_row(&mut out, out_id, 1, &[0.25, 0.75]);
         String::from_utf8(out).unwrap()
@@ -253,7 +294,8 @@ mod tests {
     fn csv_rows_carry_id_label_probabilities_and_version() {
         let classes = [ClassLabel::Int(0), ClassLabel::Int(1)];
         let mut header = Vec::new();
-        write_header(DataFormat::Csv, &plan(Some("key")), &classes, &mut header);
+        let predicts = Predicts::Classes(classes.to_vec());
+        write_header(DataFormat::Csv, &plan(Some("key")), &predicts, &mut header);
         assert_eq!(header, b"key,prediction,p_0,p_1,version\n");
         assert_eq!(
             row(
@@ -269,7 +311,7 @@ mod tests {
             "12,1,0.25,0.75,3\n"
         );
         let mut header = Vec::new();
-        write_header(DataFormat::Csv, &plan(None), &classes, &mut header);
+        write_header(DataFormat::Csv, &plan(None), &predicts, &mut header);
         assert_eq!(header, b"row,prediction,p_0,p_1,version\n");
     }
 
@@ -304,7 +346,8 @@ mod tests {
         let line = row(DataFormat::Jsonl, None, OutputId::Row(5), &ints);
         assert!(line.starts_with("{\"row\":5,\"prediction\":1,"), "{line}");
         let mut header = Vec::new();
-        write_header(DataFormat::Jsonl, &plan(None), &ints, &mut header);
+        let predicts = Predicts::Classes(ints.to_vec());
+        write_header(DataFormat::Jsonl, &plan(None), &predicts, &mut header);
         assert!(header.is_empty());
     }
 
@@ -327,7 +370,8 @@ mod tests {
             123456.789,
         ];
         let classes = [ClassLabel::Int(0), ClassLabel::Int(1)];
-        let rows = TextRows::new(DataFormat::Csv, &plan(None), &classes, 1).unwrap();
+        let predicts = Predicts::Classes(classes.to_vec());
+        let rows = TextRows::new(DataFormat::Csv, &plan(None), &predicts, 1).unwrap();
         for value in values {
             let mut out = Vec::new();
             rows.write_row(&mut out, OutputId::Row(1), 0, &[value, -value]);
@@ -349,6 +393,37 @@ mod tests {
         assert_eq!(serde_json::to_string(&1e16).unwrap(), "1e+16");
         assert_eq!(serde_json::to_string(&1e-7).unwrap(), "1e-7");
         assert_eq!(serde_json::to_string(&0.1).unwrap(), "0.1");
+    }
+
+    #[test]
+    fn a_regressors_rows_carry_its_values_under_prediction_columns() {
+        let one = Predicts::Values(1);
+        let mut header = Vec::new();
+        write_header(DataFormat::Csv, &plan(Some("key")), &one, &mut header);
+        assert_eq!(header, b"key,prediction,version\n");
+        let rows = TextRows::new(DataFormat::Csv, &plan(Some("key")), &one, 3).unwrap();
+        let mut out = Vec::new();
+        rows.write_values(&mut out, OutputId::Text("k"), &[1e16]);
+        assert_eq!(out, b"k,1e+16,3\n");
+        let rows = TextRows::new(DataFormat::Jsonl, &plan(None), &one, 3).unwrap();
+        let mut out = Vec::new();
+        rows.write_values(&mut out, OutputId::Row(4), &[-0.5]);
+        assert_eq!(out, b"{\"row\":4,\"prediction\":-0.5,\"version\":3}\n");
+
+        let three = Predicts::Values(3);
+        let mut header = Vec::new();
+        write_header(DataFormat::Csv, &plan(None), &three, &mut header);
+        assert_eq!(
+            header,
+            b"row,prediction_0,prediction_1,prediction_2,version\n"
+        );
+        let rows = TextRows::new(DataFormat::Jsonl, &plan(Some("key")), &three, 2).unwrap();
+        let mut out = Vec::new();
+        rows.write_values(&mut out, OutputId::Number("7"), &[1.0, 0.1, 2.5]);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"key\":7,\"prediction_0\":1.0,\"prediction_1\":0.1,\"prediction_2\":2.5,\"version\":2}\n"
+        );
     }
 
     #[test]

@@ -3,10 +3,13 @@
 //! bytes say how long it is, [`parse_footer`] turns it into row-group byte ranges, row
 //! counts and column names), then each row group's bytes ([`RowGroupInput`]).
 //!
-//! Feature columns must be Float64, Float32, Int32 or Int64 (checked by [`check_types`]
-//! when the job is planned); a null, NaN or infinite value makes a bad row. The id column
-//! may be a string column (written as text) or an integer column (written as a number in
-//! JSONL). Rows are numbered across row groups in file order, from 1. No I/O here.
+//! A numeric feature's column must be Float64, Float32, Int32 or Int64, a string
+//! feature's Utf8 or LargeUtf8 (checked by [`check_types`] when the job is planned). A
+//! null is missing (NaN) in a nullable feature's column, and a bad row elsewhere, as are
+//! NaN or infinite values where the feature is not nullable and a fraction or a value
+//! beyond ±2^53 in an `int64` feature's. The id column may be a string column (written
+//! as text) or an integer column (written as a number in JSONL). Rows are numbered across
+//! row groups in file order, from 1. No I/O here.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -25,8 +28,11 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaDataReader;
 use parquet::file::reader::{ChunkReader, Length};
 
+use capstan_client::signature::{DataType as FeatureType, Signature};
+
 use super::columns::{ColumnPlan, PlanError};
 use super::score::{ChunkError, ChunkState, IdKind, IdScratch, BATCH_ROWS};
+use super::values::{check_whole, FeatureKind};
 
 pub use super::parquet_output::merge_parquet_parts;
 pub(super) use super::parquet_output::ParquetRows;
@@ -120,19 +126,34 @@ pub fn parse_footer(footer: &[u8]) -> Result<ParquetLayout, ParquetInputError> {
     })
 }
 
-/// Checks that the planned feature columns are numeric and the id column is text or
-/// integers, so a job with unusable columns fails at once.
-pub fn check_types(layout: &ParquetLayout, plan: &ColumnPlan) -> Result<(), PlanError> {
+/// Checks that the planned feature columns hold what `signature`'s features take
+/// (numbers, or text for string features) and the id column is text or integers, so a
+/// job with unusable columns fails at once.
+pub fn check_types(
+    layout: &ParquetLayout,
+    plan: &ColumnPlan,
+    signature: &Signature,
+) -> Result<(), PlanError> {
     let fields = layout.metadata.schema().fields();
-    for &column in &plan.feature_columns {
+    for (&column, feature) in plan.feature_columns.iter().zip(&signature.inputs) {
         let field = &fields[column];
-        if !matches!(
-            field.data_type(),
-            DataType::Float64 | DataType::Float32 | DataType::Int32 | DataType::Int64
-        ) {
+        let (fits, expected) = match feature.dtype {
+            FeatureType::String => (
+                matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8),
+                "text (Utf8 or LargeUtf8)",
+            ),
+            _ => (
+                matches!(
+                    field.data_type(),
+                    DataType::Float64 | DataType::Float32 | DataType::Int32 | DataType::Int64
+                ),
+                "numbers (Float64, Float32, Int32 or Int64)",
+            ),
+        };
+        if !fits {
             return Err(PlanError::ColumnType {
                 column: field.name().clone(),
-                expected: "numbers (Float64, Float32, Int32 or Int64)",
+                expected,
                 found: field.data_type().to_string(),
             });
         }
@@ -217,6 +238,7 @@ pub(super) fn read_rows(
         .get(group.index)
         .ok_or_else(|| parquet_error(format!("no row group {}", group.index)))?;
     let plan = state.plan().clone();
+    let kinds = state.kinds().to_vec();
     let mut needed = plan.feature_columns.clone();
     needed.extend(plan.id.as_ref().map(|id| id.index));
     let mask = ProjectionMask::roots(layout.metadata.parquet_schema(), needed);
@@ -234,7 +256,7 @@ pub(super) fn read_rows(
     let mut row = first_row;
     for batch in batches {
         let batch = batch.map_err(parquet_error)?;
-        row = read_batch(&batch, &plan, row, state)?;
+        row = read_batch(&batch, &plan, &kinds, row, state)?;
     }
     Ok(())
 }
@@ -243,6 +265,7 @@ pub(super) fn read_rows(
 fn read_batch(
     batch: &RecordBatch,
     plan: &ColumnPlan,
+    kinds: &[FeatureKind],
     mut row: u64,
     state: &mut ChunkState<'_>,
 ) -> Result<u64, ChunkError> {
@@ -254,7 +277,8 @@ fn read_batch(
     let features = plan
         .feature_columns
         .iter()
-        .map(|&index| Numbers::of(column(index)?, &plan.columns[index]))
+        .zip(kinds)
+        .map(|(&index, kind)| FeatureColumn::of(column(index)?, &plan.columns[index], *kind))
         .collect::<Result<Vec<_>, _>>()?;
     let ids = match &plan.id {
         Some(id) => Some(Ids::of(column(id.index)?, &id.name)?),
@@ -268,19 +292,11 @@ fn read_batch(
                 problem = Some((id.name.clone(), reason));
             }
         }
-        for (feature, numbers) in features.iter().enumerate() {
-            match numbers.get(i) {
-                Some(value) if value.is_finite() => slot.values[feature] = value,
-                found => {
-                    let reason = if found.is_some() {
-                        "not a finite number"
-                    } else {
-                        "null"
-                    };
-                    let name = &plan.columns[plan.feature_columns[feature]];
-                    if problem.is_none() {
-                        problem = Some((name.clone(), reason));
-                    }
+        for (feature, column) in features.iter().enumerate() {
+            if let Err(reason) = column.read(i, feature, slot.values, slot.text) {
+                let name = &plan.columns[plan.feature_columns[feature]];
+                if problem.is_none() {
+                    problem = Some((name.clone(), reason));
                 }
             }
         }
@@ -291,6 +307,102 @@ fn read_batch(
         row += 1;
     }
     Ok(row)
+}
+
+/// A feature's column of a record batch, and how its values are read.
+enum FeatureColumn<'a> {
+    Numbers {
+        numbers: Numbers<'a>,
+        whole: bool,
+        nullable: bool,
+    },
+    Text {
+        text: Texts<'a>,
+        slot: usize,
+    },
+}
+
+impl<'a> FeatureColumn<'a> {
+    fn of(array: &'a ArrayRef, name: &str, kind: FeatureKind) -> Result<Self, ChunkError> {
+        Ok(match kind {
+            FeatureKind::Number { whole, nullable } => FeatureColumn::Numbers {
+                numbers: Numbers::of(array, name)?,
+                whole,
+                nullable,
+            },
+            FeatureKind::Text { slot } => FeatureColumn::Text {
+                text: Texts::of(array, name)?,
+                slot,
+            },
+        })
+    }
+
+    /// Reads row `i` into feature `feature` of a row (`values`, or its text slot).
+    fn read(
+        &self,
+        i: usize,
+        feature: usize,
+        values: &mut [f64],
+        text: &mut [String],
+    ) -> Result<(), &'static str> {
+        match self {
+            FeatureColumn::Numbers {
+                numbers,
+                whole,
+                nullable,
+            } => {
+                let value = match numbers.get(i) {
+                    Some(value) if value.is_finite() => value,
+                    None if *nullable => f64::NAN,
+                    Some(value) if value.is_nan() && *nullable => f64::NAN,
+                    Some(_) => return Err("not a finite number"),
+                    None => return Err("null"),
+                };
+                if *whole {
+                    check_whole(value)?;
+                }
+                values[feature] = value;
+                Ok(())
+            }
+            FeatureColumn::Text { text: texts, slot } => {
+                let value = texts.get(i).ok_or("null: expected a string")?;
+                text[*slot].clear();
+                text[*slot].push_str(value);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A text column of a record batch.
+enum Texts<'a> {
+    Text(&'a StringArray),
+    LargeText(&'a LargeStringArray),
+}
+
+impl<'a> Texts<'a> {
+    fn of(array: &'a ArrayRef, name: &str) -> Result<Self, ChunkError> {
+        let any = array.as_any();
+        let texts = match array.data_type() {
+            DataType::Utf8 => any.downcast_ref().map(Texts::Text),
+            DataType::LargeUtf8 => any.downcast_ref().map(Texts::LargeText),
+            _ => None,
+        };
+        texts.ok_or_else(|| {
+            parquet_error(format!(
+                "column {name:?} holds {}, not text",
+                array.data_type()
+            ))
+        })
+    }
+
+    /// The value of row `i`, `None` when it is null.
+    fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            Texts::Text(a) => a.is_valid(i).then(|| a.value(i)),
+            Texts::LargeText(a) => a.is_valid(i).then(|| a.value(i)),
+        }
+    }
 }
 
 /// A numeric column of a record batch.

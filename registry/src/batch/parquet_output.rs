@@ -2,9 +2,11 @@
 //! [`merge_parquet_parts`] joins the parts into the one file users download by copying
 //! their encoded column chunks, never decoding them, so memory is one part at a time.
 //!
-//! Columns: the id (`Utf8`, the id's text, under its input name) or `row` (`Int64`);
-//! `prediction` (`Int64` when every class is an integer, else `Utf8`); one `p_<class>`
-//! (`Float64`) per class; `version` (`Int64`). Parts are Snappy-compressed.
+//! Columns: the id (`Utf8`, the id's text, under its input name) or `row` (`Int64`); for
+//! a classifier `prediction` (`Int64` when every class is an integer, else `Utf8`) and
+//! one `p_<class>` (`Float64`) per class, for a regressor `prediction` or
+//! `prediction_0` … `prediction_{k-1}` (`Float64`); `version` (`Int64`). Parts are
+//! Snappy-compressed.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use parquet::file::writer::SerializedFileWriter;
 
 use super::output::{output_columns, OutputId};
 use super::score::{ChunkError, Scorer};
+use super::values::Predicts;
 
 /// A column of text or of integers.
 enum TextOrInt {
@@ -50,8 +53,10 @@ impl TextOrInt {
 /// One chunk's output rows, collected column by column.
 pub struct ParquetRows {
     ids: TextOrInt,
-    predictions: TextOrInt,
-    probabilities: Vec<Float64Builder>,
+    /// A classifier's labels (`None` for a regressor).
+    predictions: Option<TextOrInt>,
+    /// A classifier's probabilities, or a regressor's values: one column each.
+    numbers: Vec<Float64Builder>,
     versions: Int64Builder,
     classes: Vec<ClassLabel>,
     version: i64,
@@ -60,19 +65,23 @@ pub struct ParquetRows {
 
 impl ParquetRows {
     pub(super) fn new(scorer: &Scorer<'_>) -> Result<Self, ChunkError> {
-        let classes = scorer.classes().to_vec();
+        let predicts = scorer.predicts();
+        let classes = predicts.classes().to_vec();
         let ids = match scorer.plan.id {
             Some(_) => TextOrInt::Text(StringBuilder::new()),
             None => TextOrInt::Int(Int64Builder::new()),
         };
-        let predictions = if classes.iter().all(|c| matches!(c, ClassLabel::Int(_))) {
-            TextOrInt::Int(Int64Builder::new())
-        } else {
-            TextOrInt::Text(StringBuilder::new())
+        let (predictions, numbers) = match predicts {
+            Predicts::Classes(_) if classes.iter().all(|c| matches!(c, ClassLabel::Int(_))) => {
+                (Some(TextOrInt::Int(Int64Builder::new())), classes.len())
+            }
+            Predicts::Classes(_) => (Some(TextOrInt::Text(StringBuilder::new())), classes.len()),
+            Predicts::Values(targets) => (None, *targets),
         };
-        let names = output_columns(scorer.plan, &classes);
-        let mut types = vec![ids.data_type(), predictions.data_type()];
-        types.extend(classes.iter().map(|_| DataType::Float64));
+        let names = output_columns(scorer.plan, predicts);
+        let mut types = vec![ids.data_type()];
+        types.extend(predictions.as_ref().map(TextOrInt::data_type));
+        types.extend((0..numbers).map(|_| DataType::Float64));
         types.push(DataType::Int64);
         let fields: Vec<Field> = names
             .into_iter()
@@ -82,7 +91,7 @@ impl ParquetRows {
         Ok(ParquetRows {
             ids,
             predictions,
-            probabilities: classes.iter().map(|_| Float64Builder::new()).collect(),
+            numbers: (0..numbers).map(|_| Float64Builder::new()).collect(),
             versions: Int64Builder::new(),
             version: scorer.version,
             classes,
@@ -90,7 +99,32 @@ impl ParquetRows {
         })
     }
 
+    /// Adds a classifier's row: `class` is the index of the predicted class.
     pub(super) fn push(&mut self, id: OutputId<'_>, class: usize, probabilities: &[f64]) {
+        self.push_id(id);
+        match (&mut self.predictions, &self.classes[class]) {
+            (Some(TextOrInt::Int(labels)), ClassLabel::Int(label)) => labels.append_value(*label),
+            (Some(TextOrInt::Text(labels)), label) => labels.append_value(label.to_string()),
+            (Some(TextOrInt::Int(labels)), ClassLabel::Text(_)) => labels.append_null(),
+            (None, _) => {}
+        }
+        self.push_numbers(probabilities);
+    }
+
+    /// Adds a regressor's row: one value per target.
+    pub(super) fn push_values(&mut self, id: OutputId<'_>, values: &[f64]) {
+        self.push_id(id);
+        self.push_numbers(values);
+    }
+
+    fn push_numbers(&mut self, numbers: &[f64]) {
+        for (column, number) in self.numbers.iter_mut().zip(numbers) {
+            column.append_value(*number);
+        }
+        self.versions.append_value(self.version);
+    }
+
+    fn push_id(&mut self, id: OutputId<'_>) {
         match (&mut self.ids, id) {
             (TextOrInt::Int(ids), OutputId::Row(row)) => {
                 ids.append_value(i64::try_from(row).unwrap_or(i64::MAX))
@@ -103,21 +137,13 @@ impl ParquetRows {
                 ids.append_value(text.parse().unwrap_or_default())
             }
         }
-        match (&mut self.predictions, &self.classes[class]) {
-            (TextOrInt::Int(labels), ClassLabel::Int(label)) => labels.append_value(*label),
-            (TextOrInt::Text(labels), label) => labels.append_value(label.to_string()),
-            (TextOrInt::Int(labels), ClassLabel::Text(_)) => labels.append_null(),
-        }
-        for (column, probability) in self.probabilities.iter_mut().zip(probabilities) {
-            column.append_value(*probability);
-        }
-        self.versions.append_value(self.version);
     }
 
     /// Writes the collected rows as one Parquet file (a part) to `out`.
     pub(super) fn write_part(&mut self, out: &mut Vec<u8>) -> Result<(), ChunkError> {
-        let mut columns = vec![self.ids.finish(), self.predictions.finish()];
-        for column in &mut self.probabilities {
+        let mut columns = vec![self.ids.finish()];
+        columns.extend(self.predictions.as_mut().map(TextOrInt::finish));
+        for column in &mut self.numbers {
             columns.push(Arc::new(column.finish()));
         }
         columns.push(Arc::new(self.versions.finish()));

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Float32Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{
+    ArrayRef, Float32Array, Float64Array, Int64Array, LargeStringArray, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
 use capstan_client::runtime::Predictor;
@@ -17,7 +19,7 @@ use super::*;
 use crate::batch::columns::plan_columns;
 use crate::batch::keys::KeySink;
 use crate::batch::score::{ChunkInput, Scorer};
-use crate::batch::testing::{direct, Logistic};
+use crate::batch::testing::{direct, Logistic, Mixed};
 
 const GROUPS: usize = 3;
 const GROUP_ROWS: usize = 50;
@@ -90,7 +92,7 @@ fn row_groups_scored_apart_and_merged_read_back_as_the_predictions() {
     let layout = layout_of(&file);
     let predictor = Logistic::new(&["a", "b"], vec![ClassLabel::Int(0), ClassLabel::Int(1)]);
     let plan = plan_columns(&layout.columns, predictor.signature(), Some("id")).unwrap();
-    check_types(&layout, &plan).unwrap();
+    check_types(&layout, &plan, predictor.signature()).unwrap();
     let scorer = Scorer::new(&plan, &predictor, 4, DataFormat::Parquet).unwrap();
     let mut parts = Vec::new();
     let mut errors = Vec::new();
@@ -194,7 +196,137 @@ fn integer_ids_become_json_numbers_and_text_features_are_refused() {
     let text_feature = Logistic::new(&["id", "a"], vec![ClassLabel::Int(0), ClassLabel::Int(1)]);
     let plan = plan_columns(&layout.columns, text_feature.signature(), None).unwrap();
     assert!(matches!(
-        check_types(&layout, &plan),
+        check_types(&layout, &plan, text_feature.signature()),
         Err(PlanError::ColumnType { .. })
     ));
+}
+
+/// One row group of `columns` (name, array) as a Parquet file.
+fn file_of(columns: Vec<(&str, ArrayRef)>) -> Vec<u8> {
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let mut file = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    file
+}
+
+#[test]
+fn text_columns_feed_string_features_and_a_regressor_writes_its_values() {
+    let file = file_of(vec![
+        (
+            "city",
+            Arc::new(LargeStringArray::from(vec![
+                Some("Oslo"),
+                Some("Porto"),
+                Some("Lyon"),
+                None,
+                Some("Bern"),
+            ])) as ArrayRef,
+        ),
+        (
+            "id",
+            Arc::new(StringArray::from(vec!["a", "b", "c", "d", "e"])),
+        ),
+        (
+            "area",
+            Arc::new(Float32Array::from(vec![
+                Some(50.5),
+                None,
+                Some(1.0),
+                Some(2.0),
+                Some(f32::NAN),
+            ])),
+        ),
+        (
+            "rooms",
+            Arc::new(Float64Array::from(vec![2.0, 3.0, 2.5, 1.0, 4.0])),
+        ),
+    ]);
+    let layout = layout_of(&file);
+    let model = Mixed::new();
+    let plan = plan_columns(&layout.columns, model.signature(), Some("id")).unwrap();
+    check_types(&layout, &plan, model.signature()).unwrap();
+    let scorer = Scorer::new(&plan, &model, 2, DataFormat::Parquet).unwrap();
+    let group = &layout.row_groups[0];
+    let bytes = Bytes::copy_from_slice(&file[group.bytes.start as usize..group.bytes.end as usize]);
+    let mut part = Vec::new();
+    let outcome = scorer
+        .score_chunk(
+            ChunkInput::Parquet(RowGroupInput {
+                layout: &layout,
+                index: 0,
+                bytes,
+            }),
+            1,
+            &mut part,
+            &mut KeySink::with_shape(scorer.key_shape()),
+        )
+        .unwrap();
+    let found: Vec<(u64, Option<String>, String)> = outcome
+        .errors
+        .into_iter()
+        .map(|e| (e.row, e.field, e.reason))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (
+                3,
+                Some("rooms".into()),
+                "expected a whole number within ±2^53".into()
+            ),
+            (4, Some("city".into()), "null: expected a string".into()),
+        ]
+    );
+    let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(part)).unwrap();
+    let fields: Vec<(String, DataType)> = reader
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().clone()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("id".to_string(), DataType::Utf8),
+            ("prediction".to_string(), DataType::Float64),
+            ("version".to_string(), DataType::Int64),
+        ]
+    );
+    let batch = reader.build().unwrap().next().unwrap().unwrap();
+    let ids = batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    let values = batch
+        .column(1)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap();
+    let expected = [
+        ("a", Mixed::value(Some(50.5), 2, "Oslo")),
+        ("b", Mixed::value(None, 3, "Porto")),
+        ("e", Mixed::value(None, 4, "Bern")),
+    ];
+    assert_eq!(batch.num_rows(), expected.len());
+    for (i, (id, value)) in expected.into_iter().enumerate() {
+        assert_eq!(ids.value(i), id);
+        assert_eq!(values.value(i).to_bits(), value.to_bits());
+    }
+
+    // A string feature over a numeric column, or the reverse, fails the plan.
+    let file = file_of(vec![
+        ("area", Arc::new(Float64Array::from(vec![1.0])) as ArrayRef),
+        ("rooms", Arc::new(Int64Array::from(vec![1]))),
+        ("city", Arc::new(Int64Array::from(vec![1]))),
+    ]);
+    let layout = layout_of(&file);
+    let plan = plan_columns(&layout.columns, model.signature(), None).unwrap();
+    let error = check_types(&layout, &plan, model.signature()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "column \"city\" holds Int64; it must hold text (Utf8 or LargeUtf8)"
+    );
 }

@@ -3,12 +3,17 @@
 //!
 //! A [`Scorer`] is made once per job (plan, predictor, version, output format) and is
 //! shared by every thread; [`Scorer::score_chunk`] scores one chunk into a caller's
-//! buffer. A bad row (wrong field count, a value that is empty, not a number, NaN or
-//! infinite, a JSONL line that is not an object or lacks a feature) is left out of the
-//! output and counted in [`ChunkOutcome`]; it never fails the chunk. Only the predictor
-//! or the Parquet codec fails a chunk. No I/O, no async: bytes in, bytes out.
+//! buffer. It serves every model the runtime serves: classifiers and regressors, over
+//! numeric, whole-number, nullable and string features (see `values`). A bad row (wrong
+//! field count, a value that is empty, not a number where one is expected, a string
+//! where one is not, NaN or infinite, a JSONL line that is not an object or lacks a
+//! feature) is left out of the output and counted in [`ChunkOutcome`]; it never fails the
+//! chunk. Only the predictor or the Parquet codec fails a chunk. No I/O, no async: bytes
+//! in, bytes out.
 
-use capstan_client::runtime::ndarray::ArrayView2;
+use std::borrow::Cow;
+
+use capstan_client::runtime::ndarray::{Array2, ArrayView2, Axis};
 use capstan_client::runtime::{Prediction, Predictor, Rows, RuntimeError, MAX_ROWS};
 use capstan_client::signature::ClassLabel;
 use capstan_client::types::batch::DataFormat;
@@ -17,9 +22,10 @@ use serde::{Deserialize, Serialize};
 use super::columns::ColumnPlan;
 use super::csv::{self, CsvLayout};
 use super::jsonl::{self, JsonlLayout};
-use super::keys::KeySink;
+use super::keys::{EntryShape, KeySink};
 use super::output::{self, OutputId, TextRows};
 use super::parquet::{self, ParquetRows, RowGroupInput};
+use super::values::{FeatureKind, Predicts};
 
 /// Most rows given to one `Predictor::predict` call.
 pub const BATCH_ROWS: usize = 4096;
@@ -85,6 +91,11 @@ pub struct Scorer<'a> {
     pub(super) predictor: &'a dyn Predictor,
     pub(super) version: i64,
     pub(super) output: DataFormat,
+    predicts: Predicts,
+    /// Per feature (signature order), how its values are read.
+    kinds: Vec<FeatureKind>,
+    /// How many features are strings (the text slots of a row).
+    text_features: usize,
     text_rows: Option<TextRows>,
     csv: CsvLayout,
     jsonl: JsonlLayout,
@@ -98,13 +109,9 @@ impl<'a> Scorer<'a> {
         output: DataFormat,
     ) -> Result<Self, ChunkError> {
         let signature = predictor.signature();
-        if predictor.targets().is_some() || !signature.is_numeric() {
-            return Err(ChunkError::Plan(
-                "batch scoring serves classifiers of numeric features; this model is a \
-                 regressor or takes string or nullable features"
-                    .into(),
-            ));
-        }
+        let predicts = Predicts::of(predictor).ok_or_else(|| {
+            ChunkError::Plan("the model predicts neither classes nor values".into())
+        })?;
         let names: Vec<&str> = signature.feature_names().collect();
         if plan.features != names {
             return Err(ChunkError::Plan(format!(
@@ -112,24 +119,43 @@ impl<'a> Scorer<'a> {
                 plan.features
             )));
         }
+        let kinds = FeatureKind::of(signature);
+        let text_features = kinds
+            .iter()
+            .filter(|kind| matches!(kind, FeatureKind::Text { .. }))
+            .count();
         Ok(Scorer {
             plan,
             predictor,
             version,
             output,
-            text_rows: TextRows::new(output, plan, predictor.classes(), version),
-            csv: CsvLayout::new(plan),
-            jsonl: JsonlLayout::new(plan),
+            text_rows: TextRows::new(output, plan, &predicts, version),
+            csv: CsvLayout::new(plan, &kinds),
+            jsonl: JsonlLayout::new(plan, &kinds),
+            predicts,
+            kinds,
+            text_features,
         })
     }
 
+    /// A classifier's classes; empty for a regressor.
     pub fn classes(&self) -> &[ClassLabel] {
-        self.predictor.classes()
+        self.predicts.classes()
+    }
+
+    /// What the model predicts per row.
+    pub fn predicts(&self) -> &Predicts {
+        &self.predicts
+    }
+
+    /// The entries of this job's key sidecars (see [`KeySink::reset`]).
+    pub fn key_shape(&self) -> EntryShape {
+        EntryShape::from(&self.predicts)
     }
 
     /// What the output starts with (a CSV header line; nothing for JSONL or Parquet parts).
     pub fn write_header(&self, out: &mut Vec<u8>) {
-        output::write_header(self.output, self.plan, self.classes(), out);
+        output::write_header(self.output, self.plan, &self.predicts, out);
     }
 
     /// Scores one chunk whose first data row is `first_row` (1-based), appending its
@@ -185,9 +211,11 @@ impl IdScratch {
     }
 }
 
-/// Where a parser puts the row it is reading.
+/// Where a parser puts the row it is reading: numbers by feature, the strings of string
+/// features by text slot (see `FeatureKind::Text`), and the id.
 pub(super) struct RowSlot<'s> {
     pub(super) values: &'s mut [f64],
+    pub(super) text: &'s mut [String],
     pub(super) id: &'s mut IdScratch,
 }
 
@@ -204,10 +232,13 @@ pub(super) struct ChunkState<'s> {
     features: usize,
     batch_rows: usize,
     values: Vec<f64>,
+    /// Per text slot, the batch's strings.
+    text: Vec<Vec<String>>,
     rows: Vec<u64>,
     ids: String,
     id_ends: Vec<(usize, IdKind)>,
     current_id: IdScratch,
+    current_text: Vec<String>,
     outcome: ChunkOutcome,
     sink: RowSink,
     out: &'s mut Vec<u8>,
@@ -231,10 +262,12 @@ impl<'s> ChunkState<'s> {
             features,
             batch_rows,
             values: vec![0.0; batch_rows * features],
+            text: vec![Vec::new(); scorer.text_features],
             rows: Vec::with_capacity(batch_rows),
             ids: String::new(),
             id_ends: Vec::with_capacity(batch_rows),
             current_id: IdScratch::default(),
+            current_text: vec![String::new(); scorer.text_features],
             outcome: ChunkOutcome::default(),
             sink,
             out,
@@ -244,6 +277,11 @@ impl<'s> ChunkState<'s> {
 
     pub(super) fn plan(&self) -> &ColumnPlan {
         self.scorer.plan
+    }
+
+    /// Per feature, how its values are read.
+    pub(super) fn kinds(&self) -> &[FeatureKind] {
+        &self.scorer.kinds
     }
 
     /// The name of input column `column`, for error reports.
@@ -262,6 +300,7 @@ impl<'s> ChunkState<'s> {
         self.current_id.text.clear();
         RowSlot {
             values: &mut self.values[start..start + self.features],
+            text: &mut self.current_text,
             id: &mut self.current_id,
         }
     }
@@ -273,6 +312,9 @@ impl<'s> ChunkState<'s> {
         self.ids.push_str(&self.current_id.text);
         let kind = self.current_id.kind.unwrap_or(IdKind::Text);
         self.id_ends.push((self.ids.len(), kind));
+        for (column, text) in self.text.iter_mut().zip(&self.current_text) {
+            column.push(text.clone());
+        }
         if self.rows.len() == self.batch_rows {
             self.flush()?;
         }
@@ -301,44 +343,78 @@ impl<'s> ChunkState<'s> {
         if count == 0 {
             return Ok(());
         }
-        let matrix = ArrayView2::from_shape(
-            (count, self.features),
-            &self.values[..count * self.features],
-        )
-        .map_err(|e| ChunkError::Plan(e.to_string()))?;
-        let prediction = self.scorer.predictor.predict(&Rows::numeric(matrix))?;
-        let prediction = match prediction {
-            Prediction::Classes(classes)
+        let numbers = &self.values[..count * self.features];
+        let prediction = if self.text.is_empty() {
+            // Numbers only: predicted straight from the batch buffer, without a copy.
+            let matrix = ArrayView2::from_shape((count, self.features), numbers)
+                .map_err(|e| ChunkError::Plan(e.to_string()))?;
+            self.scorer.predictor.predict(&Rows::numeric(matrix))?
+        } else {
+            let matrix = Array2::from_shape_vec((count, self.features), numbers.to_vec())
+                .map_err(|e| ChunkError::Plan(e.to_string()))?;
+            let text = self
+                .scorer
+                .kinds
+                .iter()
+                .enumerate()
+                .filter_map(|(column, kind)| match kind {
+                    FeatureKind::Text { slot } => {
+                        Some((column, std::mem::take(&mut self.text[*slot])))
+                    }
+                    FeatureKind::Number { .. } => None,
+                })
+                .collect();
+            let rows =
+                Rows::with_text(matrix, text).map_err(|e| ChunkError::Plan(e.to_string()))?;
+            self.scorer.predictor.predict(&rows)?
+        };
+        match (prediction, &self.scorer.predicts) {
+            (Prediction::Classes(classes), Predicts::Classes(_))
                 if classes.predictions.len() == count && classes.probabilities.len() == count =>
             {
-                classes
+                self.write_classes(&classes.predictions, &classes.probabilities)?
             }
-            other => {
+            (Prediction::Values(values), Predicts::Values(targets))
+                if values.values.nrows() == count && values.values.ncols() == *targets =>
+            {
+                self.write_values(&values.values)
+            }
+            (other, predicts) => {
                 return Err(ChunkError::Predict(RuntimeError::Inference(format!(
-                    "the model answered {} rows of {} for {count} rows of classes",
+                    "the model answered {} rows of {} for {count} rows of {}",
                     other.len(),
                     if other.as_values().is_some() {
                         "values"
                     } else {
                         "classes"
                     },
+                    match predicts {
+                        Predicts::Classes(_) => "classes",
+                        Predicts::Values(_) => "values",
+                    },
                 ))))
             }
-        };
+        }
+        self.outcome.written += count as u64;
+        self.rows.clear();
+        self.ids.clear();
+        self.id_ends.clear();
+        Ok(())
+    }
+
+    /// Writes a classifier's rows and keys for the batch.
+    fn write_classes(
+        &mut self,
+        predictions: &[ClassLabel],
+        probabilities: &[Vec<f64>],
+    ) -> Result<(), ChunkError> {
         let has_id = self.scorer.plan.id.is_some();
         let mut key_buffer = itoa::Buffer::new();
         let mut id_start = 0;
         for (i, &row) in self.rows.iter().enumerate() {
-            let (id_end, kind) = self.id_ends[i];
-            let text = &self.ids[id_start..id_end];
-            id_start = id_end;
-            let id = match (has_id, kind) {
-                (false, _) => OutputId::Row(row),
-                (true, IdKind::Text) => OutputId::Text(text),
-                (true, IdKind::Number) => OutputId::Number(text),
-            };
-            let class = self.scorer.class_index(&prediction.predictions[i])?;
-            let probabilities = &prediction.probabilities[i];
+            let id = output_id(has_id, &self.ids, &mut id_start, self.id_ends[i], row);
+            let class = self.scorer.class_index(&predictions[i])?;
+            let probabilities = &probabilities[i];
             match (&mut self.sink, &self.scorer.text_rows) {
                 (RowSink::Text, Some(rows)) => rows.write_row(self.out, id, class, probabilities),
                 (RowSink::Parquet(columns), _) => columns.push(id, class, probabilities),
@@ -351,11 +427,29 @@ impl<'s> ChunkState<'s> {
                 probabilities,
             );
         }
-        self.outcome.written += count as u64;
-        self.rows.clear();
-        self.ids.clear();
-        self.id_ends.clear();
         Ok(())
+    }
+
+    /// Writes a regressor's rows and keys for the batch (`values` is rows × targets).
+    fn write_values(&mut self, values: &Array2<f64>) {
+        let has_id = self.scorer.plan.id.is_some();
+        let mut key_buffer = itoa::Buffer::new();
+        let mut id_start = 0;
+        for ((i, &row), values) in self.rows.iter().enumerate().zip(values.axis_iter(Axis(0))) {
+            let id = output_id(has_id, &self.ids, &mut id_start, self.id_ends[i], row);
+            let values = match values.as_slice() {
+                Some(values) => Cow::Borrowed(values),
+                None => Cow::Owned(values.to_vec()),
+            };
+            let values = values.as_ref();
+            match (&mut self.sink, &self.scorer.text_rows) {
+                (RowSink::Text, Some(rows)) => rows.write_values(self.out, id, values),
+                (RowSink::Parquet(columns), _) => columns.push_values(id, values),
+                (RowSink::Text, None) => {}
+            }
+            self.keys
+                .push_values(id.key(&mut key_buffer).as_bytes(), row, values);
+        }
     }
 
     fn finish(mut self) -> Result<ChunkOutcome, ChunkError> {
@@ -364,6 +458,24 @@ impl<'s> ChunkState<'s> {
             columns.write_part(self.out)?;
         }
         Ok(self.outcome)
+    }
+}
+
+/// The output id of the batch's row `row`, whose id text ends at `end` in `ids` (after
+/// the previous row's, at `start`, which moves on).
+fn output_id<'i>(
+    has_id: bool,
+    ids: &'i str,
+    start: &mut usize,
+    (end, kind): (usize, IdKind),
+    row: u64,
+) -> OutputId<'i> {
+    let text = &ids[*start..end];
+    *start = end;
+    match (has_id, kind) {
+        (false, _) => OutputId::Row(row),
+        (true, IdKind::Text) => OutputId::Text(text),
+        (true, IdKind::Number) => OutputId::Number(text),
     }
 }
 

@@ -1,14 +1,15 @@
 //! Tests of `score` with CSV and JSONL input: output rows equal the predictor's answer row
 //! for row, bad rows are reported by row, id and field, and chunking changes nothing.
 
-use capstan_client::signature::ClassLabel;
+use capstan_client::signature::{ClassLabel, DataType};
 use capstan_client::types::batch::DataFormat;
+use capstan_client::types::PredictedValue;
 
 use super::*;
 use crate::batch::columns::plan_columns;
 use crate::batch::index::RowIndexer;
 use crate::batch::keys::{merge_key_sidecars, KeyIndexFooter};
-use crate::batch::testing::{direct, Logistic};
+use crate::batch::testing::{direct, Linear, Logistic, Mixed};
 
 fn ints() -> Vec<ClassLabel> {
     vec![ClassLabel::Int(0), ClassLabel::Int(1)]
@@ -25,7 +26,7 @@ struct Scored {
 }
 
 fn score(
-    predictor: &Logistic,
+    predictor: &dyn Predictor,
     columns: &[&str],
     id: Option<&str>,
     input: DataFormat,
@@ -36,7 +37,7 @@ fn score(
     let scorer = Scorer::new(&plan, predictor, 7, output).unwrap();
     let mut out = Vec::new();
     scorer.write_header(&mut out);
-    let mut keys = KeySink::new(2);
+    let mut keys = KeySink::with_shape(scorer.key_shape());
     let chunk = match input {
         DataFormat::Csv => ChunkInput::Csv(data.as_bytes()),
         _ => ChunkInput::Jsonl(data.as_bytes()),
@@ -357,7 +358,7 @@ fn chunks_scored_apart_give_the_same_rows_and_numbers_as_one_chunk() {
         let mut key_index = Vec::new();
         merge_key_sidecars(
             sidecars.iter().map(Vec::as_slice),
-            &ints(),
+            &Predicts::Classes(ints()),
             index.rows,
             &mut key_index,
         )
@@ -366,7 +367,10 @@ fn chunks_scored_apart_give_the_same_rows_and_numbers_as_one_chunk() {
             let found = KeyIndexFooter::lookup(&key_index, &fields[0])
                 .unwrap()
                 .unwrap();
-            assert_eq!(found.prediction.to_string(), fields[1]);
+            let PredictedValue::Label(label) = found.prediction else {
+                panic!("a classifier's index holds labels");
+            };
+            assert_eq!(label.to_string(), fields[1]);
             assert_eq!(Ok(found.probabilities[1].1), fields[3].parse::<f64>());
         }
         assert_eq!(KeyIndexFooter::lookup(&key_index, "125").unwrap(), None);
@@ -386,7 +390,13 @@ fn a_key_index_from_ids_serves_each_id() {
         DataFormat::Csv,
     );
     let mut index = Vec::new();
-    merge_key_sidecars([scored.sidecar.as_slice()], &ints(), 3, &mut index).unwrap();
+    merge_key_sidecars(
+        [scored.sidecar.as_slice()],
+        &Predicts::Classes(ints()),
+        3,
+        &mut index,
+    )
+    .unwrap();
     let expected = direct(&predictor, &[vec![1.0], vec![-1.0]]);
     let u1 = KeyIndexFooter::lookup(&index, "u1").unwrap().unwrap();
     assert_eq!(
@@ -394,7 +404,10 @@ fn a_key_index_from_ids_serves_each_id() {
         "the first row wins"
     );
     let u2 = KeyIndexFooter::lookup(&index, "u2").unwrap().unwrap();
-    assert_eq!(u2.prediction, expected.predictions[1]);
+    assert_eq!(
+        u2.prediction,
+        PredictedValue::Label(expected.predictions[1].clone())
+    );
 }
 
 #[test]
@@ -406,4 +419,228 @@ fn a_plan_for_other_features_is_refused() {
         Scorer::new(&plan, &predictor, 1, DataFormat::Csv),
         Err(ChunkError::Plan(_))
     ));
+}
+
+/// Every error of a chunk as (row, field, reason).
+fn errors(outcome: &ChunkOutcome) -> Vec<(u64, Option<String>, String)> {
+    outcome
+        .errors
+        .iter()
+        .map(|e| (e.row, e.field.clone(), e.reason.clone()))
+        .collect()
+}
+
+fn error(row: u64, field: &str, reason: &str) -> (u64, Option<String>, String) {
+    (row, Some(field.to_string()), reason.to_string())
+}
+
+#[test]
+fn a_regressors_rows_carry_its_values_in_every_text_format() {
+    let features = [
+        ("a", DataType::Float64, false),
+        ("b", DataType::Float64, false),
+    ];
+    let one = Linear::new(&features, 1);
+    let scored = score(
+        &one,
+        &["id", "b", "a"],
+        Some("id"),
+        DataFormat::Csv,
+        "x,2,0.5\ny,-1,3\n",
+        DataFormat::Csv,
+    );
+    // 0.5 + 2·2 and 3 + 2·(-1), printed as serde_json prints them.
+    assert_eq!(
+        std::str::from_utf8(&scored.out).unwrap(),
+        "id,prediction,version\nx,4.5,7\ny,1.0,7\n"
+    );
+    let mut index = Vec::new();
+    merge_key_sidecars(
+        [scored.sidecar.as_slice()],
+        &Predicts::Values(1),
+        2,
+        &mut index,
+    )
+    .unwrap();
+    let found = KeyIndexFooter::lookup(&index, "x").unwrap().unwrap();
+    assert_eq!(found.prediction, PredictedValue::Value(4.5));
+
+    let three = Linear::new(&features, 3);
+    let scored = score(
+        &three,
+        &["a", "b"],
+        None,
+        DataFormat::Jsonl,
+        "{\"a\": 1, \"b\": 1}\n{\"a\": 1e16, \"b\": 0}\n",
+        DataFormat::Jsonl,
+    );
+    assert_eq!(
+        std::str::from_utf8(&scored.out).unwrap(),
+        "{\"row\":1,\"prediction_0\":3.0,\"prediction_1\":4.0,\"prediction_2\":5.0,\"version\":7}\n\
+         {\"row\":2,\"prediction_0\":1e+16,\"prediction_1\":1e+16,\"prediction_2\":1.0000000000000002e+16,\"version\":7}\n"
+    );
+    let scored = score(
+        &three,
+        &["a", "b"],
+        None,
+        DataFormat::Csv,
+        "1,1\n",
+        DataFormat::Csv,
+    );
+    assert!(scored
+        .out
+        .starts_with(b"row,prediction_0,prediction_1,prediction_2,version\n1,3.0,4.0,5.0,7\n"));
+    let mut index = Vec::new();
+    merge_key_sidecars(
+        [scored.sidecar.as_slice()],
+        &Predicts::Values(3),
+        1,
+        &mut index,
+    )
+    .unwrap();
+    let found = KeyIndexFooter::lookup(&index, "1").unwrap().unwrap();
+    assert_eq!(
+        found.prediction,
+        PredictedValue::Targets(vec![3.0, 4.0, 5.0])
+    );
+}
+
+#[test]
+fn csv_fields_of_mixed_features_are_read_as_their_types() {
+    let model = Mixed::new();
+    // Columns in another order than the signature's, and one the model does not use.
+    let data = "k1,Oslo,,3\n\
+                k2,\"Lyon, FR\",120.5,2\n\
+                k3,Porto,big,2\n\
+                k4,Porto,80,2.5\n\
+                k5,Porto,80,18014398509481984\n\
+                k6,Porto,NA,1\n\
+                k7,,1,-4\n\
+                k8,Porto,NaN,0\n";
+    let scored = score(
+        &model,
+        &["id", "city", "area", "rooms"],
+        Some("id"),
+        DataFormat::Csv,
+        data,
+        DataFormat::Csv,
+    );
+    assert_eq!(
+        errors(&scored.outcome),
+        vec![
+            error(3, "area", "not a number"),
+            error(4, "rooms", "expected a whole number within ±2^53"),
+            error(5, "rooms", "expected a whole number within ±2^53"),
+        ]
+    );
+    let rows = csv_rows(&scored.out);
+    let expected = [
+        ("k1", Mixed::value(None, 3, "Oslo")),
+        ("k2", Mixed::value(Some(120.5), 2, "Lyon, FR")),
+        ("k6", Mixed::value(None, 1, "Porto")),
+        ("k7", Mixed::value(Some(1.0), -4, "")),
+        ("k8", Mixed::value(None, 0, "Porto")),
+    ];
+    assert_eq!(rows.len(), expected.len());
+    for (fields, (id, value)) in rows.iter().zip(expected) {
+        assert_eq!(fields[0], id);
+        assert_eq!(fields[1], serde_json::to_string(&value).unwrap());
+        assert_eq!(fields[2], "7");
+    }
+}
+
+#[test]
+fn jsonl_values_of_mixed_features_are_checked_against_their_types() {
+    let model = Mixed::new();
+    let data = "{\"id\": 1, \"area\": 50, \"rooms\": 2, \"city\": \"Oslo\"}\n\
+                {\"id\": 2, \"area\": null, \"rooms\": 2, \"city\": \"Oslo\"}\n\
+                {\"id\": 3, \"rooms\": 2, \"city\": \"Zürich\"}\n\
+                {\"id\": 4, \"area\": 50, \"rooms\": 2, \"city\": 7}\n\
+                {\"id\": 5, \"area\": \"50\", \"rooms\": 2, \"city\": \"Oslo\"}\n\
+                {\"id\": 6, \"area\": 50, \"rooms\": \"2\", \"city\": \"Oslo\"}\n\
+                {\"id\": 7, \"area\": 50, \"rooms\": 2.5, \"city\": \"Oslo\"}\n\
+                {\"id\": 8, \"area\": 50, \"rooms\": 2}\n\
+                {\"id\": 9, \"area\": 50, \"rooms\": null, \"city\": \"Oslo\"}\n\
+                {\"id\": 10, \"area\": 50, \"rooms\": 9007199254740993, \"city\": \"Oslo\"}\n\
+                {\"id\": 11, \"area\": 1.5, \"rooms\": 2.0, \"city\": \"\"}\n";
+    let scored = score(
+        &model,
+        &["id", "area", "rooms", "city"],
+        Some("id"),
+        DataFormat::Jsonl,
+        data,
+        DataFormat::Jsonl,
+    );
+    assert_eq!(
+        errors(&scored.outcome),
+        vec![
+            error(4, "city", "expected a string, got a number"),
+            error(5, "area", "expected a number, got a string"),
+            error(6, "rooms", "expected a whole number, got a string"),
+            error(7, "rooms", "expected a whole number within ±2^53"),
+            error(8, "city", "missing"),
+            error(9, "rooms", "expected a whole number, got null"),
+            error(10, "rooms", "expected a whole number within ±2^53"),
+        ]
+    );
+    let lines: Vec<serde_json::Value> = std::str::from_utf8(&scored.out)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let expected = [
+        (1, Mixed::value(Some(50.0), 2, "Oslo")),
+        (2, Mixed::value(None, 2, "Oslo")),
+        (3, Mixed::value(None, 2, "Zürich")),
+        (11, Mixed::value(Some(1.5), 2, "")),
+    ];
+    assert_eq!(lines.len(), expected.len());
+    for (line, (id, value)) in lines.iter().zip(expected) {
+        assert_eq!(line["id"], id);
+        assert_eq!(
+            line["prediction"].as_f64().unwrap().to_bits(),
+            value.to_bits()
+        );
+        assert!(line.get("p_0").is_none(), "{line}");
+    }
+    let mut index = Vec::new();
+    merge_key_sidecars(
+        [scored.sidecar.as_slice()],
+        &Predicts::Values(1),
+        11,
+        &mut index,
+    )
+    .unwrap();
+    let found = KeyIndexFooter::lookup(&index, "3").unwrap().unwrap();
+    assert_eq!(
+        found.prediction,
+        PredictedValue::Value(Mixed::value(None, 2, "Zürich"))
+    );
+    assert_eq!(KeyIndexFooter::lookup(&index, "4").unwrap(), None);
+}
+
+#[test]
+fn a_regressor_is_scored_in_batches_as_one() {
+    // More rows than one predict call takes: every batch's strings reach the model.
+    let model = Mixed::new();
+    let mut data = String::new();
+    let mut expected = Vec::new();
+    for i in 0..(BATCH_ROWS as i64 * 2 + 17) {
+        let city = format!("c{}", i % 1000);
+        data.push_str(&format!("{city},{i},{}\n", i % 5));
+        expected.push(Mixed::value(Some(i as f64), i % 5, &city));
+    }
+    let scored = score(
+        &model,
+        &["city", "area", "rooms"],
+        None,
+        DataFormat::Csv,
+        &data,
+        DataFormat::Csv,
+    );
+    let rows = csv_rows(&scored.out);
+    assert_eq!(rows.len(), expected.len());
+    for (fields, value) in rows.iter().zip(expected) {
+        assert_eq!(fields[1].parse::<f64>().unwrap(), value);
+    }
 }

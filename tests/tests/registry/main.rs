@@ -10,6 +10,7 @@ mod bad_input;
 mod batch;
 mod batch_schedules;
 mod batch_workers;
+mod batch_zoo;
 mod datasets;
 mod deployment_serving;
 mod deployments;

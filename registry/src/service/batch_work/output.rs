@@ -102,7 +102,12 @@ impl Registry {
         rows: i64,
     ) -> RegistryResult<WrittenOutput> {
         let mut header = Vec::new();
-        output::write_header(job.output_format, &plan.columns, &plan.classes, &mut header);
+        output::write_header(
+            job.output_format,
+            &plan.columns,
+            &plan.predicts(),
+            &mut header,
+        );
         let mut all = Vec::with_capacity(parts.len() + 1);
         if !header.is_empty() {
             let key = format!(
@@ -215,10 +220,10 @@ impl Registry {
             .artifacts
             .blocking_writer(&keys_key(&job.id), runtime)
             .await?;
-        let classes = plan.classes.clone();
+        let predicts = plan.predicts();
         let rows = job.rows_total.unwrap_or(0).max(0) as u64;
         tokio::task::spawn_blocking(move || {
-            match merge_key_sidecars(readers, &classes, rows, &mut index) {
+            match merge_key_sidecars(readers, &predicts, rows, &mut index) {
                 Ok(_) => Ok(index.finish()?),
                 Err(error) => {
                     index.abort();
@@ -338,7 +343,7 @@ impl Registry {
             )
             .map_err(|e| RegistryError::unprocessable("output_unwritable", e.to_string()))?;
             let mut out = Vec::new();
-            let mut keys = crate::batch::KeySink::new(scorer.classes().len());
+            let mut keys = crate::batch::KeySink::with_shape(scorer.key_shape());
             scorer
                 .score_chunk(crate::batch::ChunkInput::Csv(b""), 1, &mut out, &mut keys)
                 .map_err(|e| RegistryError::unprocessable("output_unwritable", e.to_string()))?;

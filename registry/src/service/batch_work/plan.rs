@@ -12,7 +12,7 @@ use capstan_client::ClassLabel;
 
 use super::InputObject;
 use crate::batch::parquet::{self, ParquetLayout};
-use crate::batch::{plan_columns, ColumnPlan, PlanError, RowIndex, RowIndexer};
+use crate::batch::{plan_columns, ColumnPlan, PlanError, Predicts, RowIndex, RowIndexer};
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::Registry;
 use capstan_client::types::EventKind;
@@ -30,14 +30,30 @@ const INDEX_READ: u64 = 8 * 1024 * 1024;
 /// Bytes read from the end of a Parquet file first: usually the whole footer.
 const PARQUET_TAIL: u64 = 64 * 1024;
 
-/// What a job's row says of its plan (`batch_jobs.plan`): the column plan, the classes
-/// the output's header names, and the input's format.
+/// What a job's row says of its plan (`batch_jobs.plan`): the column plan, what the
+/// model predicts (a classifier's `classes`, which the output's header names, or a
+/// regressor's number of `targets`), and the input's format. Plans stored before
+/// regressors were served have no `targets`: they are classifiers'.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct StoredPlan {
     #[serde(flatten)]
     pub columns: ColumnPlan,
+    /// A classifier's classes; empty for a regressor.
     pub classes: Vec<ClassLabel>,
+    /// A regressor's number of targets; absent for a classifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<usize>,
     pub format: DataFormat,
+}
+
+impl StoredPlan {
+    /// What the planned model predicts.
+    pub fn predicts(&self) -> Predicts {
+        match self.targets {
+            Some(targets) => Predicts::Values(targets),
+            None => Predicts::Classes(self.classes.clone()),
+        }
+    }
 }
 
 /// A chunk of input: a byte range of whole lines, or a Parquet row group.
@@ -166,7 +182,7 @@ impl Registry {
                 ));
             }
             if let Some(layout) = &file.parquet {
-                parquet::check_types(layout, &columns).map_err(plan_failure)?;
+                parquet::check_types(layout, &columns, signature).map_err(plan_failure)?;
             }
             chunks.extend(file.ranges.iter().map(|(bytes, first_row)| PlannedChunk {
                 start: bytes.start,
@@ -180,6 +196,7 @@ impl Registry {
             stored: StoredPlan {
                 columns,
                 classes: predictor.classes().to_vec(),
+                targets: predictor.targets(),
                 format,
             },
             rows_total: Some(rows as i64),

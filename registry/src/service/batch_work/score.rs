@@ -141,7 +141,7 @@ fn score_on_this_thread(
     };
     let out = &mut buffers.output;
     out.clear();
-    buffers.keys.reset(scorer.classes().len());
+    buffers.keys.reset(scorer.key_shape());
     let outcome = scorer
         .score_chunk(chunk_input, first_row, out, &mut buffers.keys)
         .map_err(|e| fail(e.to_string()))?;
