@@ -69,6 +69,11 @@ impl DataType {
     pub fn is_numeric(self) -> bool {
         !matches!(self, DataType::String)
     }
+
+    /// Whether values of this type are floating-point numbers.
+    pub fn is_float(self) -> bool {
+        matches!(self, DataType::Float64 | DataType::Float32)
+    }
 }
 
 /// A class label: an integer (`0`, `1`) or a string (`"malignant"`).

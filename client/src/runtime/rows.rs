@@ -105,8 +105,13 @@ impl<'a> Rows<'a> {
                 reason: format!("expected {features} values per row, got {}", self.width()),
             });
         }
+        // One pass over the features: are they all plain floats, and do the string
+        // columns sit where the string features are (`text` is sorted by column)?
+        let mut plain = true;
+        let mut texts = self.text.iter().map(|(column, _)| *column).peekable();
         for (column, feature) in signature.inputs.iter().enumerate() {
-            let is_text = self.text(column).is_some();
+            plain &= feature.dtype.is_float() && !feature.nullable;
+            let is_text = texts.next_if_eq(&column).is_some();
             if is_text != (feature.dtype == DataType::String) {
                 return Err(InputError {
                     row: 0,
@@ -114,6 +119,10 @@ impl<'a> Rows<'a> {
                     reason: format!("expected {}", expected(feature.dtype)),
                 });
             }
+        }
+        // Floats that must be present (every feature of most models): one tight pass.
+        if plain && self.numbers.iter().all(|x| x.is_finite()) {
+            return Ok(());
         }
         for (row, values) in self.numbers.outer_iter().enumerate() {
             for (value, feature) in values.iter().zip(&signature.inputs) {
