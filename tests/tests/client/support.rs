@@ -166,9 +166,19 @@ pub struct ExampleApp {
 
 impl ExampleApp {
     pub fn copy() -> Self {
+        Self::copy_of("embedded-app")
+    }
+
+    /// A copy of `client/examples/<name>`.
+    pub fn copy_of(name: &str) -> Self {
         ExampleApp {
-            example: ExampleCrate::copy("embedded-app"),
+            example: ExampleCrate::copy(name),
         }
+    }
+
+    /// The binary `name` the copy built.
+    pub fn binary(&self, name: &str) -> PathBuf {
+        self.example.binary(name)
     }
 
     pub fn path(&self) -> &Path {
