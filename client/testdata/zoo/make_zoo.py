@@ -240,6 +240,28 @@ def classifiers():
         [f.replace(" (cm)", "").replace(" ", "_") for f in iris.feature_names]
     )
     iris_types = [("float_input", FloatTensorType([None, 4]))]
+    # Several inputs into a scaler (skl2onnx: FeatureVectorizer), one of them two wide.
+    scaled = Pipeline(
+        [("scale", StandardScaler()), ("lr", LogisticRegression(max_iter=10_000, random_state=RANDOM_STATE))]
+    ).fit(xi_train, yi_train)
+    export(
+        scaled,
+        "iris_feature_vectorizer",
+        [
+            ("sepal_length", FloatTensorType([None, 1])),
+            ("sepal_width", FloatTensorType([None, 1])),
+            ("petal", FloatTensorType([None, 2])),
+        ],
+    )
+    out.append(
+        entry(
+            "iris_feature_vectorizer",
+            scaled,
+            numeric_features(["sepal_length", "sepal_width", "petal_0", "petal_1"]),
+            xi_test[:REFERENCE_ROWS],
+            float32=True,
+        )
+    )
     for name, model in [
         ("iris_random_forest", RandomForestClassifier(n_estimators=25, max_depth=5, random_state=RANDOM_STATE)),
         ("iris_gradient_boosting", GradientBoostingClassifier(n_estimators=30, random_state=RANDOM_STATE)),

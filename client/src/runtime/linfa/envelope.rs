@@ -77,6 +77,19 @@ fn invalid(reason: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::invalid_artifact(LINFA_LOGISTIC, reason)
 }
 
+/// Refuses an envelope of another version than this build reads.
+pub(super) fn check_version(version: u32, format: &str) -> Result<(), RuntimeError> {
+    if version == ENVELOPE_VERSION {
+        return Ok(());
+    }
+    Err(RuntimeError::invalid_artifact(
+        format,
+        format!(
+            "envelope version {version} is not supported (this build reads {ENVELOPE_VERSION})"
+        ),
+    ))
+}
+
 impl LogisticEnvelope {
     /// Wraps a fitted model, checking that its shape agrees with the feature names,
     /// classes and standardisation.
@@ -100,12 +113,7 @@ impl LogisticEnvelope {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RuntimeError> {
         let wire: WireEnvelope = serde_json::from_slice(bytes)
             .map_err(|e| invalid(format!("not a Capstan linfa envelope: {e}")))?;
-        if wire.capstan_envelope != ENVELOPE_VERSION {
-            return Err(invalid(format!(
-                "envelope version {} is not supported (this build reads {ENVELOPE_VERSION})",
-                wire.capstan_envelope
-            )));
-        }
+        check_version(wire.capstan_envelope, LINFA_LOGISTIC)?;
         let model = match wire.kind {
             Kind::Binary => serde_json::from_value(wire.model).map(LogisticModel::Binary),
             Kind::Multinomial => serde_json::from_value(wire.model).map(LogisticModel::Multinomial),

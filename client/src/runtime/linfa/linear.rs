@@ -20,7 +20,7 @@
 use ndarray::{Array1, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-use super::envelope::{Standardization, ENVELOPE_VERSION};
+use super::envelope::{check_version, Standardization, ENVELOPE_VERSION};
 use crate::runtime::{
     check_rows, reconcile_signature, NamePolicy, Prediction, Predictor, Rows, RuntimeError,
     LINFA_LINEAR,
@@ -94,12 +94,7 @@ impl LinearEnvelope {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RuntimeError> {
         let wire: WireEnvelope = serde_json::from_slice(bytes)
             .map_err(|e| invalid(format!("not a Capstan linfa-linear envelope: {e}")))?;
-        if wire.capstan_envelope != ENVELOPE_VERSION {
-            return Err(invalid(format!(
-                "envelope version {} is not supported (this build reads {ENVELOPE_VERSION})",
-                wire.capstan_envelope
-            )));
-        }
+        check_version(wire.capstan_envelope, LINFA_LINEAR)?;
         if wire.targets != 1 {
             return Err(invalid(format!(
                 "`targets` is {}; only single-target models (1) are served",

@@ -22,7 +22,7 @@
 use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-use super::envelope::ENVELOPE_VERSION;
+use super::envelope::{check_version, ENVELOPE_VERSION};
 use crate::runtime::{
     check_rows, reconcile_signature, NamePolicy, Prediction, Predictor, Rows, RuntimeError,
     LINFA_TREE,
@@ -95,12 +95,7 @@ impl TreeEnvelope {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RuntimeError> {
         let wire: WireEnvelope = serde_json::from_slice(bytes)
             .map_err(|e| invalid(format!("not a Capstan linfa-tree envelope: {e}")))?;
-        if wire.capstan_envelope != ENVELOPE_VERSION {
-            return Err(invalid(format!(
-                "envelope version {} is not supported (this build reads {ENVELOPE_VERSION})",
-                wire.capstan_envelope
-            )));
-        }
+        check_version(wire.capstan_envelope, LINFA_TREE)?;
         let TreeKind::Classifier = wire.kind;
         Self::new(wire.nodes, wire.feature_names, wire.classes)
     }

@@ -134,16 +134,7 @@ impl Expansion for OneHotEncoder {
     }
 }
 
-// Floats compare as `PartialEq` does; tract only needs `Eq` to dedupe equal nodes.
-impl Eq for OneHotEncoder {}
-
-impl Op for OneHotEncoder {
-    fn name(&self) -> StaticName {
-        "OneHotEncoder".into()
-    }
-
-    op_as_typed_op!();
-}
+capstan_op!(OneHotEncoder, "OneHotEncoder");
 
 impl EvalOp for OneHotEncoder {
     op_out_of_plan!();
@@ -329,16 +320,7 @@ impl Expansion for LabelEncoder {
     }
 }
 
-// Floats compare as `PartialEq` does; tract only needs `Eq` to dedupe equal nodes.
-impl Eq for LabelEncoder {}
-
-impl Op for LabelEncoder {
-    fn name(&self) -> StaticName {
-        "LabelEncoder".into()
-    }
-
-    op_as_typed_op!();
-}
+capstan_op!(LabelEncoder, "LabelEncoder");
 
 impl EvalOp for LabelEncoder {
     op_out_of_plan!();

@@ -7,6 +7,7 @@ use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
 use super::attributes::{floats, ints};
+use super::same_type_and_shape;
 
 /// ONNX `ai.onnx.ml.Imputer`.
 #[derive(Clone, Debug, PartialEq)]
@@ -85,10 +86,7 @@ impl Expansion for Imputer {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        check_input_arity(inputs, 1)?;
-        check_output_arity(outputs, 1)?;
-        s.equals(&inputs[0].datum_type, &outputs[0].datum_type)?;
-        s.equals(&inputs[0].shape, &outputs[0].shape)
+        same_type_and_shape(s, inputs, outputs)
     }
 
     fn wire(
@@ -111,16 +109,7 @@ impl Expansion for Imputer {
     }
 }
 
-// Floats compare as `PartialEq` does; tract only needs `Eq` to dedupe equal nodes.
-impl Eq for Imputer {}
-
-impl Op for Imputer {
-    fn name(&self) -> StaticName {
-        "Imputer".into()
-    }
-
-    op_as_typed_op!();
-}
+capstan_op!(Imputer, "Imputer");
 
 impl EvalOp for Imputer {
     op_out_of_plan!();
@@ -184,10 +173,7 @@ impl Expansion for Binarizer {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        check_input_arity(inputs, 1)?;
-        check_output_arity(outputs, 1)?;
-        s.equals(&inputs[0].datum_type, &outputs[0].datum_type)?;
-        s.equals(&inputs[0].shape, &outputs[0].shape)
+        same_type_and_shape(s, inputs, outputs)
     }
 
     fn wire(
@@ -200,16 +186,7 @@ impl Expansion for Binarizer {
     }
 }
 
-// Floats compare as `PartialEq` does; tract only needs `Eq` to dedupe equal nodes.
-impl Eq for Binarizer {}
-
-impl Op for Binarizer {
-    fn name(&self) -> StaticName {
-        "Binarizer".into()
-    }
-
-    op_as_typed_op!();
-}
+capstan_op!(Binarizer, "Binarizer");
 
 impl EvalOp for Binarizer {
     op_out_of_plan!();

@@ -7,6 +7,7 @@
 //!   aggregate, post-transform and branch mode, float and double attributes.
 //! - `OneHotEncoder`, `LabelEncoder` (`encoders`): the operators that read strings.
 //! - `Imputer`, `Binarizer` (`imputer`).
+//! - `FeatureVectorizer` (`vectorizer`): several inputs concatenated into one row.
 //! - `Scaler`: `y = (x - offset) * scale`, per feature or broadcast, as `f32` — what
 //!   skl2onnx emits for `StandardScaler`.
 //! - `ZipMap`: turns a `[N, C]` probability tensor into a sequence of `{label: p}` maps.
@@ -23,11 +24,29 @@ use tract_onnx::tract_core::ops::identity::Identity;
 use tract_onnx::tract_core::ops::math::{mul, sub};
 use tract_onnx::tract_hir::internal::*;
 
+/// `Eq` and `Op` for a Capstan operator named `$name` that evaluates itself (its
+/// `EvalOp` and `TypedOp` are its own).
+macro_rules! capstan_op {
+    ($type:ty, $name:literal) => {
+        // Floats compare as `PartialEq` does; tract only needs `Eq` to dedupe equal nodes.
+        impl Eq for $type {}
+
+        impl Op for $type {
+            fn name(&self) -> StaticName {
+                $name.into()
+            }
+
+            op_as_typed_op!();
+        }
+    };
+}
+
 mod attributes;
 mod encoders;
 mod imputer;
 mod tree_ops;
 mod trees;
+mod vectorizer;
 
 /// Adds Capstan's `ai.onnx.ml` operators to an ONNX op registry (replacing tract's
 /// `TreeEnsembleClassifier`).
@@ -40,6 +59,20 @@ pub fn register_ml_ops(registry: &mut OnnxOpRegister) {
     registry.insert("LabelEncoder", encoders::label_encoder);
     registry.insert("Imputer", imputer::imputer);
     registry.insert("Binarizer", imputer::binarizer);
+    registry.insert("FeatureVectorizer", vectorizer::feature_vectorizer);
+}
+
+/// Inference rules of an element-wise operator: one input, one output of its type and
+/// shape.
+fn same_type_and_shape<'r, 'p: 'r>(
+    s: &mut Solver<'r>,
+    inputs: &'p [TensorProxy],
+    outputs: &'p [TensorProxy],
+) -> InferenceResult {
+    check_input_arity(inputs, 1)?;
+    check_output_arity(outputs, 1)?;
+    s.equals(&inputs[0].datum_type, &outputs[0].datum_type)?;
+    s.equals(&inputs[0].shape, &outputs[0].shape)
 }
 
 /// ONNX `ai.onnx.ml.Scaler`.

@@ -575,3 +575,69 @@ fn check_acyclic(nodes: &[Node], roots: &[u32]) -> TractResult<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probit_is_the_standard_normal_quantile() {
+        // Quantiles to 1e-12 (scipy.special.ndtri).
+        for (p, z) in [
+            (0.5, 0.0),
+            (0.975, 1.959_963_984_540_054),
+            (0.1, -1.281_551_565_544_600_5),
+            (0.999, 3.090_232_306_167_813),
+            (1e-6, -4.753_424_308_822_899),
+        ] {
+            assert!(
+                (probit(p) - z).abs() < 1e-9,
+                "probit({p}) = {}, not {z}",
+                probit(p)
+            );
+        }
+        assert_eq!(probit(0.0), f64::NEG_INFINITY);
+        assert_eq!(probit(1.0), f64::INFINITY);
+        assert!(probit(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn post_transforms_follow_the_spec() {
+        let mut scores = [1.0, 0.0, -1.0];
+        PostTransform::Softmax.apply(&mut scores);
+        let total: f64 = [1f64, 0.0, -1.0].iter().map(|s| s.exp()).sum();
+        assert!((scores[0] - 1f64.exp() / total).abs() < 1e-15);
+        assert!((scores.iter().sum::<f64>() - 1.0).abs() < 1e-15);
+
+        // SOFTMAX_ZERO leaves exact zeros at zero and normalises the rest.
+        let mut scores = [1.0, 0.0, -1.0];
+        PostTransform::SoftmaxZero.apply(&mut scores);
+        assert_eq!(scores[1], 0.0);
+        assert!((scores[0] + scores[2] - 1.0).abs() < 1e-15);
+
+        let mut scores = [0.0, 2.0];
+        PostTransform::Logistic.apply(&mut scores);
+        assert_eq!(scores[0], 0.5);
+        assert!((scores[1] - 1.0 / (1.0 + (-2f64).exp())).abs() < 1e-15);
+
+        let mut scores = [0.975];
+        PostTransform::Probit.apply(&mut scores);
+        assert!((scores[0] - 1.959_963_984_540_054).abs() < 1e-9);
+    }
+
+    #[test]
+    fn branch_modes_compare_as_named() {
+        let cases = [
+            (Mode::Leq, [true, true, false]),
+            (Mode::Lt, [true, false, false]),
+            (Mode::Gte, [false, true, true]),
+            (Mode::Gt, [false, false, true]),
+            (Mode::Eq, [false, true, false]),
+            (Mode::Neq, [true, false, true]),
+        ];
+        for (mode, expected) in cases {
+            let got = [0.0, 1.0, 2.0].map(|x| mode.holds(x, 1.0));
+            assert_eq!(got, expected, "{mode:?}");
+        }
+    }
+}
