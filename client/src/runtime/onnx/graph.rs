@@ -15,7 +15,8 @@
 //!   constant an `ArrayFeatureExtractor` picks labels from (an MLP without ZipMap). They
 //!   are read here because the label outputs are never computed by Capstan.
 //!
-//! It also prepares the copy of the graph handed to tract: `replace_string_labels_with_indices`
+//! It also prepares the copy of the graph handed to tract (`dict_vectorizer.rs` rewrites
+//! map inputs before this runs): `replace_string_labels_with_indices`
 //! turns `classlabels_strings` into integer labels `0..k` (tract's `LinearClassifier` cannot
 //! build a string label tensor), and `check_operators` refuses a graph with an operator no
 //! registered builder can run, naming it.
@@ -480,7 +481,7 @@ fn class_labels_of(node: &NodeProto) -> Result<Option<Vec<ClassLabel>>, RuntimeE
     Ok(None)
 }
 
-fn string_labels(
+pub(super) fn string_labels(
     node: &NodeProto,
     attribute: &AttributeProto,
 ) -> Result<Vec<ClassLabel>, RuntimeError> {
@@ -498,107 +499,6 @@ fn string_labels(
                 })
         })
         .collect()
-}
-
-/// Replaces each `DictVectorizer` that reads a map-typed graph input (skl2onnx's export
-/// of scikit-learn's `DictVectorizer`: one `{key: value}` map per row) by a dense
-/// `[N, vocabulary]` float input under the vectorizer's output name: a record by feature
-/// name is that map, so the features are the vocabulary (a key the model was not trained
-/// on is an unknown feature; send 0 for an absent one, what the vectorizer would write).
-/// Returns each new input's column names.
-pub(crate) fn replace_dict_vectorizers(
-    model: &mut ModelProto,
-) -> Result<HashMap<String, Vec<String>>, RuntimeError> {
-    let mut vocabularies = HashMap::new();
-    let Some(graph) = model.graph.as_mut() else {
-        return Ok(vocabularies);
-    };
-    let map_inputs: Vec<String> = graph
-        .input
-        .iter()
-        .filter(|input| {
-            input
-                .r#type
-                .as_ref()
-                .and_then(|t| t.value.as_ref())
-                .is_none()
-        })
-        .map(|input| input.name.clone())
-        .collect();
-    for name in map_inputs {
-        let readers: Vec<usize> = graph
-            .node
-            .iter()
-            .enumerate()
-            .filter(|(_, node)| node.input.contains(&name))
-            .map(|(index, _)| index)
-            .collect();
-        let [reader] = readers.as_slice() else {
-            continue;
-        };
-        let node = &graph.node[*reader];
-        if node.op_type != "DictVectorizer" || node.output.len() != 1 {
-            continue;
-        }
-        let vocabulary = dict_vocabulary(node)?;
-        let output = node.output[0].clone();
-        let width = vocabulary.len() as i64;
-        graph.node.remove(*reader);
-        if let Some(input) = graph.input.iter_mut().find(|input| input.name == name) {
-            *input = dense_input(&output, width);
-        }
-        vocabularies.insert(output, vocabulary);
-    }
-    Ok(vocabularies)
-}
-
-fn dict_vocabulary(node: &NodeProto) -> Result<Vec<String>, RuntimeError> {
-    let strings = node
-        .attribute
-        .iter()
-        .find(|a| a.name == "string_vocabulary")
-        .map(|a| string_labels(node, a))
-        .transpose()?
-        .map(|labels| {
-            labels
-                .into_iter()
-                .map(|l| l.to_string())
-                .collect::<Vec<_>>()
-        });
-    let ints = node
-        .attribute
-        .iter()
-        .find(|a| a.name == "int64_vocabulary")
-        .map(|a| a.ints.iter().map(i64::to_string).collect::<Vec<_>>());
-    match strings.or(ints) {
-        Some(vocabulary) if !vocabulary.is_empty() => Ok(vocabulary),
-        _ => Err(invalid(format!(
-            "DictVectorizer {:?} has no vocabulary",
-            node.name
-        ))),
-    }
-}
-
-/// A `[N, width]` float graph input.
-fn dense_input(name: &str, width: i64) -> ValueInfoProto {
-    use tract_onnx::pb::tensor_shape_proto::Dimension;
-    use tract_onnx::pb::type_proto::Tensor as TensorType;
-    use tract_onnx::pb::{TensorShapeProto, TypeProto};
-    let dims = [Dim::DimParam("N".into()), Dim::DimValue(width)].map(|value| Dimension {
-        value: Some(value),
-        ..Default::default()
-    });
-    ValueInfoProto {
-        name: name.to_owned(),
-        r#type: Some(TypeProto {
-            value: Some(TypeValue::TensorType(TensorType {
-                elem_type: OnnxType::Float as i32,
-                shape: Some(TensorShapeProto { dim: dims.to_vec() }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 /// Replaces every `classlabels_strings` attribute in the main graph by integer labels

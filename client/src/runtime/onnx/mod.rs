@@ -11,6 +11,7 @@
 //! Artifacts come from users: tract can panic on some malformed graphs, so every call into
 //! it runs under `catch_unwind` and a panic becomes an error, never a crashed host.
 
+mod dict_vectorizer;
 mod graph;
 mod ml_ops;
 mod operators;
@@ -21,10 +22,8 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
-use self::graph::{
-    inspect, invalid, replace_dict_vectorizers, replace_string_labels_with_indices, GraphInterface,
-    Task,
-};
+use self::dict_vectorizer::replace_dict_vectorizers;
+use self::graph::{inspect, invalid, replace_string_labels_with_indices, GraphInterface, Task};
 use super::{
     check_rows, reconcile_signature, NamePolicy, Prediction, Predictor, Rows, RuntimeError,
 };

@@ -44,6 +44,7 @@ macro_rules! capstan_op {
 mod attributes;
 mod encoders;
 mod imputer;
+mod transforms;
 mod tree_ops;
 mod trees;
 mod vectorizer;
