@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::api::{self, EventQuery, ModelQuery, VersionQuery};
 use crate::lock::pin::RegistryReader;
+use crate::manifest::TreePath;
 use crate::names::{AliasName, ModelName};
 use crate::reference::{ModelRef, Stage, VersionRef};
 use crate::types::{
@@ -200,8 +201,22 @@ impl Client {
         version: &VersionRef,
         offset: u64,
     ) -> Result<BlobStream> {
-        let path = api::artifact(name, version);
-        let url = self.config.endpoint(&path);
+        self.open_download(&api::artifact(name, version), offset)
+    }
+
+    /// Like [`Client::open_artifact`], for one file of a tree version.
+    pub fn open_file(
+        &self,
+        name: &ModelName,
+        version: &VersionRef,
+        file: &TreePath,
+        offset: u64,
+    ) -> Result<BlobStream> {
+        self.open_download(&api::tree_file(name, version, file), offset)
+    }
+
+    fn open_download(&self, path: &str, offset: u64) -> Result<BlobStream> {
+        let url = self.config.endpoint(path);
         let mut request = self.authorize(self.agent.get(&url));
         if offset > 0 {
             request = request.header("range", format!("bytes={offset}-"));
@@ -381,12 +396,20 @@ struct Artifact<'a> {
     client: &'a Client,
     model: ModelName,
     version: VersionRef,
+    /// One file of a tree instead of the artifact.
+    file: Option<TreePath>,
 }
 
 impl BlobSource for Artifact<'_> {
     fn open(&mut self, offset: u64) -> Result<BlobStream> {
-        self.client
-            .open_artifact(&self.model, &self.version, offset)
+        match &self.file {
+            None => self
+                .client
+                .open_artifact(&self.model, &self.version, offset),
+            Some(file) => self
+                .client
+                .open_file(&self.model, &self.version, file, offset),
+        }
     }
 
     fn retry_after(&self, attempt: u32) -> Option<Duration> {
@@ -404,6 +427,21 @@ impl RegistryReader for Client {
             client: self,
             model: model.clone(),
             version: VersionRef::Number(version),
+            file: None,
+        })
+    }
+
+    fn file(
+        &mut self,
+        model: &ModelName,
+        version: i64,
+        file: &TreePath,
+    ) -> Box<dyn BlobSource + '_> {
+        Box::new(Artifact {
+            client: self,
+            model: model.clone(),
+            version: VersionRef::Number(version),
+            file: Some(file.clone()),
         })
     }
 }

@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::lock::pin::{pin, PinOptions};
 use crate::lock::{lockfile_path, Lockfile};
 use crate::reference::ModelRef;
+use crate::types::ArtifactLayout;
 
 pub use crate::report::{
     report_embedded, report_embedded_from_env, EmbeddedReporter, DEPLOYMENT_VAR, INSTANCE_VAR,
@@ -45,7 +46,8 @@ pub struct EmbeddedModel {
     pub digest: Digest,
     pub size: u64,
     pub format: String,
-    /// The verified copy in `OUT_DIR`.
+    /// The verified copy in `OUT_DIR`: a file, or for a version holding a tree of files
+    /// (an MLflow model), the directory holding exactly that tree.
     pub path: PathBuf,
 }
 
@@ -168,10 +170,19 @@ impl Fetcher {
             self.cache.blob_path(&entry.digest).display()
         );
         std::fs::create_dir_all(&self.out_dir).map_err(|e| Error::io(&self.out_dir, e))?;
-        let path = self
-            .out_dir
-            .join(format!("{}@{}.model", reference.model, reference.version));
-        self.cache.copy_to(&entry.digest, &path)?;
+        let name = format!("{}@{}", reference.model, reference.version);
+        let path = match entry.layout {
+            ArtifactLayout::Blob => {
+                let path = self.out_dir.join(format!("{name}.model"));
+                self.cache.copy_to(&entry.digest, &path)?;
+                path
+            }
+            ArtifactLayout::Tree => {
+                let dir = self.out_dir.join(&name);
+                self.write_tree(&pinned.blob.path, &dir)?;
+                dir
+            }
+        };
         Ok(EmbeddedModel {
             reference,
             version: entry.version,
@@ -180,5 +191,23 @@ impl Fetcher {
             format: entry.format,
             path,
         })
+    }
+
+    /// Writes the tree whose manifest is cached at `manifest` into `dir`: every file
+    /// copied from the cache and verified on the way; files the manifest does not list
+    /// are removed, so `dir` holds exactly the tree.
+    fn write_tree(&self, manifest: &Path, dir: &Path) -> Result<()> {
+        let manifest = crate::lock::pin::read_manifest(manifest)?;
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        for file in manifest.files() {
+            let dest = dir.join(file.path.as_str());
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            self.cache.copy_to(&file.digest, &dest)?;
+        }
+        Ok(())
     }
 }

@@ -30,6 +30,7 @@ pub mod live;
 /// `capstan.lock`: models pinned by digest, and the fetch logic around it.
 #[cfg(feature = "fetch")]
 pub mod lock;
+pub mod manifest;
 pub mod names;
 pub mod problem;
 pub mod reference;

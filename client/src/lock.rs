@@ -16,7 +16,7 @@ use crate::config::{env, non_empty_var};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::reference::ModelRef;
-use crate::types::Version;
+use crate::types::{ArtifactLayout, Version};
 
 /// The lockfile's name, beside `Cargo.toml`.
 pub const LOCKFILE_NAME: &str = "capstan.lock";
@@ -40,8 +40,17 @@ pub struct LockEntry {
     pub version: i64,
     /// The artifact's sha256: the bytes every build must get.
     pub digest: Digest,
+    /// The bytes of the artifact (a tree: of all its files).
     pub size: u64,
     pub format: String,
+    /// `tree` for a version holding a tree of files (`digest` is its manifest's); absent
+    /// for one blob.
+    #[serde(default, skip_serializing_if = "is_blob")]
+    pub layout: ArtifactLayout,
+}
+
+fn is_blob(layout: &ArtifactLayout) -> bool {
+    *layout == ArtifactLayout::Blob
 }
 
 impl LockEntry {
@@ -64,6 +73,7 @@ impl LockEntry {
             digest,
             size: u64::try_from(size).unwrap_or_default(),
             format: version.format.clone(),
+            layout: version.layout,
         })
     }
 }
@@ -207,6 +217,7 @@ mod tests {
             digest: Digest::of(bytes),
             size: bytes.len() as u64,
             format: "linfa-logistic".into(),
+            layout: ArtifactLayout::Blob,
         }
     }
 

@@ -345,6 +345,11 @@ fn serving_problem(error: &ServeError) -> Problem {
         ServeError::NotServed(detail) => {
             (StatusCode::NOT_FOUND, "model_not_served", detail.clone())
         }
+        ServeError::NotServable(detail) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_servable",
+            detail.clone(),
+        ),
         ServeError::Upstream(detail) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "registry_unavailable",

@@ -31,6 +31,7 @@ mod pull;
 mod stages;
 mod tokens;
 mod train;
+mod trees;
 mod versions;
 mod webhooks;
 
@@ -171,8 +172,12 @@ pub enum Command {
     /// Promotion requests waiting for approvals: list, show, approve, reject.
     #[command(subcommand, visible_alias = "request")]
     Requests(promotions::RequestsCommand),
-    /// Download an artifact into the cache (verified, resumable), optionally to a file.
+    /// Download an artifact into the cache (verified, resumable), optionally to a file;
+    /// a tree of files into a directory.
     Pull(pull::PullArgs),
+    /// Upload a directory as a new version holding its tree of files (only the files
+    /// the registry lacks are sent).
+    Push(trees::PushArgs),
     /// Manage capstan.lock, the models a crate embeds pinned by digest.
     #[command(subcommand)]
     Lock(pull::LockCommand),
@@ -308,6 +313,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Policy(command) => promotions::policy(command, &mut ctx).await,
         Command::Requests(command) => promotions::requests(command, &mut ctx).await,
         Command::Pull(args) => pull::pull(args, &mut ctx).await,
+        Command::Push(args) => trees::push(args, &mut ctx).await,
         Command::Lock(command) => pull::lock(command, &mut ctx).await,
         Command::Events(args) => events::run(args, &mut ctx).await,
         Command::Train(command) => train::run(command, &mut ctx).await,

@@ -13,6 +13,7 @@ use crate::cache::BlobCache;
 use crate::digest::Digest;
 use crate::lock::{lockfile_path, Lockfile};
 use crate::reference::ModelRef;
+use crate::types::ArtifactLayout;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -27,8 +28,9 @@ resumes where it stopped.")]
 pub struct PullArgs {
     /// NAME@REF: a number, `staging`, `production`, an alias or `latest`.
     pub reference: ModelRef,
-    /// Also write the artifact to this file.
-    #[arg(short = 'o', long = "file", value_name = "FILE")]
+    /// Also write the artifact to this file; for a version that holds a tree of files,
+    /// the directory to write the tree to (required).
+    #[arg(short = 'o', long = "file", value_name = "FILE|DIR")]
     pub file: Option<PathBuf>,
 }
 
@@ -69,6 +71,12 @@ struct Pulled<'a> {
 
 pub async fn pull(args: PullArgs, ctx: &mut Context<'_>) -> Result<(), CliError> {
     let client = ctx.client()?;
+    let version = client
+        .get_version(&args.reference.model, &args.reference.version)
+        .await?;
+    if version.layout == ArtifactLayout::Tree {
+        return super::trees::pull_tree(&args.reference, args.file.as_deref(), ctx).await;
+    }
     let cache = BlobCache::from_env()?;
     let (entry, blob) = client
         .pull(&args.reference, &cache, transfer_progress(ctx.quiet))

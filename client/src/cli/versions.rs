@@ -249,7 +249,7 @@ fn json_argument(what: &str, value: &str) -> Result<serde_json::Value, CliError>
         .map_err(|e| CliError::Input(format!("the {what} is not valid JSON: {e}")))
 }
 
-fn parse_signature(value: &str) -> Result<Signature, CliError> {
+pub fn parse_signature(value: &str) -> Result<Signature, CliError> {
     serde_json::from_value(json_argument("signature", value)?)
         .map_err(|e| CliError::Input(format!("the signature is not valid: {e}")))
 }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+use crate::manifest::TreePath;
 use crate::names::{AliasName, ModelName};
 use crate::reference::{Stage, VersionRef};
 use crate::types::{
@@ -43,6 +44,49 @@ pub fn archive(name: &ModelName, version: &VersionRef) -> String {
 
 pub fn artifact(name: &ModelName, version: &VersionRef) -> String {
     format!("{MODELS}/{name}/versions/{version}/artifact")
+}
+
+/// One file of a tree version; each path segment percent-encoded.
+pub fn tree_file(name: &ModelName, version: &VersionRef, file: &TreePath) -> String {
+    let encoded: Vec<String> = file.as_str().split('/').map(encode_segment).collect();
+    format!(
+        "{MODELS}/{name}/versions/{version}/files/{}",
+        encoded.join("/")
+    )
+}
+
+/// A tree version's manifest, its missing files, one of its blobs, its commit, its tar.
+pub fn tree_manifest(name: &ModelName, version: &VersionRef) -> String {
+    format!("{MODELS}/{name}/versions/{version}/manifest")
+}
+
+pub fn tree_missing(name: &ModelName, number: i64) -> String {
+    format!("{MODELS}/{name}/versions/{number}/missing")
+}
+
+pub fn tree_blob(name: &ModelName, number: i64, digest: &Digest) -> String {
+    format!("{MODELS}/{name}/versions/{number}/blobs/{digest}")
+}
+
+pub fn tree_commit(name: &ModelName, number: i64) -> String {
+    format!("{MODELS}/{name}/versions/{number}/commit")
+}
+
+pub fn tree_archive(name: &ModelName, version: &VersionRef) -> String {
+    format!("{MODELS}/{name}/versions/{version}/archive")
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 pub fn stage(name: &ModelName, stage: Stage) -> String {

@@ -10,6 +10,7 @@ use super::api;
 use super::{Client, Download};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::manifest::TreePath;
 use crate::names::ModelName;
 use crate::reference::VersionRef;
 
@@ -23,10 +24,20 @@ impl Client {
         offset: u64,
         if_none_match: Option<&Digest>,
     ) -> Result<Download> {
-        let path = api::artifact(name, version);
+        self.download_path(&api::artifact(name, version), offset, if_none_match)
+            .await
+    }
+
+    /// A ranged, conditional GET of `path` (an artifact or a tree's file).
+    async fn download_path(
+        &self,
+        path: &str,
+        offset: u64,
+        if_none_match: Option<&Digest>,
+    ) -> Result<Download> {
         let response = self
             .send(true, || {
-                let mut request = self.request(Method::GET, &path);
+                let mut request = self.request(Method::GET, path);
                 if offset > 0 {
                     request = request.header("range", format!("bytes={offset}-"));
                 }
@@ -41,21 +52,41 @@ impl Client {
 }
 
 impl Client {
+    /// Streams one file of a tree version (see [`Client::download`]).
+    pub async fn download_file(
+        &self,
+        name: &ModelName,
+        version: &VersionRef,
+        file: &TreePath,
+        offset: u64,
+        if_none_match: Option<&Digest>,
+    ) -> Result<Download> {
+        self.download_path(&api::tree_file(name, version, file), offset, if_none_match)
+            .await
+    }
+
     /// The whole artifact of version `number`, in memory, checked against `digest` as it
     /// arrives: [`Error::Digest`] when the bytes are not the ones `digest` names,
     /// [`Error::Invalid`] past `max_bytes`. No cache and no resumption: for a process that
     /// loads models into memory and keeps nothing on disk (the model server).
+    /// With `file`, the file of that path in the version's tree instead.
     pub async fn download_verified(
         &self,
         name: &ModelName,
         number: i64,
+        file: Option<&TreePath>,
         digest: &Digest,
         max_bytes: u64,
     ) -> Result<Bytes> {
-        let mut download = self
-            .download(name, &VersionRef::Number(number), 0, None)
-            .await?;
-        let subject = format!("the artifact of {name} version {number}");
+        let reference = VersionRef::Number(number);
+        let mut download = match file {
+            None => self.download(name, &reference, 0, None).await?,
+            Some(path) => self.download_file(name, &reference, path, 0, None).await?,
+        };
+        let subject = match file {
+            None => format!("the artifact of {name} version {number}"),
+            Some(path) => format!("{path} of {name} version {number}"),
+        };
         let mut body = BytesMut::with_capacity(
             usize::try_from(download.total.unwrap_or(0).min(max_bytes)).unwrap_or(0),
         );

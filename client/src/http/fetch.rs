@@ -15,6 +15,7 @@ use crate::cache::{BlobCache, BlobSource, BlobStream, CachedBlob, Progress};
 use crate::error::{Error, Result};
 use crate::lock::pin::{self, PinOptions, Pinned, RegistryReader};
 use crate::lock::{LockEntry, Lockfile};
+use crate::manifest::TreePath;
 use crate::names::ModelName;
 use crate::reference::{ModelRef, VersionRef};
 use crate::types::Version;
@@ -110,6 +111,21 @@ impl RegistryReader for Bridge {
             bridge: self,
             model: model.clone(),
             version: VersionRef::Number(version),
+            file: None,
+        })
+    }
+
+    fn file(
+        &mut self,
+        model: &ModelName,
+        version: i64,
+        file: &TreePath,
+    ) -> Box<dyn BlobSource + '_> {
+        Box::new(Artifact {
+            bridge: self,
+            model: model.clone(),
+            version: VersionRef::Number(version),
+            file: Some(file.clone()),
         })
     }
 }
@@ -118,16 +134,27 @@ struct Artifact<'a> {
     bridge: &'a Bridge,
     model: ModelName,
     version: VersionRef,
+    /// One file of a tree instead of the artifact.
+    file: Option<TreePath>,
 }
 
 impl BlobSource for Artifact<'_> {
     fn open(&mut self, offset: u64) -> Result<BlobStream> {
-        let download = self.bridge.handle.block_on(self.bridge.client.download(
-            &self.model,
-            &self.version,
-            offset,
-            None,
-        ))?;
+        let client = &self.bridge.client;
+        let download = self.bridge.handle.block_on(async {
+            match &self.file {
+                None => {
+                    client
+                        .download(&self.model, &self.version, offset, None)
+                        .await
+                }
+                Some(file) => {
+                    client
+                        .download_file(&self.model, &self.version, file, offset, None)
+                        .await
+                }
+            }
+        })?;
         Ok(BlobStream {
             start: download.start,
             total: download.total,

@@ -32,6 +32,8 @@ mod stages;
 #[cfg(feature = "http")]
 mod tokens;
 #[cfg(feature = "http")]
+mod trees;
+#[cfg(feature = "http")]
 mod versions;
 #[cfg(feature = "http")]
 mod webhooks;
@@ -48,5 +50,7 @@ pub use datasets::format_of_path;
 pub use download::{Copied, Download};
 #[cfg(feature = "http")]
 pub use promotions::Promotion;
+#[cfg(feature = "http")]
+pub use trees::{scan_dir, PulledTree, PushedTree, ScannedTree, TRANSFERS_IN_FLIGHT};
 #[cfg(feature = "http")]
 pub use versions::Upload;

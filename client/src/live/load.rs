@@ -100,17 +100,32 @@ impl Loader {
         if entry.digest != digest {
             return Err(mismatch(&subject, digest, entry.digest).into());
         }
-        let bytes = tokio::fs::read(&blob.path)
-            .await
-            .map_err(|source| Error::Io {
-                path: blob.path.clone(),
-                source,
-            })?;
+        // A tree is pulled whole (every file verified into the cache); the runtime loads
+        // its served file.
+        let served = version.served_artifact().ok_or_else(|| LiveError::Load {
+            model: version.model.clone(),
+            version: version.version,
+            source: RuntimeError::invalid_artifact(
+                &version.format,
+                version
+                    .unservable_reason
+                    .clone()
+                    .unwrap_or_else(|| "the version has nothing to serve".to_owned()),
+            ),
+        })?;
+        let path = match served.path {
+            None => blob.path,
+            Some(_) => self.cache.blob_path(&served.digest),
+        };
+        let bytes = tokio::fs::read(&path).await.map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
         let actual = Digest::of(&bytes);
-        if actual != digest {
-            return Err(mismatch(&subject, digest, actual).into());
+        if actual != served.digest {
+            return Err(mismatch(&subject, served.digest, actual).into());
         }
-        let format = version.format.clone();
+        let format = served.format;
         let signature = version.signature.clone();
         let predictor =
             tokio::task::spawn_blocking(move || runtime::load(&format, &bytes, signature.as_ref()))

@@ -9,9 +9,10 @@
 
 use crate::cache::{BlobCache, BlobSource, CachedBlob, Progress};
 use crate::error::{Error, Result};
+use crate::manifest::{Manifest, TreePath};
 use crate::names::ModelName;
 use crate::reference::ModelRef;
-use crate::types::Version;
+use crate::types::{ArtifactLayout, Version};
 
 use super::{LockEntry, Lockfile};
 
@@ -19,8 +20,15 @@ use super::{LockEntry, Lockfile};
 pub trait RegistryReader {
     /// What `reference` names now.
     fn resolve(&mut self, reference: &ModelRef) -> Result<Version>;
-    /// The artifact bytes of one version.
+    /// The artifact bytes of one version (a tree's: its manifest).
     fn artifact(&mut self, model: &ModelName, version: i64) -> Box<dyn BlobSource + '_>;
+    /// One file of a tree version.
+    fn file(
+        &mut self,
+        model: &ModelName,
+        version: i64,
+        file: &TreePath,
+    ) -> Box<dyn BlobSource + '_>;
 }
 
 /// How [`pin`] may use the registry.
@@ -109,14 +117,13 @@ pub fn fetch_entry(
         }
     } else {
         let mut artifact = source.artifact(&entry.reference.model, entry.version);
-        cache.fetch(
-            &entry.digest,
-            Some(entry.size),
-            &subject,
-            artifact.as_mut(),
-            progress,
-        )?
+        let size = (entry.layout == ArtifactLayout::Blob).then_some(entry.size);
+        cache.fetch(&entry.digest, size, &subject, artifact.as_mut(), progress)?
     };
+    if entry.layout == ArtifactLayout::Tree {
+        fetch_tree_files(source, cache, entry, &blob, offline, progress)?;
+        return Ok(blob);
+    }
     let size = std::fs::metadata(&blob.path)
         .map_err(|e| Error::io(&blob.path, e))?
         .len();
@@ -128,6 +135,55 @@ pub fn fetch_entry(
         )));
     }
     Ok(blob)
+}
+
+/// Makes sure every file of a tree entry (its manifest at `manifest`) is in the cache,
+/// verified against the manifest; the files' sizes must add up to the entry's.
+fn fetch_tree_files(
+    source: &mut dyn RegistryReader,
+    cache: &BlobCache,
+    entry: &LockEntry,
+    manifest: &CachedBlob,
+    offline: bool,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let manifest = read_manifest(&manifest.path)?;
+    let subject = format!("{} (version {})", entry.reference, entry.version);
+    if manifest.total_size() != entry.size {
+        return Err(Error::Invalid(format!(
+            "{subject}: the tree's files hold {} bytes but the lock entry says {}; fix or \
+             delete the entry",
+            manifest.total_size(),
+            entry.size
+        )));
+    }
+    for file in manifest.files() {
+        let file_subject = format!("{} of {subject}", file.path);
+        if offline {
+            if cache.get(&file.digest)?.is_none() {
+                return Err(Error::Offline(format!(
+                    "{file_subject}, {}, is not in the cache; build once online",
+                    file.digest
+                )));
+            }
+            continue;
+        }
+        let mut blob = source.file(&entry.reference.model, entry.version, &file.path);
+        cache.fetch(
+            &file.digest,
+            Some(file.size),
+            &file_subject,
+            blob.as_mut(),
+            progress,
+        )?;
+    }
+    Ok(())
+}
+
+/// The manifest cached at `path` (already verified against its digest).
+pub fn read_manifest(path: &std::path::Path) -> Result<Manifest> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    Manifest::parse(&bytes).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }
 
 /// Re-resolves `refs` (every entry of the lockfile when empty; refs that are not locked

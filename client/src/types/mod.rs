@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::digest::Digest;
+use crate::manifest::{Manifest, TreePath};
 use crate::names::{AliasName, ModelName};
 use crate::reference::Stage;
 use crate::signature::Signature;
@@ -128,6 +129,70 @@ pub struct NewVersion {
         schema(max_length = 16384, pattern = r"^[^\x00]*$")
     )]
     pub description: Option<String>,
+    /// Create exactly this version number (it must not be below the model's next number;
+    /// numbers skipped are never used). For imports that keep another registry's numbers;
+    /// omit it to take the next number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000000000))]
+    pub version: Option<i64>,
+    /// `tree` for a version holding a tree of files. With `manifest` the files are then
+    /// `PUT` one by one (only the ones the registry lacks); without it, the tree arrives
+    /// as one tar stream on the `upload_url`. Default `blob`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<ArtifactLayout>,
+    /// The files of a tree version (implies `layout: tree`); its digest becomes the
+    /// version's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Manifest>,
+}
+
+/// What a version's artifact is: one blob, or a tree of files named by a manifest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactLayout {
+    #[default]
+    Blob,
+    Tree,
+}
+
+impl ArtifactLayout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArtifactLayout::Blob => "blob",
+            ArtifactLayout::Tree => "tree",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "blob" => Some(ArtifactLayout::Blob),
+            "tree" => Some(ArtifactLayout::Tree),
+            _ => None,
+        }
+    }
+}
+
+/// The file of a tree that serving loads (the ONNX file of an MLflow `onnx` flavor, or a
+/// tree's only `.onnx` file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServedFile {
+    pub path: TreePath,
+    pub digest: Digest,
+    pub size: u64,
+    /// The runtime format it is loaded as (`onnx`).
+    pub format: String,
+}
+
+/// What serving loads for a version: its blob, or a file of its tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServedArtifact {
+    pub digest: Digest,
+    pub size: u64,
+    pub format: String,
+    /// The file's path within the tree; `None` for a blob.
+    pub path: Option<TreePath>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,9 +258,48 @@ pub struct Version {
     /// for versions registered before Capstan recorded it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
-    /// Where to `PUT` the artifact bytes while the version is `pending`.
+    /// Where to `PUT` the artifact bytes while the version is `pending` (a tree without a
+    /// manifest: its tar stream).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_url: Option<String>,
+    /// `blob` (one file) or `tree` (files named by a manifest: `digest` is the manifest's,
+    /// `size` the bytes of all files).
+    #[serde(default)]
+    pub layout: ArtifactLayout,
+    /// How many files a tree holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<i64>,
+    /// The file of a tree that serving loads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_file: Option<ServedFile>,
+    /// Whether the predict routes can serve this version (known once it is `ready`).
+    #[serde(default)]
+    pub servable: bool,
+    /// Why it cannot be served: a format Capstan does not run, a tree with no ONNX model,
+    /// a graph the runtime refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unservable_reason: Option<String>,
+}
+
+impl Version {
+    /// What serving loads for this version: its blob, or its tree's served file; `None`
+    /// while it has no artifact, or for a tree with nothing to serve.
+    pub fn served_artifact(&self) -> Option<ServedArtifact> {
+        match self.layout {
+            ArtifactLayout::Blob => Some(ServedArtifact {
+                digest: self.digest?,
+                size: u64::try_from(self.size.unwrap_or(0)).unwrap_or(0),
+                format: self.format.clone(),
+                path: None,
+            }),
+            ArtifactLayout::Tree => self.served_file.as_ref().map(|file| ServedArtifact {
+                digest: file.digest,
+                size: file.size,
+                format: file.format.clone(),
+                path: Some(file.path.clone()),
+            }),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -293,6 +397,8 @@ pub struct RelayStatus {
     pub last_error: Option<String>,
 }
 
+pub use tree::{MissingBlob, MissingFiles};
+
 pub mod batch;
 pub mod batch_schedule;
 pub mod deployment;
@@ -300,6 +406,7 @@ mod event;
 mod message;
 pub mod promotion;
 pub mod token;
+mod tree;
 pub mod webhook;
 pub use batch::{
     BatchFailure, BatchInput, BatchJob, BatchJobPage, BatchJobStatus, BatchModel, BatchOutput,

@@ -28,6 +28,7 @@ mod predictions;
 mod promotion_requests;
 mod stages;
 mod tokens;
+mod trees;
 mod versions;
 mod webhooks;
 
@@ -76,6 +77,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(versions::archive_version)
                 .service(artifacts::upload_artifact)
                 .service(artifacts::download_artifact)
+                .service(trees::missing_files)
+                .service(trees::upload_blob)
+                .service(trees::commit_tree)
+                .service(trees::get_manifest)
+                .service(trees::download_file)
+                .service(trees::download_archive)
                 .service(stages::promote)
                 .service(stages::rollback)
                 .service(aliases::set_alias)

@@ -14,6 +14,9 @@ use super::extract::{ModelPath, VersionPath};
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::{parse_new_version, read_limited, Registry, UploadPart};
 
+/// Largest JSON body of a version creation (a tree's manifest is in it).
+const MAX_MANIFEST_BODY: usize = 32 * 1024 * 1024;
+
 /// The multipart form of a one-step upload.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // documents the form for the OpenAPI document only
@@ -29,7 +32,9 @@ pub struct UploadForm {
 ///
 /// `multipart/form-data` with a `metadata` JSON part and an `artifact` file part creates a
 /// `ready` version in one step. A JSON body alone creates a `pending` version with an
-/// `upload_url` to `PUT` the bytes to.
+/// `upload_url` to `PUT` the bytes to. A JSON body with a `manifest` creates a pending
+/// file tree: `GET …/missing`, `PUT …/blobs/{digest}` for each, then `POST …/commit`;
+/// with `layout: tree` and no manifest, `PUT` a tar stream to the `upload_url`.
 #[utoipa::path(
     security(("bearer" = ["editor"])),
     tag = "versions",
@@ -42,6 +47,7 @@ pub struct UploadForm {
         (status = 201, description = "Created: `ready` (multipart) or `pending` (JSON)", body = Version),
         (status = 400, description = "Malformed metadata or multipart body", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The requested version number is taken or below the next one (`version_exists`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Artifact or metadata too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither multipart nor JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The bytes do not match the declared sha256", body = Problem, content_type = "application/problem+json")
@@ -74,9 +80,16 @@ pub async fn create_version(
             .create_version_from_parts(name, parts, &actor.0)
             .await?
     } else if content_type.is_empty() || content_type.starts_with("application/json") {
+        // A file tree's manifest rides in this body (up to 100 000 files): only a body
+        // carrying one may pass the configured JSON limit.
         let limit = registry.limits().max_json_bytes;
-        let body = read_limited(payload, limit).await?;
+        let body = read_limited(payload, limit.max(MAX_MANIFEST_BODY)).await?;
         let meta = parse_new_version(&body)?;
+        if body.len() > limit && meta.manifest.is_none() {
+            return Err(RegistryError::TooLarge {
+                detail: format!("the version metadata is larger than {limit} bytes"),
+            });
+        }
         registry
             .create_pending_version(name, meta, &actor.0)
             .await?

@@ -160,6 +160,15 @@ impl ArtifactStore {
         })
     }
 
+    /// A stored blob's size.
+    pub async fn blob_size(&self, digest: &Digest) -> Result<u64, ArtifactError> {
+        match self.store.head(&self.blob_key(digest)).await {
+            Ok(meta) => Ok(meta.size),
+            Err(object_store::Error::NotFound { .. }) => Err(ArtifactError::Missing(*digest)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn exists(&self, digest: &Digest) -> Result<bool, ArtifactError> {
         match self.store.head(&self.blob_key(digest)).await {
             Ok(_) => Ok(true),

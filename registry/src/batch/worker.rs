@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::RegistryError;
 use crate::service::batch_work::{version_ref, BatchWork, ClaimedChunk, PredictorSource};
 use crate::service::Registry;
-use crate::serving::{load_predictor, LocalSource, PredictorCache, VersionLoader};
+use crate::serving::{load_predictor, served_artifact, LocalSource, PredictorCache, VersionLoader};
 
 /// How a worker runs.
 #[derive(Clone, Debug)]
@@ -70,16 +70,13 @@ impl PredictorSource for LocalPredictors {
             .resolve(model, &version_ref(version))
             .await
             .map_err(serve_error)?;
-        if let Some(digest) = version.digest {
-            if let Some(cached) = self.cache.get(&digest) {
-                return Ok(cached);
-            }
+        let served = served_artifact(&version).map_err(serve_error)?;
+        if let Some(cached) = self.cache.get(&served.digest) {
+            return Ok(cached);
         }
         let bytes = self.source.fetch(&version).await.map_err(serve_error)?;
         let predictor = load_predictor(&version, bytes).await.map_err(serve_error)?;
-        if let Some(digest) = version.digest {
-            self.cache.insert(digest, predictor.clone());
-        }
+        self.cache.insert(served.digest, predictor.clone());
         Ok(predictor)
     }
 }

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod promotion;
 pub mod refs;
 pub mod schedule;
+pub mod trees;
 pub mod webhooks;
 
 pub use error::{DomainError, DomainResult};

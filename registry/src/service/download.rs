@@ -5,7 +5,7 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use capstan_client::types::Version;
+use capstan_client::types::{ArtifactLayout, Version};
 use capstan_client::{Digest, ModelName, VersionRef};
 
 use super::Registry;
@@ -95,7 +95,11 @@ impl Registry {
         reference: VersionRef,
         request: ArtifactRequest,
     ) -> RegistryResult<OpenedArtifact> {
-        let resolved = self.resolve_artifact(name, reference).await?;
+        let mut resolved = self.resolve_artifact(name, reference).await?;
+        if resolved.version.layout == ArtifactLayout::Tree {
+            // A tree's artifact is its manifest: the blob its digest names.
+            resolved.size = self.artifacts.blob_size(&resolved.digest).await?;
+        }
         let opened = |content| OpenedArtifact {
             version: resolved.version,
             digest: resolved.digest,

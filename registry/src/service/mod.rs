@@ -23,6 +23,7 @@ pub mod promotions;
 mod resolve;
 mod stages;
 pub mod tokens;
+pub mod trees;
 pub mod upload;
 mod versions;
 mod views;

@@ -5,7 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use capstan_client::http::api;
-use capstan_client::types::{DeploymentState, Event, Model, StagePointers, Version, VersionStatus};
+use capstan_client::manifest::TreePath;
+use capstan_client::runtime;
+use capstan_client::types::{
+    ArtifactLayout, DeploymentState, Event, Model, ServedFile, StagePointers, Version,
+    VersionStatus,
+};
 use capstan_client::{Digest, ModelName, Stage, VersionRef};
 
 use crate::store::rows::{AliasRow, EventRow, ModelRow, VersionRow};
@@ -82,7 +87,14 @@ pub(crate) fn version_view(
         .map(|a| a.alias.clone())
         .collect();
     let name = stored_name(&model.name)?;
-    let upload_url = (row.status == VersionStatus::Pending)
+    let layout = ArtifactLayout::parse(&row.layout).unwrap_or_default();
+    let served_file = served_file(row);
+    let unservable_reason = (row.status == VersionStatus::Ready)
+        .then(|| unservable_reason(row, layout, served_file.is_some()))
+        .flatten();
+    // A tree created with its manifest takes its files one by one, not on this URL.
+    let awaits_bytes = layout == ArtifactLayout::Blob || row.expected_digest.is_none();
+    let upload_url = (row.status == VersionStatus::Pending && awaits_bytes)
         .then(|| api::artifact(&name, &VersionRef::Number(row.version)));
     Ok(Version {
         model: name,
@@ -107,7 +119,43 @@ pub(crate) fn version_view(
         created_at: utc(row.created_at),
         created_by: row.created_by.clone(),
         upload_url,
+        layout,
+        files: row.tree.file_count,
+        served_file,
+        servable: row.status == VersionStatus::Ready && unservable_reason.is_none(),
+        unservable_reason,
     })
+}
+
+/// The file of a tree that serving loads, as recorded at upload.
+fn served_file(row: &VersionRow) -> Option<ServedFile> {
+    let tree = &row.tree;
+    Some(ServedFile {
+        path: TreePath::parse(tree.served_path.as_deref()?).ok()?,
+        digest: Digest::parse(tree.served_digest.as_deref()?).ok()?,
+        size: u64::try_from(tree.served_size?).ok()?,
+        format: "onnx".to_owned(),
+    })
+}
+
+/// Why a ready version cannot be served: a format the runtime does not run, or a tree's
+/// recorded reason.
+fn unservable_reason(row: &VersionRow, layout: ArtifactLayout, served: bool) -> Option<String> {
+    match layout {
+        ArtifactLayout::Tree if served => None,
+        ArtifactLayout::Tree => Some(
+            row.tree
+                .unservable_reason
+                .clone()
+                .unwrap_or_else(|| "the tree has no file Capstan can serve".to_owned()),
+        ),
+        ArtifactLayout::Blob if runtime::servable_formats().contains(&row.format.as_str()) => None,
+        ArtifactLayout::Blob => Some(format!(
+            "Capstan stores the format {:?} but does not run it; it serves {}",
+            row.format,
+            runtime::servable_formats().join(", ")
+        )),
+    }
 }
 
 /// Loads the aliases and builds the view of one version.

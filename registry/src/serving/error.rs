@@ -16,6 +16,10 @@ pub enum ServeError {
     BadInput(String),
     #[error("{0}")]
     NotServed(String),
+    /// The version is stored but cannot be served (its format, or a tree without a
+    /// servable file); the message is the version's `unservable_reason`.
+    #[error("{0}")]
+    NotServable(String),
     #[error("cannot reach the registry: {0}")]
     Upstream(String),
     #[error("the artifact of {model} version {version} does not match its digest {expected} (got {actual})")]

@@ -30,7 +30,7 @@ pub use error::ServeError;
 pub use metrics::Metrics;
 pub use model::{load_predictor, LoadedModel, PredictorCache};
 pub use remote::RemoteSource;
-pub use source::{LocalSource, VersionLoader};
+pub use source::{served_artifact, LocalSource, VersionLoader};
 pub use table::{ServedRefs, TableMode};
 pub use traffic::{Split, Traffic};
 pub use watcher::{watch_events, watch_remote};

@@ -45,12 +45,12 @@ impl PredictorCache {
     }
 }
 
-/// Loads `bytes` (already verified against `version.digest`) on the blocking pool.
+/// Loads `bytes` (already verified: the version's served artifact) on the blocking pool.
 pub async fn load_predictor(
     version: &Version,
     bytes: bytes::Bytes,
 ) -> Result<Arc<dyn Predictor>, ServeError> {
-    let format = version.format.clone();
+    let format = super::source::served_artifact(version)?.format;
     let signature = version.signature.clone();
     tokio::task::spawn_blocking(move || runtime::load(&format, &bytes, signature.as_ref()))
         .await

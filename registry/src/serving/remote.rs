@@ -16,7 +16,7 @@ use capstan_client::http::Client;
 use capstan_client::types::Version;
 use capstan_client::{Config, Error as ClientError, ModelName, VersionRef};
 
-use super::source::{check_servable_size, digest_of_version, VersionLoader, MAX_SERVED_ARTIFACT};
+use super::source::{check_servable_size, served_artifact, VersionLoader, MAX_SERVED_ARTIFACT};
 use super::ServeError;
 use crate::error::RegistryError;
 
@@ -72,13 +72,14 @@ impl VersionLoader for RemoteSource {
     }
 
     async fn fetch(&self, version: &Version) -> Result<Bytes, ServeError> {
-        check_servable_size(version)?;
-        let digest = digest_of_version(version)?;
+        let served = served_artifact(version)?;
+        check_servable_size(&served, version)?;
         self.client
             .download_verified(
                 &version.model,
                 version.version,
-                &digest,
+                served.path.as_ref(),
+                &served.digest,
                 MAX_SERVED_ARTIFACT,
             )
             .await

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use sha2::{Digest as _, Sha256};
 
-use capstan_client::types::Version;
+use capstan_client::types::{ServedArtifact, Version, VersionStatus};
 use capstan_client::{Digest, ModelName, VersionRef};
 
 use super::ServeError;
@@ -25,8 +25,31 @@ pub trait VersionLoader: Send + Sync {
         name: &ModelName,
         reference: &VersionRef,
     ) -> Result<Version, ServeError>;
-    /// The artifact bytes of a ready version, verified against its digest.
+    /// What serving loads of a ready version (its blob, or its tree's served file),
+    /// verified against that artifact's digest.
     async fn fetch(&self, version: &Version) -> Result<Bytes, ServeError>;
+}
+
+/// What serving loads for `version`, or why it cannot: not ready yet, or stored but not
+/// servable (422 with the version's reason).
+pub fn served_artifact(version: &Version) -> Result<ServedArtifact, ServeError> {
+    if version.status != VersionStatus::Ready {
+        digest_of_version(version)?;
+    }
+    let not_servable = || {
+        ServeError::NotServable(format!(
+            "version {} of {:?} cannot be served: {}",
+            version.version,
+            version.model.as_str(),
+            version
+                .unservable_reason
+                .as_deref()
+                .unwrap_or("it has no servable artifact")
+        ))
+    };
+    // A blob of a format the runtime does not run is refused by the runtime itself
+    // (`unservable_format`, naming the formats it serves); a tree says why here.
+    version.served_artifact().ok_or_else(not_servable)
 }
 
 pub(super) fn digest_of_version(version: &Version) -> Result<Digest, ServeError> {
@@ -43,7 +66,7 @@ pub(super) fn digest_of_version(version: &Version) -> Result<Digest, ServeError>
 }
 
 fn verify(version: &Version, bytes: Bytes) -> Result<Bytes, ServeError> {
-    let expected = digest_of_version(version)?;
+    let expected = served_artifact(version)?.digest;
     let actual = Digest::from_bytes(Sha256::digest(&bytes).into());
     if actual != expected {
         return Err(ServeError::DigestMismatch {
@@ -59,12 +82,14 @@ fn verify(version: &Version, bytes: Bytes) -> Result<Bytes, ServeError> {
 /// Largest artifact loaded into memory for serving.
 pub(super) const MAX_SERVED_ARTIFACT: u64 = 2 * 1024 * 1024 * 1024;
 
-pub(super) fn check_servable_size(version: &Version) -> Result<(), ServeError> {
-    if version.size.unwrap_or(0) as u64 > MAX_SERVED_ARTIFACT {
+pub(super) fn check_servable_size(
+    served: &ServedArtifact,
+    version: &Version,
+) -> Result<(), ServeError> {
+    if served.size > MAX_SERVED_ARTIFACT {
         return Err(ServeError::BadInput(format!(
             "version {} is {} bytes; models above {MAX_SERVED_ARTIFACT} bytes are not served",
-            version.version,
-            version.size.unwrap_or(0)
+            version.version, served.size
         )));
     }
     Ok(())
@@ -94,16 +119,26 @@ impl VersionLoader for LocalSource {
     }
 
     async fn fetch(&self, version: &Version) -> Result<Bytes, ServeError> {
-        check_servable_size(version)?;
-        let opened = self
-            .registry
-            .open_artifact(
-                version.model.clone(),
-                VersionRef::Number(version.version),
-                ArtifactRequest::default(),
-            )
-            .await?;
-        let ArtifactContent::Bytes { blob, .. } = opened.content else {
+        let served = served_artifact(version)?;
+        check_servable_size(&served, version)?;
+        let content = match &served.path {
+            None => {
+                self.registry
+                    .open_artifact(
+                        version.model.clone(),
+                        VersionRef::Number(version.version),
+                        ArtifactRequest::default(),
+                    )
+                    .await?
+                    .content
+            }
+            Some(_) => {
+                self.registry
+                    .open_blob(&served.digest, served.size, &ArtifactRequest::default())
+                    .await?
+            }
+        };
+        let ArtifactContent::Bytes { blob, .. } = content else {
             // A request for the whole artifact, without a redirect or a cached copy,
             // is always answered with the bytes.
             return Err(ServeError::Upstream(

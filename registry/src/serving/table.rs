@@ -197,12 +197,13 @@ impl ServedRefs {
                 version.version
             ))
         })?;
-        let predictor = match self.cache.get(&digest) {
+        let served = super::source::served_artifact(&version)?;
+        let predictor = match self.cache.get(&served.digest) {
             Some(predictor) => predictor,
             None => {
                 let bytes = self.source.fetch(&version).await?;
                 let predictor = load_predictor(&version, bytes).await?;
-                self.cache.insert(digest, predictor.clone());
+                self.cache.insert(served.digest, predictor.clone());
                 predictor
             }
         };

@@ -62,6 +62,20 @@ pub fn allocate_version(conn: &mut DbConn, id: i64) -> StoreResult<i64> {
     Ok(next - 1)
 }
 
+/// Takes version `number` (at or above the model's next number) for a new version: the
+/// next number becomes `number + 1`, and the numbers skipped are never used. `false` when
+/// `number` is below the next number (taken, or skipped before).
+pub fn claim_version(conn: &mut DbConn, id: i64, number: i64) -> StoreResult<bool> {
+    let changed = diesel::update(
+        models::table
+            .find(id)
+            .filter(models::next_version.le(number)),
+    )
+    .set(models::next_version.eq(number + 1))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
 pub fn set_stage_pointer(
     conn: &mut DbConn,
     id: i64,

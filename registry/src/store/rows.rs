@@ -50,6 +50,22 @@ pub struct VersionRow {
     pub created_at: NaiveDateTime,
     pub archived_at: Option<NaiveDateTime>,
     pub created_by: Option<String>,
+    /// `blob` or `tree` (see [`TreeFields`]).
+    pub layout: String,
+    #[diesel(embed)]
+    pub tree: TreeFields,
+}
+
+/// What a version holding a file tree records beyond a blob's columns: how many files,
+/// the file serving loads, or why none is served.
+#[derive(Debug, Clone, Default, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = versions, treat_none_as_null = true)]
+pub struct TreeFields {
+    pub file_count: Option<i64>,
+    pub served_path: Option<String>,
+    pub served_digest: Option<String>,
+    pub served_size: Option<i64>,
+    pub unservable_reason: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -70,6 +86,7 @@ pub struct NewVersionRow {
     pub description: Option<String>,
     pub created_at: NaiveDateTime,
     pub created_by: Option<String>,
+    pub layout: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -39,6 +39,12 @@ diesel::table! {
         created_at -> Timestamp,
         archived_at -> Nullable<Timestamp>,
         created_by -> Nullable<Text>,
+        layout -> Text,
+        file_count -> Nullable<BigInt>,
+        served_path -> Nullable<Text>,
+        served_digest -> Nullable<Text>,
+        served_size -> Nullable<BigInt>,
+        unservable_reason -> Nullable<Text>,
     }
 }
 

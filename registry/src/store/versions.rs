@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use capstan_client::types::VersionStatus;
 
-use super::rows::{NewVersionRow, VersionRow};
+use super::rows::{NewVersionRow, TreeFields, VersionRow};
 use super::schema::{models, versions};
 use super::{DbConn, StoreError, StoreResult};
 
@@ -119,6 +119,7 @@ pub fn mark_ready(
     digest: &str,
     size: i64,
     signature: Option<&str>,
+    tree: &TreeFields,
 ) -> StoreResult<bool> {
     let changed = diesel::update(
         versions::table
@@ -130,6 +131,7 @@ pub fn mark_ready(
         versions::digest.eq(digest),
         versions::size.eq(size),
         versions::signature.eq(signature),
+        tree,
     ))
     .execute(conn)?;
     Ok(changed == 1)

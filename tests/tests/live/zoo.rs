@@ -73,3 +73,46 @@ async fn a_live_model_swaps_through_the_whole_zoo() {
         zoo::check_predict_answer(model, &as_predict_answer(&answer.prediction, &classes));
     }
 }
+
+/// A version holding an MLflow model directory: the live model pulls the whole tree into
+/// the cache (each file verified) and serves the file its `onnx` flavor names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_model_serves_an_mlflow_tree() {
+    let app = spawn_app().await;
+    app.create_model("zoo").await;
+    let model = zoo::model("logistic");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("MLmodel"),
+        "flavors:\n  onnx:\n    data: model.onnx\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("model.onnx"), zoo::bytes(&model)).unwrap();
+    std::fs::write(dir.path().join("requirements.txt"), "onnx\n").unwrap();
+    let meta = capstan_client::types::NewVersion {
+        format: "mlflow".into(),
+        signature: Some(serde_json::from_value(json!({"inputs": model["features"]})).unwrap()),
+        ..Default::default()
+    };
+    let pushed = client(&app)
+        .push_tree(&"zoo".parse().unwrap(), dir.path(), meta)
+        .await
+        .unwrap();
+    assert!(pushed.version.servable);
+    app.promote("zoo", "production", &json!({"version": 1}))
+        .await;
+    let cache = tempfile::tempdir().unwrap();
+    let live = LiveModel::builder("zoo@production".parse().unwrap())
+        .client(client(&app))
+        .cache(BlobCache::new(cache.path()))
+        .source(SseSource::new(client(&app)))
+        .backoff(Backoff::default())
+        .start()
+        .await
+        .unwrap();
+    wait_serving(&live, 1).await;
+    let answer = live.predict_records(&zoo::records(&model)).unwrap();
+    assert_eq!(answer.model.digest, pushed.version.digest.unwrap());
+    let classes = answer.model.predictor.classes().to_vec();
+    zoo::check_predict_answer(&model, &as_predict_answer(&answer.prediction, &classes));
+}

@@ -26,6 +26,7 @@ mod server;
 mod serving;
 mod stages;
 mod stored_values;
+mod trees;
 mod versions;
 mod webhooks;
 mod zoo;

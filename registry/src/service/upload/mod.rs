@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures::Stream;
 
 use capstan_client::runtime;
-use capstan_client::types::{EventKind, NewVersion, Version, VersionStatus};
+use capstan_client::types::{ArtifactLayout, EventKind, NewVersion, Version, VersionStatus};
 use capstan_client::{Digest, ModelName, Signature, VersionRef};
 
 use super::models::{lock_model, model_not_found};
@@ -20,11 +20,14 @@ use super::{event, now, Registry};
 use crate::artifacts::{ArtifactStore, StagedBlob};
 use crate::domain::metadata::{check_format, check_text, normalize_tags};
 use crate::error::{RegistryError, RegistryResult};
-use crate::store::rows::{ModelRow, NewVersionRow, VersionRow};
+use crate::store::rows::{ModelRow, NewVersionRow, TreeFields, VersionRow};
 use crate::store::{events, models, versions, DbConn};
 
 pub use parts::{parse_new_version, UploadPart};
 pub(crate) use staged::StagedUpload;
+
+/// The largest version number a creation may ask for (the next number must still fit).
+const MAX_VERSION_NUMBER: i64 = 1_000_000_000;
 
 /// Checks a new version's metadata; returns it with its tags normalised.
 fn checked_metadata(mut meta: NewVersion) -> RegistryResult<NewVersion> {
@@ -36,6 +39,32 @@ fn checked_metadata(mut meta: NewVersion) -> RegistryResult<NewVersion> {
         signature
             .validate()
             .map_err(|e| RegistryError::bad_request("invalid_signature", e.to_string()))?;
+    }
+    if let Some(manifest) = &meta.manifest {
+        if meta.layout == Some(ArtifactLayout::Blob) {
+            return Err(RegistryError::bad_request(
+                "invalid_metadata",
+                "a version with a `manifest` holds a file tree: omit `layout` or set it to `tree`",
+            ));
+        }
+        meta.layout = Some(ArtifactLayout::Tree);
+        let digest = manifest.digest();
+        if let Some(declared) = meta.sha256.filter(|d| *d != digest) {
+            return Err(RegistryError::bad_request(
+                "digest_mismatch",
+                format!("the manifest has digest {digest}, but sha256 {declared} was declared"),
+            ));
+        }
+        meta.sha256 = Some(digest);
+    }
+    if meta
+        .version
+        .is_some_and(|n| !(1..=MAX_VERSION_NUMBER).contains(&n))
+    {
+        return Err(RegistryError::bad_request(
+            "invalid_metadata",
+            format!("`version` must be a number from 1 to {MAX_VERSION_NUMBER}"),
+        ));
     }
     if let Some((name, value)) = meta.metrics.iter().flatten().find(|(_, v)| !v.is_finite()) {
         return Err(RegistryError::bad_request(
@@ -53,15 +82,33 @@ fn digest_mismatch(declared: &Digest, actual: &Digest) -> RegistryError {
     )
 }
 
+/// The number of a new version: the one `meta` asks for (an import keeping another
+/// registry's numbers), else the next.
+fn allocate_number(conn: &mut DbConn, model: &ModelRow, meta: &NewVersion) -> RegistryResult<i64> {
+    let Some(number) = meta.version else {
+        return Ok(models::allocate_version(conn, model.id)?);
+    };
+    if !models::claim_version(conn, model.id, number)? {
+        return Err(RegistryError::conflict(
+            "version_exists",
+            format!(
+                "model {:?} already used version number {number}; new versions start at {}",
+                model.name, model.next_version
+            ),
+        ));
+    }
+    Ok(number)
+}
+
 /// Inserts a version row for `meta` with the next number; `ready` when `blob` is given.
-fn insert_version(
+pub(super) fn insert_version(
     conn: &mut DbConn,
     model: &ModelRow,
     meta: &NewVersion,
     blob: Option<(&Digest, u64)>,
     actor: &str,
 ) -> RegistryResult<VersionRow> {
-    let number = models::allocate_version(conn, model.id)?;
+    let number = allocate_number(conn, model, meta)?;
     let row = versions::insert(
         conn,
         &NewVersionRow {
@@ -84,6 +131,7 @@ fn insert_version(
             description: meta.description.clone(),
             created_at: now(),
             created_by: Some(actor.to_owned()),
+            layout: meta.layout.unwrap_or_default().as_str().to_owned(),
         },
     )?;
     events::append(
@@ -106,7 +154,7 @@ const MAX_INSPECTED_ARTIFACT: u64 = 512 * 1024 * 1024;
 /// will, rejecting (422) an artifact that is not a valid model, uses an operator the
 /// runtime cannot run, or contradicts the declared signature; returns the signature to
 /// store (the served one: declared names, the artifact's types, classes or targets).
-async fn inspect_artifact(
+pub(super) async fn inspect_artifact(
     artifacts: &ArtifactStore,
     format: &str,
     declared: Option<Signature>,
@@ -116,13 +164,23 @@ async fn inspect_artifact(
         return Ok(declared);
     }
     let bytes = artifacts.read_staged(staged).await?;
+    inspect_model(format, declared, bytes).await.map(Some)
+}
+
+/// Loads a model of a servable `format` with the runtime, exactly as serving will; returns
+/// the served signature, or the 422 that says why it cannot be served.
+pub(super) async fn inspect_model(
+    format: &str,
+    declared: Option<Signature>,
+    bytes: Bytes,
+) -> RegistryResult<Signature> {
     let format = format.to_owned();
     let inspected = tokio::task::spawn_blocking(move || {
         runtime::load(&format, &bytes, declared.as_ref()).map(|p| p.signature().clone())
     })
     .await
     .map_err(|_| RegistryError::Store(crate::store::StoreError::TaskJoin))?;
-    inspected.map(Some).map_err(|e| {
+    inspected.map_err(|e| {
         let code = match e {
             runtime::RuntimeError::UnsupportedOperator { .. } => "unsupported_operator",
             _ => "invalid_artifact",
@@ -169,7 +227,7 @@ impl Registry {
     }
 
     /// Streams an upload body to the staging area (see [`crate::artifacts`]).
-    async fn stage_artifact<S, E>(&self, body: S) -> RegistryResult<StagedUpload>
+    pub(super) async fn stage_artifact<S, E>(&self, body: S) -> RegistryResult<StagedUpload>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -190,6 +248,14 @@ impl Registry {
         staged: StagedUpload,
         actor: &str,
     ) -> RegistryResult<Version> {
+        if meta.layout == Some(ArtifactLayout::Tree) {
+            staged.discard().await;
+            return Err(RegistryError::bad_request(
+                "invalid_metadata",
+                "a file tree is uploaded in two steps: create the version (with its `manifest`, \
+                 or `layout: tree` and then a tar stream on its `upload_url`)",
+            ));
+        }
         let actor = actor.to_owned();
         let declared_signature = meta.signature.take();
         let (staged, signature) = staged
@@ -215,7 +281,8 @@ impl Registry {
         .await
     }
 
-    /// Two-step upload, step one: a `pending` version with an `upload_url`.
+    /// Two-step upload, step one: a `pending` version with an `upload_url` — or, with a
+    /// manifest, a pending file tree whose files are sent next (see `super::trees`).
     pub async fn create_pending_version(
         &self,
         name: ModelName,
@@ -223,6 +290,9 @@ impl Registry {
         actor: &str,
     ) -> RegistryResult<Version> {
         let meta = checked_metadata(meta)?;
+        if meta.manifest.is_some() {
+            return self.create_pending_tree(name, meta, actor).await;
+        }
         let actor = actor.to_owned();
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
@@ -256,6 +326,9 @@ impl Registry {
                     pending.status.as_str()
                 ),
             ));
+        }
+        if pending.layout == ArtifactLayout::Tree {
+            return self.upload_tree_tar(name, number, body, actor).await;
         }
         let (expected, declared_signature) = self.expected_digest(&name, number).await?;
         let verified = async {
@@ -294,6 +367,7 @@ impl Registry {
                 &digest.to_string(),
                 size,
                 signature.as_deref(),
+                &TreeFields::default(),
             )? {
                 return Err(RegistryError::conflict(
                     "version_not_pending",
@@ -312,7 +386,7 @@ impl Registry {
     }
 
     /// The digest and signature declared when a pending version was created.
-    async fn expected_digest(
+    pub(super) async fn expected_digest(
         &self,
         name: &ModelName,
         number: i64,
@@ -338,7 +412,12 @@ impl Registry {
             .await
     }
 
-    async fn fail_version(&self, name: &ModelName, number: i64, actor: &str) -> RegistryResult<()> {
+    pub(super) async fn fail_version(
+        &self,
+        name: &ModelName,
+        number: i64,
+        actor: &str,
+    ) -> RegistryResult<()> {
         let name = name.clone();
         let actor = actor.to_owned();
         self.write(move |conn| {

@@ -47,6 +47,11 @@ fn concrete(path: &str) -> String {
         ("{key}", "k1"),
         ("{instance}", "i-1"),
         ("{version}", "1"),
+        (
+            "{digest}",
+            "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        ),
+        ("{path}", "MLmodel"),
     ] {
         out = out.replace(param, value);
     }
