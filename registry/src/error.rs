@@ -92,6 +92,12 @@ impl From<DomainError> for RegistryError {
             DomainError::InvalidFormat { .. } => {
                 RegistryError::bad_request("invalid_format", detail)
             }
+            DomainError::InvalidArtifactPath { .. } => {
+                RegistryError::bad_request("invalid_path", detail)
+            }
+            DomainError::UnreadableSource { .. } => {
+                RegistryError::bad_request("unreadable_source", detail)
+            }
             DomainError::InvalidLimit { .. } => RegistryError::bad_request("invalid_limit", detail),
             DomainError::InvalidPageToken => {
                 RegistryError::bad_request("invalid_page_token", detail)

@@ -135,6 +135,11 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
                     super::model_server_routes(&mut utoipa_cfg);
                 }
             })
+            .configure(|cfg| {
+                if is_registry {
+                    super::mlflow_routes(cfg);
+                }
+            })
             .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi.clone()))
             .app_data(routes.clone())
             .default_service(web::to(super::fallback::unmatched))

@@ -20,6 +20,8 @@ pub mod extract;
 mod fallback;
 mod health;
 mod metrics;
+mod mlflow_artifacts;
+mod mlflow_error;
 mod models;
 mod open_inference;
 mod policies;
@@ -132,6 +134,14 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(promotion_requests::approve_request)
                 .service(promotion_requests::reject_request),
         );
+}
+
+/// The MLflow-compatible routes of the registry (MLflow's API, outside Capstan's OpenAPI
+/// document), under both prefixes MLflow's clients and UI use.
+pub fn mlflow_routes(cfg: &mut web::ServiceConfig) {
+    for prefix in ["/api/2.0", "/ajax-api/2.0"] {
+        mlflow_artifacts::routes(cfg, prefix);
+    }
 }
 
 /// The registry's OpenAPI document as served without authentication (and committed as

@@ -35,6 +35,12 @@ pub enum DomainError {
         "format {format:?} must be 1–64 characters of `a-z`, `0-9`, `.`, `_`, `+`, `-` (for example `onnx`, `linfa-logistic`, `pickle`)"
     )]
     InvalidFormat { format: String },
+    /// `path` is already shortened for display.
+    #[error("artifact path {path:?}: {reason}")]
+    InvalidArtifactPath { path: String, reason: String },
+    /// `given` is already shortened for display.
+    #[error("Capstan cannot read source {given:?}: {reason}")]
+    UnreadableSource { given: String, reason: String },
     #[error("version {version} is {}, only ready versions can be assigned to {pointer}", status.as_str())]
     VersionNotReady {
         version: i64,

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod deployments;
 pub mod error;
 pub mod metadata;
+pub mod mlflow_artifacts;
 pub mod paging;
 pub mod policy;
 pub mod promotion;

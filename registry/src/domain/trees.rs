@@ -27,6 +27,29 @@ pub fn mlmodel_entry(manifest: &Manifest) -> Option<&ManifestEntry> {
     }
 }
 
+/// The format a tree is recorded as when none is given: `mlflow` for an MLflow model,
+/// `onnx` for a tree holding exactly one `.onnx` file, `files` otherwise.
+pub fn detected_format(manifest: &Manifest) -> &'static str {
+    if mlmodel_entry(manifest).is_some() {
+        return "mlflow";
+    }
+    let onnx = manifest
+        .files()
+        .iter()
+        .filter(|f| {
+            f.path
+                .file_name()
+                .rsplit_once('.')
+                .is_some_and(|(stem, ext)| !stem.is_empty() && ext.eq_ignore_ascii_case("onnx"))
+        })
+        .count();
+    if onnx == 1 {
+        "onnx"
+    } else {
+        "files"
+    }
+}
+
 /// Chooses the file serving loads. `mlmodel` is the text of [`mlmodel_entry`]'s file when
 /// there is one. `Err` is the reason the tree is not servable, for users to read.
 pub fn served_entry<'a>(

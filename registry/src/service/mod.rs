@@ -16,6 +16,8 @@ mod deployment_views;
 pub mod deployments;
 pub mod download;
 pub mod events;
+pub mod mlflow_artifacts;
+pub mod mlflow_sources;
 pub mod models;
 mod policies;
 mod promotion_views;

@@ -23,6 +23,7 @@ pub mod batch_schedules;
 pub mod datasets;
 pub mod deployments;
 pub mod events;
+pub mod mlflow_artifacts;
 pub mod models;
 pub mod promotions;
 pub mod relay;

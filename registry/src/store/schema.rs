@@ -330,3 +330,13 @@ diesel::table! {
         reason -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    mlflow_artifacts (path) {
+        path -> Text,
+        digest -> Text,
+        size -> BigInt,
+        uploaded_by -> Text,
+        uploaded_at -> Timestamp,
+    }
+}

@@ -17,6 +17,8 @@ mod deployments;
 mod deployments_batch;
 mod events;
 mod migrations;
+mod mlflow_artifacts;
+mod mlflow_client;
 mod model_server;
 mod model_server_auth;
 mod models;
