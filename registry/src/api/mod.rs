@@ -20,6 +20,7 @@ pub mod extract;
 mod fallback;
 mod health;
 mod metrics;
+mod mlflow;
 mod models;
 mod open_inference;
 mod policies;
@@ -71,9 +72,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(models::get_model)
                 .service(models::update_model)
                 .service(models::delete_model)
+                .service(models::rename_model)
                 .service(versions::create_version)
                 .service(versions::list_versions)
                 .service(versions::get_version)
+                .service(versions::update_version)
+                .service(versions::delete_version)
                 .service(versions::archive_version)
                 .service(artifacts::upload_artifact)
                 .service(artifacts::download_artifact)
@@ -84,6 +88,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(trees::download_file)
                 .service(trees::download_archive)
                 .service(stages::promote)
+                .service(stages::remove_from_stage)
                 .service(stages::rollback)
                 .service(aliases::set_alias)
                 .service(aliases::delete_alias)

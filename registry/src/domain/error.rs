@@ -35,6 +35,10 @@ pub enum DomainError {
         "format {format:?} must be 1–64 characters of `a-z`, `0-9`, `.`, `_`, `+`, `-` (for example `onnx`, `linfa-logistic`, `pickle`)"
     )]
     InvalidFormat { format: String },
+    /// A request of the MLflow API Capstan cannot take (a name it cannot hold, a tag key
+    /// with `=`, a filter it does not parse…); `detail` says which rule.
+    #[error("{detail}")]
+    InvalidMlflowRequest { detail: String },
     #[error("version {version} is {}, only ready versions can be assigned to {pointer}", status.as_str())]
     VersionNotReady {
         version: i64,
@@ -53,7 +57,7 @@ pub enum DomainError {
         current: Option<i64>,
         expected: Option<i64>,
     },
-    #[error("version {version} holds {stage}; promote another version or roll back first")]
+    #[error("version {version} holds {stage}; promote another version, roll back, or remove it from the stage first")]
     VersionInStage { version: i64, stage: Stage },
     #[error("limit must be between 1 and {MAX_PAGE}, got {limit}")]
     InvalidLimit { limit: i64 },

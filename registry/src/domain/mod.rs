@@ -9,6 +9,8 @@ pub mod batch;
 pub mod deployments;
 pub mod error;
 pub mod metadata;
+pub mod mlflow;
+pub mod mlflow_search;
 pub mod paging;
 pub mod policy;
 pub mod promotion;
