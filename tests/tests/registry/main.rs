@@ -17,6 +17,7 @@ mod deployments;
 mod deployments_batch;
 mod events;
 mod migrations;
+mod mlflow;
 mod model_server;
 mod model_server_auth;
 mod models;
