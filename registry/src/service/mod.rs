@@ -18,6 +18,7 @@ pub mod download;
 pub mod events;
 pub mod mlflow;
 mod mlflow_sources;
+mod mlflow_stages;
 pub mod models;
 mod policies;
 mod promotion_views;

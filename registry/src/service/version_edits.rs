@@ -37,8 +37,7 @@ pub(super) fn edit_version(
     Ok(())
 }
 
-/// Removes the aliases pointing at `row`, each with its `alias_removed` event; returns
-/// them.
+/// Removes the aliases pointing at `row`, each with its `alias_removed` event.
 pub(super) fn remove_aliases_of(
     conn: &mut DbConn,
     model: &ModelRow,
