@@ -34,18 +34,19 @@ impl Params {
                 }
             }
         };
+        let get = request.method() == Method::GET;
         for (key, value) in url::form_urlencoded::parse(request.query_string().as_bytes()) {
             let value = Value::String(value.into_owned());
-            match map.get_mut(key.as_ref()) {
-                None => {
-                    map.insert(key.into_owned(), value);
+            match map.entry(key.into_owned()) {
+                serde_json::map::Entry::Vacant(entry) => {
+                    entry.insert(value);
                 }
-                Some(Value::Array(values)) if request.method() == Method::GET => values.push(value),
-                Some(first) if request.method() == Method::GET => {
-                    let first = first.take();
-                    map.insert(key.into_owned(), Value::Array(vec![first, value]));
-                }
-                Some(_) => {}
+                // A key repeated in a query string is a list (`order_by`, `stages`).
+                serde_json::map::Entry::Occupied(mut entry) if get => match entry.get_mut() {
+                    Value::Array(values) => values.push(value),
+                    first => *first = Value::Array(vec![first.take(), value]),
+                },
+                serde_json::map::Entry::Occupied(_) => {}
             }
         }
         Ok(Params(map))
