@@ -528,7 +528,7 @@ mod tests {
     #[test]
     fn order_and_pages() {
         let keys = order_by(&["last_updated_timestamp DESC".into()], Searched::Models).unwrap();
-        let mut items = vec![item("a", &[]), item("b", &[]), item("c", &[])];
+        let mut items = [item("a", &[]), item("b", &[]), item("c", &[])];
         items[0].updated = 1;
         items[2].updated = 5;
         items.sort_by(|a, b| compare(&keys, a, b));

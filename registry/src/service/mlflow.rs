@@ -170,7 +170,10 @@ impl Registry {
     /// A registered model with its latest version per stage.
     pub async fn mlflow_model(&self, name: ModelName) -> RegistryResult<MlflowModel> {
         self.db
-            .read(move |conn| mlflow_model(conn, &find_model(conn, name.as_str())?))
+            .read(move |conn| {
+                let row = find_model(conn, name.as_str())?;
+                mlflow_model(conn, &row)
+            })
             .await
     }
 

@@ -21,7 +21,9 @@ async fn the_unmodified_mlflow_client_works() {
             std::env::var("CI").is_err(),
             "CI must install mlflow (see .ci/run)"
         );
-        eprintln!("mlflow is not installed: skipping the MLflow client test (pip install mlflow==3.17.2)");
+        eprintln!(
+            "mlflow is not installed: skipping the MLflow client test (pip install mlflow==3.17.2)"
+        );
         return;
     }
     let app = spawn_with_auth(Duration::from_secs(1)).await;
@@ -70,14 +72,20 @@ async fn the_unmodified_mlflow_client_works() {
     assert_eq!(report["bad_name"], "INVALID_PARAMETER_VALUE");
     assert_eq!(report["exists"], "RESOURCE_ALREADY_EXISTS");
     assert_eq!(report["by_alias"], "1");
-    assert_eq!(report["stages"], json!({"1": "Production", "2": "Archived"}));
+    assert_eq!(
+        report["stages"],
+        json!({"1": "Production", "2": "Archived"})
+    );
     assert_eq!(report["latest_production"], json!(["1"]));
     assert_eq!(
         report["v1"],
         json!({"description": "the good one", "tags": {"validated": "yes"},
                "aliases": ["champion"], "status": "READY", "stage": "Production"})
     );
-    assert_eq!(report["searched_versions"], json!([["bc", "2"], ["bc", "1"]]));
+    assert_eq!(
+        report["searched_versions"],
+        json!([["bc", "2"], ["bc", "1"]])
+    );
     assert_eq!(
         report["download_uri"],
         format!(

@@ -45,7 +45,7 @@ pub async fn call_on(
                 other => query.push((key.clone(), other.to_string())),
             }
         }
-        http.get(url).query(&query)
+        http.get(reqwest::Url::parse_with_params(&url, &query).unwrap())
     } else {
         http.request(method, url).json(params)
     };

@@ -306,7 +306,10 @@ async fn rename_moves_everything_and_is_logged() {
     .await;
     assert_mlflow_error(status, &body, 400, "INVALID_PARAMETER_VALUE");
     let (status, back) = app
-        .post_json("/api/v1/models/breast-cancer/rename", &json!({"name": "bc"}))
+        .post_json(
+            "/api/v1/models/breast-cancer/rename",
+            &json!({"name": "bc"}),
+        )
         .await;
     assert_eq!(status, 200, "{back}");
     assert_eq!(back["stages"]["production"], v1);

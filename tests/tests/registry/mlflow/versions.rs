@@ -65,9 +65,21 @@ async fn get_shows_a_capstan_version_as_mlflow_does() {
     assert!(v["creation_timestamp"].as_i64().unwrap() > 1_700_000_000_000);
 
     for (params, code, status) in [
-        (json!({"name": "bc", "version": "7"}), "RESOURCE_DOES_NOT_EXIST", 404),
-        (json!({"name": "nope", "version": "1"}), "RESOURCE_DOES_NOT_EXIST", 404),
-        (json!({"name": "bc", "version": "one"}), "INVALID_PARAMETER_VALUE", 400),
+        (
+            json!({"name": "bc", "version": "7"}),
+            "RESOURCE_DOES_NOT_EXIST",
+            404,
+        ),
+        (
+            json!({"name": "nope", "version": "1"}),
+            "RESOURCE_DOES_NOT_EXIST",
+            404,
+        ),
+        (
+            json!({"name": "bc", "version": "one"}),
+            "INVALID_PARAMETER_VALUE",
+            400,
+        ),
         (json!({"name": "bc"}), "INVALID_PARAMETER_VALUE", 400),
     ] {
         let (got, body) = call(&app, Method::GET, "model-versions/get", &params).await;
@@ -137,7 +149,9 @@ async fn stages_hold_one_version_and_archive_existing_archives_the_holder() {
     let (status, _) = transition(&app, v3, "Staging", true).await;
     assert_eq!(status, 200);
     assert_eq!(stage_of(&app, "bc", v2).await, "Archived");
-    let (_, own_v2) = app.get_json(&format!("/api/v1/models/bc/versions/{v2}")).await;
+    let (_, own_v2) = app
+        .get_json(&format!("/api/v1/models/bc/versions/{v2}"))
+        .await;
     assert!(own_v2["archived_at"].is_string(), "{own_v2}");
 
     // Archived takes the version out of its stage, then archives it; None only leaves.
@@ -216,10 +230,7 @@ async fn stages_hold_one_version_and_archive_existing_archives_the_holder() {
         ]
     );
     let kinds = event_kinds(&app, "bc").await;
-    assert_eq!(
-        kinds.iter().filter(|k| *k == "version_archived").count(),
-        2
-    );
+    assert_eq!(kinds.iter().filter(|k| *k == "version_archived").count(), 2);
 }
 
 #[tokio::test]
@@ -325,10 +336,7 @@ async fn updates_tags_and_deletes_are_seen_through_both_apis() {
     for kind in ["version_updated", "version_deleted", "stage_changed"] {
         assert!(kinds.contains(&kind.to_owned()), "{kind} in {kinds:?}");
     }
-    assert_eq!(
-        kinds.iter().filter(|k| *k == "version_deleted").count(),
-        2
-    );
+    assert_eq!(kinds.iter().filter(|k| *k == "version_deleted").count(), 2);
 }
 
 async fn search(app: &TestApp, params: Value) -> (Vec<String>, Option<String>) {
@@ -338,11 +346,20 @@ async fn search(app: &TestApp, params: Value) -> (Vec<String>, Option<String>) {
         .as_array()
         .map(|vs| {
             vs.iter()
-                .map(|v| format!("{}/{}", v["name"].as_str().unwrap(), v["version"].as_str().unwrap()))
+                .map(|v| {
+                    format!(
+                        "{}/{}",
+                        v["name"].as_str().unwrap(),
+                        v["version"].as_str().unwrap()
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
-    (found_versions, found["next_page_token"].as_str().map(str::to_owned))
+    (
+        found_versions,
+        found["next_page_token"].as_str().map(str::to_owned),
+    )
 }
 
 #[tokio::test]
@@ -375,11 +392,19 @@ async fn version_search_filters_orders_and_pages() {
     assert_eq!(found, ["bc/1"]);
     let (found, _) = search(&app, json!({"filter": "tags.ok = '1'"})).await;
     assert_eq!(found, ["fraud/1"]);
-    let (found, _) = search(&app, json!({"filter": "name = 'bc'", "order_by": ["version_number ASC"]})).await;
+    let (found, _) = search(
+        &app,
+        json!({"filter": "name = 'bc'", "order_by": ["version_number ASC"]}),
+    )
+    .await;
     assert_eq!(found, ["bc/1", "bc/2"]);
     let (page, token) = search(&app, json!({"max_results": "2"})).await;
     assert_eq!(page, ["bc/2", "bc/1"]);
-    let (page, token) = search(&app, json!({"max_results": "2", "page_token": token.unwrap()})).await;
+    let (page, token) = search(
+        &app,
+        json!({"max_results": "2", "page_token": token.unwrap()}),
+    )
+    .await;
     assert_eq!((page, token), (vec!["fraud/1".to_owned()], None));
     let (status, body) = call(
         &app,
