@@ -42,7 +42,7 @@ pub struct Filter {
 
 /// What a searched resource offers to a filter.
 pub trait Searchable {
-    /// The value of `field` (`None`: absent, which matches no comparison).
+    /// The value of `field` (`None`: absent, which only `!=` matches).
     fn field(&self, field: &Field) -> Option<String>;
 }
 
@@ -95,8 +95,11 @@ impl Filter {
 
     pub fn matches(&self, item: &impl Searchable) -> bool {
         self.clauses.iter().all(|clause| {
+            // An absent field (a tag the item lacks) differs from every value, and
+            // matches nothing else: the `mlflow` client adds
+            // ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every model search.
             let Some(value) = item.field(&clause.field) else {
-                return false;
+                return clause.op == Op::Ne;
             };
             match clause.op {
                 Op::Eq => value == clause.values[0],
@@ -517,6 +520,9 @@ mod tests {
         assert!(check("tags.`team` = 'risk'", Searched::Models).matches(&bc));
         assert!(check("tags.flag = ''", Searched::Models).matches(&bc));
         assert!(!check("tags.team = 'risk'", Searched::Models).matches(&fraud));
+        let unprompted = "name = 'bc' AND tag.`mlflow.prompt.is_prompt` != 'true'";
+        assert!(check(unprompted, Searched::Models).matches(&bc));
+        assert!(!check("tags.absent = 'x'", Searched::Models).matches(&bc));
         assert!(check("run_id IN ('r0', 'r1')", Searched::Versions).matches(&bc));
         assert!(check("version_number = 1", Searched::Versions).matches(&bc));
         assert!(Filter::parse("run_id = 'r1'", Searched::Models).is_err());
