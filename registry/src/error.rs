@@ -89,6 +89,9 @@ impl From<DomainError> for RegistryError {
                 RegistryError::bad_request("invalid_tags", detail)
             }
             DomainError::InvalidText { .. } => RegistryError::bad_request("invalid_text", detail),
+            DomainError::InvalidMlflowRequest { .. } => {
+                RegistryError::bad_request("invalid_mlflow_request", detail)
+            }
             DomainError::InvalidFormat { .. } => {
                 RegistryError::bad_request("invalid_format", detail)
             }

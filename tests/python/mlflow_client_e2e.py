@@ -10,7 +10,7 @@ is Capstan. The script:
    logs it with `mlflow.onnx.log_model(..., registered_model_name="bc")` (version 1, whose
    source is the logged model `models:/m-…`, uploaded through the proxy);
 2. saves the same model to a directory, uploads the directory through the proxy and
-   registers it from `mlflow-artifacts:/…` (version 2), and registers the logged model's
+   creates version 2 from `mlflow-artifacts:/…` (with run id, tags, description), and registers the logged model's
    artifact location, an `http://` proxy URL (version 3);
 3. sets the alias `champion`, moves version 1 to Production, searches;
 4. loads `models:/bc@production` and `models:/bc@champion` with `mlflow.pyfunc.load_model`
@@ -95,7 +95,13 @@ def main():
     directory = os.path.join(work, "saved")
     mlflow.onnx.save_model(onnx_model, directory)
     get_artifact_repository(f"{proxy}/staging/bc-dir").log_artifacts(directory)
-    from_dir = mlflow.register_model("mlflow-artifacts:/staging/bc-dir", "bc")
+    from_dir = client.create_model_version(
+        "bc",
+        "mlflow-artifacts:/staging/bc-dir",
+        run_id=run.info.run_id,
+        tags={"team": "risk"},
+        description="saved, uploaded, registered",
+    )
     # … and the logged model's artifact location, an http:// URL of the proxy.
     location = mlflow.get_logged_model(info.model_id).artifact_location
     from_url = mlflow.register_model(location, "bc")
@@ -105,7 +111,8 @@ def main():
         "artifact_location": location,
     }
     try:
-        mlflow.register_model("runs:/0123/model", "bc")
+        # A runs:/ source lives in the tracking store, which a registry cannot read.
+        client.create_model_version("bc", "runs:/0123/model")
         report["runs_uri"] = "accepted"
     except mlflow.exceptions.MlflowException as error:
         report["runs_uri"] = error.error_code

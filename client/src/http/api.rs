@@ -30,6 +30,11 @@ pub fn model(name: &ModelName) -> String {
     format!("{MODELS}/{name}")
 }
 
+/// `POST`: give a model another name.
+pub fn model_rename(name: &ModelName) -> String {
+    format!("{}/rename", model(name))
+}
+
 pub fn versions(name: &ModelName) -> String {
     format!("{MODELS}/{name}/versions")
 }

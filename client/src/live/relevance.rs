@@ -12,6 +12,12 @@ pub fn concerns(reference: &ModelRef, message: Option<&EventMessage>) -> bool {
         return true;
     };
     let event = &message.event;
+    if event.kind == EventKind::ModelRenamed
+        && event.previous_name.as_ref() == Some(&reference.model)
+    {
+        // The model this ref named has another name now: the ref names nothing.
+        return true;
+    }
     if event.model != reference.model {
         return false;
     }
@@ -23,7 +29,11 @@ pub fn concerns(reference: &ModelRef, message: Option<&EventMessage>) -> bool {
         return false;
     }
     match event.kind {
-        EventKind::ModelCreated | EventKind::ModelDeleted | EventKind::VersionArchived => true,
+        EventKind::ModelCreated
+        | EventKind::ModelDeleted
+        | EventKind::ModelRenamed
+        | EventKind::VersionArchived
+        | EventKind::VersionDeleted => true,
         EventKind::VersionReady => reference.version == VersionRef::Latest,
         EventKind::StageChanged => match &reference.version {
             VersionRef::Stage(stage) => event.stage.is_none_or(|s| s == *stage),
@@ -36,6 +46,7 @@ pub fn concerns(reference: &ModelRef, message: Option<&EventMessage>) -> bool {
         // The kinds that move no ref were answered above.
         EventKind::ModelUpdated
         | EventKind::VersionCreated
+        | EventKind::VersionUpdated
         | EventKind::VersionFailed
         | EventKind::BatchJobCreated
         | EventKind::BatchJobStarted
@@ -82,6 +93,7 @@ mod tests {
                 from_state: None,
                 to_state: None,
                 request: None,
+                previous_name: None,
                 actor: None,
                 created_at: chrono::Utc::now(),
             },

@@ -43,10 +43,13 @@ pub enum EventKind {
     PromotionRequested,
     PromotionApproved,
     PromotionRejected,
+    ModelRenamed,
+    VersionUpdated,
+    VersionDeleted,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 26] = [
+    pub const ALL: [EventKind; 29] = [
         EventKind::ModelCreated,
         EventKind::ModelUpdated,
         EventKind::ModelDeleted,
@@ -73,16 +76,23 @@ impl EventKind {
         EventKind::PromotionRequested,
         EventKind::PromotionApproved,
         EventKind::PromotionRejected,
+        EventKind::ModelRenamed,
+        EventKind::VersionUpdated,
+        EventKind::VersionDeleted,
     ];
 
     /// The kinds that can change what a model's refs name (`latest`, stages, aliases):
     /// what a ref follower reacts to and what replaying a model's refs reads. The others
-    /// (`model_updated`, `version_created`, `version_failed`) never do.
-    pub const MOVES_REFS: [EventKind; 7] = [
+    /// (`model_updated`, `version_created`, `version_updated`, `version_failed`) never do.
+    /// A `model_renamed` event is recorded under the new name with `previous_name`: the
+    /// model's refs now answer under the new name, and the old name's are gone.
+    pub const MOVES_REFS: [EventKind; 9] = [
         EventKind::ModelCreated,
         EventKind::ModelDeleted,
+        EventKind::ModelRenamed,
         EventKind::VersionReady,
         EventKind::VersionArchived,
+        EventKind::VersionDeleted,
         EventKind::StageChanged,
         EventKind::AliasSet,
         EventKind::AliasRemoved,
@@ -121,6 +131,9 @@ impl EventKind {
             EventKind::PromotionRequested => "promotion_requested",
             EventKind::PromotionApproved => "promotion_approved",
             EventKind::PromotionRejected => "promotion_rejected",
+            EventKind::ModelRenamed => "model_renamed",
+            EventKind::VersionUpdated => "version_updated",
+            EventKind::VersionDeleted => "version_deleted",
         }
     }
 
@@ -171,6 +184,9 @@ pub struct Event {
     /// `stage_changed` or `alias_set` an approval caused: the promotion request's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    /// For `model_renamed` (recorded under the new name): the name the model had before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_name: Option<ModelName>,
     /// Who caused the event, when the registry knows (`worker` for a batch worker's
     /// transitions, `schedule:<name>` for a firing).
     #[serde(default, skip_serializing_if = "Option::is_none")]

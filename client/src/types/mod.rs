@@ -53,6 +53,34 @@ pub struct UpdateModel {
     pub tags: Option<Vec<String>>,
 }
 
+/// Give a model another name: its versions, stages, aliases, policy and history go with
+/// it; refused while a deployment, batch schedule, webhook or pending promotion request
+/// names the model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RenameModel {
+    /// The new name.
+    pub name: ModelName,
+}
+
+/// A partial update of a version's description or tags (its artifact never changes):
+/// absent fields are left as they are.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateVersion {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 16384, pattern = r"^[^\x00]*$")
+    )]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Tag>>, max_items = 64))]
+    pub tags: Option<Vec<String>>,
+}
+
 /// Which version holds each governed stage (`null` = none).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

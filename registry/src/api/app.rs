@@ -94,7 +94,11 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
         enabled: spec.auth.enabled,
         open_docs: spec.auth.open_docs,
         open_metrics: spec.auth.open_metrics,
-        table: AccessTable::of(&declared),
+        table: if is_registry {
+            AccessTable::of(&declared).with_routes(super::mlflow::access_routes())
+        } else {
+            AccessTable::of(&declared)
+        },
         verifier: match &registry {
             Some(data) => Verifier::Registry(data.registry.get_ref().clone()),
             None => verifier,
@@ -135,9 +139,10 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
                     super::model_server_routes(&mut utoipa_cfg);
                 }
             })
+            // MLflow's API: outside the OpenAPI document, behind the same gate.
             .configure(|cfg| {
                 if is_registry {
-                    super::mlflow_routes(cfg);
+                    super::mlflow::routes(cfg);
                 }
             })
             .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi.clone()))

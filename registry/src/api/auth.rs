@@ -167,6 +167,22 @@ fn operations(document: &OpenApi) -> impl Iterator<Item = (&str, Method, &Operat
 }
 
 impl AccessTable {
+    /// Adds routes declared outside the document (the MLflow API's), each needing `role`
+    /// of a token limited to any models (model names there are checked by the handlers).
+    pub fn with_routes(mut self, routes: Vec<(Method, String, Role)>) -> Self {
+        self.routes
+            .extend(routes.into_iter().map(|(method, path, role)| Route {
+                method,
+                def: ResourceDef::new(path),
+                access: Access::Token {
+                    role,
+                    unscoped: false,
+                },
+                names_model: false,
+            }));
+        self
+    }
+
     pub fn of(document: &OpenApi) -> Self {
         let routes = operations(document)
             .map(|(path, method, operation)| Route {
@@ -248,9 +264,12 @@ fn open_outside_table(gate: &Gate, path: &str) -> bool {
     gate.open_docs && (path.starts_with("/docs") || path == "/api-docs/openapi.json")
 }
 
-/// An error as the route would answer it (V2 routes add V2's `error` member).
+/// An error as the route would answer it (V2 routes add V2's `error` member; the MLflow
+/// API's errors are MLflow's).
 fn answer(path: &str, error: RegistryError) -> actix_web::Error {
-    if path.starts_with("/v2/") {
+    if super::mlflow::is_mlflow_path(path) {
+        super::mlflow::answer(error)
+    } else if path.starts_with("/v2/") {
         RegistryError::open_inference(error).into()
     } else {
         error.into()
@@ -280,17 +299,22 @@ pub async fn authorize(
         return next.call(request).await;
     }
     let Some(secret) = bearer(&request) else {
-        return Err(RegistryError::unauthorized(
-            "this request needs a token: send `Authorization: Bearer <token>`",
-        )
-        .into());
+        return Err(answer(
+            &path,
+            RegistryError::unauthorized(
+                "this request needs a token: send `Authorization: Bearer <token>`",
+            ),
+        ));
     };
     let caller = match gate.verifier.caller(secret).await {
         Ok(caller) => caller,
         Err(error) => return Err(answer(&path, error)),
     };
     let Some(caller) = caller else {
-        return Err(RegistryError::unauthorized("the token is unknown or revoked").into());
+        return Err(answer(
+            &path,
+            RegistryError::unauthorized("the token is unknown or revoked"),
+        ));
     };
     if let Some(route) = route {
         if route.names_model && !caller.scope.is_all() {
@@ -309,7 +333,10 @@ pub async fn authorize(
         }
         if let Access::Token { role, unscoped } = route.access {
             if unscoped && !caller.scope.is_all() {
-                return Err(RegistryError::from(DomainError::NeedsUnscopedAdmin).into());
+                return Err(answer(
+                    &path,
+                    RegistryError::from(DomainError::NeedsUnscopedAdmin),
+                ));
             }
             if !caller.has(role) {
                 return Err(answer(

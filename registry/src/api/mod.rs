@@ -20,8 +20,7 @@ pub mod extract;
 mod fallback;
 mod health;
 mod metrics;
-mod mlflow_artifacts;
-mod mlflow_error;
+mod mlflow;
 mod models;
 mod open_inference;
 mod policies;
@@ -73,9 +72,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(models::get_model)
                 .service(models::update_model)
                 .service(models::delete_model)
+                .service(models::rename_model)
                 .service(versions::create_version)
                 .service(versions::list_versions)
                 .service(versions::get_version)
+                .service(versions::update_version)
+                .service(versions::delete_version)
                 .service(versions::archive_version)
                 .service(artifacts::upload_artifact)
                 .service(artifacts::download_artifact)
@@ -86,6 +88,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(trees::download_file)
                 .service(trees::download_archive)
                 .service(stages::promote)
+                .service(stages::remove_from_stage)
                 .service(stages::rollback)
                 .service(aliases::set_alias)
                 .service(aliases::delete_alias)
@@ -134,14 +137,6 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(promotion_requests::approve_request)
                 .service(promotion_requests::reject_request),
         );
-}
-
-/// The MLflow-compatible routes of the registry (MLflow's API, outside Capstan's OpenAPI
-/// document), under both prefixes MLflow's clients and UI use.
-pub fn mlflow_routes(cfg: &mut web::ServiceConfig) {
-    for prefix in ["/api/2.0", "/ajax-api/2.0"] {
-        mlflow_artifacts::routes(cfg, prefix);
-    }
 }
 
 /// The registry's OpenAPI document as served without authentication (and committed as

@@ -1,9 +1,9 @@
-//! `/api/v1/models` and `/api/v1/models/{name}`.
+//! `/api/v1/models` and `/api/v1/models/{name}` (and its `rename`).
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 
 use capstan_client::http::ModelQuery;
-use capstan_client::types::{CreateModel, Model, ModelPage, UpdateModel};
+use capstan_client::types::{CreateModel, Model, ModelPage, RenameModel, UpdateModel};
 use capstan_client::{ModelName, Problem};
 
 use super::extract::Actor;
@@ -124,4 +124,33 @@ pub async fn delete_model(
         .delete_model(path.into_inner().name, &actor.0)
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Give a model another name. Its versions, stages, aliases, policy and history go with
+/// it; the `model_renamed` event is recorded under the new name. Refused while a
+/// deployment, batch schedule, webhook or pending promotion request names the model.
+#[utoipa::path(
+    security(("bearer" = ["admin"])),
+    tag = "models",
+    params(("name" = ModelName, Path, description = "Model name")),
+    request_body = RenameModel,
+    responses(
+        (status = 200, description = "The model under its new name", body = Model),
+        (status = 400, description = "Invalid name or body", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such model", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The new name is taken (`model_exists`), or something names the model (`model_in_use`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/models/{name}/rename")]
+pub async fn rename_model(
+    registry: web::Data<Registry>,
+    caller: Caller,
+    path: web::Path<ModelPath>,
+    body: JsonObject<RenameModel>,
+) -> RegistryResult<HttpResponse> {
+    let model = registry
+        .rename_model(path.into_inner().name, body.0.name, &caller)
+        .await?;
+    Ok(HttpResponse::Ok().json(model))
 }

@@ -1,6 +1,6 @@
-//! `/api/v1/models/{name}/stages/{stage}`: promotion and rollback.
+//! `/api/v1/models/{name}/stages/{stage}`: promotion, removal and rollback.
 
-use actix_web::{post, web, HttpResponse};
+use actix_web::{delete, post, web, HttpResponse};
 
 use capstan_client::types::{PromoteRequest, PromotionRequest, RollbackRequest, Version};
 use capstan_client::{ModelName, Problem, Stage};
@@ -90,4 +90,36 @@ pub async fn rollback(
     let reason = body.and_then(|b| b.0.reason);
     let promotion = registry.rollback(name, stage, reason, &actor.0).await?;
     Ok(promotion_response(promotion))
+}
+
+/// Take the version out of a stage: the stage then holds no version (a rollback puts it
+/// back). No promotion policy applies to leaving a stage.
+#[utoipa::path(
+    security(("bearer" = ["promoter"])),
+    tag = "stages",
+    params(
+        ("name" = ModelName, Path, description = "Model name"),
+        ("stage" = Stage, Path, description = "`staging` or `production`")
+    ),
+    request_body(content = Option<RollbackRequest>, description = "Optional reason"),
+    responses(
+        (status = 204, description = "The stage holds no version now"),
+        (status = 400, description = "Invalid path, query or body", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such model, or no version in the stage (`stage_empty`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[delete("/models/{name}/stages/{stage}")]
+pub async fn remove_from_stage(
+    registry: web::Data<Registry>,
+    actor: Actor,
+    path: web::Path<StagePath>,
+    body: Option<JsonObject<RollbackRequest>>,
+) -> RegistryResult<HttpResponse> {
+    let StagePath { name, stage } = path.into_inner();
+    let reason = body.and_then(|b| b.0.reason);
+    registry
+        .remove_from_stage(name, stage, reason, &actor.0)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,16 +1,17 @@
-//! `/api/v1/models/{name}/versions`: create (multipart or two-step), list, show, archive.
+//! `/api/v1/models/{name}/versions`: create (multipart or two-step), list, show, edit,
+//! archive, delete.
 
 use actix_multipart::Multipart;
 use actix_web::http::header;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 
 use capstan_client::http::{api, VersionQuery};
-use capstan_client::types::{NewVersion, Version, VersionPage};
+use capstan_client::types::{NewVersion, UpdateVersion, Version, VersionPage};
 use capstan_client::{ModelName, Problem, VersionRef};
 
 use super::extract::Actor;
-use super::extract::{ModelPath, VersionPath};
+use super::extract::{JsonObject, ModelPath, VersionPath};
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::{parse_new_version, read_limited, Registry, UploadPart};
 
@@ -179,4 +180,61 @@ pub async fn archive_version(
     let VersionPath { name, reference } = path.into_inner();
     let version = registry.archive_version(name, reference, &actor.0).await?;
     Ok(HttpResponse::Ok().json(version))
+}
+
+/// Change a version's description or tags (its artifact never changes).
+#[utoipa::path(
+    security(("bearer" = ["editor"])),
+    tag = "versions",
+    params(
+        ("name" = ModelName, Path, description = "Model name"),
+        ("ref" = inline(VersionRef), Path, description = "Version number, stage, alias or `latest`")
+    ),
+    request_body = UpdateVersion,
+    responses(
+        (status = 200, description = "The updated version", body = Version),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such model or version", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[patch("/models/{name}/versions/{ref}")]
+pub async fn update_version(
+    registry: web::Data<Registry>,
+    actor: Actor,
+    path: web::Path<VersionPath>,
+    body: JsonObject<UpdateVersion>,
+) -> RegistryResult<HttpResponse> {
+    let VersionPath { name, reference } = path.into_inner();
+    let version = registry
+        .update_version(name, reference, body.0, &actor.0)
+        .await?;
+    Ok(HttpResponse::Ok().json(version))
+}
+
+/// Delete a version. Refused while it holds a stage; its aliases are removed, and its
+/// number is never used again. Its files stay in the store (they may be shared).
+#[utoipa::path(
+    security(("bearer" = ["admin"])),
+    tag = "versions",
+    params(
+        ("name" = ModelName, Path, description = "Model name"),
+        ("ref" = inline(VersionRef), Path, description = "Version number, alias or `latest`")
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Invalid path, query or body", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such model or version", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The version holds a stage", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[delete("/models/{name}/versions/{ref}")]
+pub async fn delete_version(
+    registry: web::Data<Registry>,
+    actor: Actor,
+    path: web::Path<VersionPath>,
+) -> RegistryResult<HttpResponse> {
+    let VersionPath { name, reference } = path.into_inner();
+    registry.delete_version(name, reference, &actor.0).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

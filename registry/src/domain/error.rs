@@ -41,6 +41,10 @@ pub enum DomainError {
     /// `given` is already shortened for display.
     #[error("Capstan cannot read source {given:?}: {reason}")]
     UnreadableSource { given: String, reason: String },
+    /// A request of the MLflow API Capstan cannot take (a name it cannot hold, a tag key
+    /// with `=`, a filter it does not parse…); `detail` says which rule.
+    #[error("{detail}")]
+    InvalidMlflowRequest { detail: String },
     #[error("version {version} is {}, only ready versions can be assigned to {pointer}", status.as_str())]
     VersionNotReady {
         version: i64,
@@ -59,7 +63,7 @@ pub enum DomainError {
         current: Option<i64>,
         expected: Option<i64>,
     },
-    #[error("version {version} holds {stage}; promote another version or roll back first")]
+    #[error("version {version} holds {stage}; promote another version, roll back, or remove it from the stage first")]
     VersionInStage { version: i64, stage: Stage },
     #[error("limit must be between 1 and {MAX_PAGE}, got {limit}")]
     InvalidLimit { limit: i64 },

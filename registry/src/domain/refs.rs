@@ -27,10 +27,13 @@ impl RefReplay {
         }
         match (event.kind, event.version) {
             (EventKind::ModelCreated | EventKind::ModelDeleted, _) => *self = Self::default(),
+            // Recorded under the new name, after the old name's history was replayed
+            // (see `service::events`): the refs carry over unchanged.
+            (EventKind::ModelRenamed, _) => {}
             (EventKind::VersionReady, Some(version)) => {
                 self.ready.insert(version);
             }
-            (EventKind::VersionArchived, Some(version)) => {
+            (EventKind::VersionArchived | EventKind::VersionDeleted, Some(version)) => {
                 self.ready.remove(&version);
             }
             (EventKind::StageChanged, _) => {
@@ -85,6 +88,7 @@ mod tests {
             from_state: None,
             to_state: None,
             request: None,
+            previous_name: None,
             actor: None,
             created_at: chrono::Utc::now(),
         }

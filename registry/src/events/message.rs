@@ -76,6 +76,7 @@ mod tests {
                 from_state: None,
                 to_state: None,
                 request: None,
+                previous_name: None,
                 actor: None,
                 created_at: Utc::now(),
             },

@@ -153,6 +153,9 @@ struct LatestMove {
     after: Option<i64>,
 }
 
+/// How many renames back a model's history is followed.
+const MAX_RENAMES: usize = 32;
+
 /// One model's refs replayed from its log: loaded once per batch of messages (its
 /// history up to the batch's last event), then advanced event by event, so a batch costs
 /// one history read per model rather than one per event.
@@ -164,10 +167,32 @@ struct ModelReplay {
 
 impl ModelReplay {
     fn load(conn: &mut DbConn, model: &str, from: i64, until: i64) -> StoreResult<Self> {
-        let pending = events::ref_history(conn, model, from, until)?
-            .into_iter()
-            .map(event_view)
-            .collect::<Result<_, _>>()?;
+        let history = |conn: &mut DbConn, model: &str, from: i64, until: i64| {
+            events::ref_history(conn, model, from, until)?
+                .into_iter()
+                .map(event_view)
+                .collect::<StoreResult<VecDeque<Event>>>()
+        };
+        let mut pending = history(conn, model, from, until)?;
+        // A renamed model's history starts under its previous name(s).
+        for _ in 0..MAX_RENAMES {
+            let Some(renamed) = pending
+                .front()
+                .filter(|e| e.kind == EventKind::ModelRenamed)
+            else {
+                break;
+            };
+            let Some(previous) = renamed.previous_name.clone() else {
+                break;
+            };
+            let before = renamed.seq - 1;
+            for earlier in history(conn, previous.as_str(), before, before)?
+                .into_iter()
+                .rev()
+            {
+                pending.push_front(earlier);
+            }
+        }
         Ok(ModelReplay {
             replay: RefReplay::default(),
             pending,
@@ -197,7 +222,7 @@ fn message_of(event: Event, replay: &mut ModelReplay) -> (EventMessage, Option<i
     let latest_before = replay.advance(&event);
     let latest = matches!(
         event.kind,
-        EventKind::VersionReady | EventKind::VersionArchived
+        EventKind::VersionReady | EventKind::VersionArchived | EventKind::VersionDeleted
     )
     .then(|| LatestMove {
         before: latest_before,
@@ -225,7 +250,7 @@ fn moved_refs(event: &Event, latest: Option<LatestMove>) -> (Vec<String>, Option
                 .collect(),
             event.version,
         ),
-        EventKind::VersionArchived => match moved_latest {
+        EventKind::VersionArchived | EventKind::VersionDeleted => match moved_latest {
             Some(latest) => (vec!["latest".to_owned()], latest.after),
             None => (Vec::new(), None),
         },

@@ -14,6 +14,7 @@ use capstan_client::ModelName;
 use super::models::model_not_found;
 use super::Registry;
 use crate::domain::access::Caller;
+use crate::domain::mlflow::RUN_ID_PARAM;
 use crate::domain::mlflow_artifacts::{parse_source, ProxyLocation, Source};
 use crate::domain::trees::detected_format;
 use crate::error::{RegistryError, RegistryResult};
@@ -28,9 +29,6 @@ pub struct SourceVersion {
     /// The MLflow run it came from, kept as the version's `mlflow.run_id` param.
     pub run_id: Option<String>,
 }
-
-/// The param a version created through the MLflow API keeps its run id in.
-pub const RUN_ID_PARAM: &str = "mlflow.run_id";
 
 fn unreadable(source: &str, why: String) -> RegistryError {
     RegistryError::bad_request(

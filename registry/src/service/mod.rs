@@ -16,8 +16,10 @@ mod deployment_views;
 pub mod deployments;
 pub mod download;
 pub mod events;
+pub mod mlflow;
 pub mod mlflow_artifacts;
-pub mod mlflow_sources;
+mod mlflow_sources;
+mod mlflow_stages;
 pub mod models;
 mod policies;
 mod promotion_views;
@@ -27,6 +29,7 @@ mod stages;
 pub mod tokens;
 pub mod trees;
 pub mod upload;
+mod version_edits;
 mod versions;
 mod views;
 pub mod webhook_delivery;
@@ -47,6 +50,7 @@ use crate::store::Db;
 
 pub use body::read_limited;
 pub use download::{ArtifactContent, ArtifactRequest, ByteRange, OpenedArtifact};
+pub use mlflow_sources::SourceVersion;
 pub use upload::{parse_new_version, UploadPart};
 
 /// Size limits applied to request bodies.
@@ -200,6 +204,7 @@ pub(crate) fn event(
         from_state: None,
         to_state: None,
         request: None,
+        previous_name: None,
         created_at: now(),
     }
 }

@@ -155,6 +155,59 @@ impl Registry {
         .await
     }
 
+    /// Gives a model another name, by `caller` (whose scope must reach both names). Its
+    /// versions, stages, aliases, policy and history go with it; the `model_renamed`
+    /// event is recorded under the new name with the old one. Refused (409) when the new
+    /// name is taken, or while a deployment, batch schedule, webhook or pending promotion
+    /// request names the model (they would be left naming nothing).
+    pub async fn rename_model(
+        &self,
+        name: ModelName,
+        new_name: ModelName,
+        caller: &Caller,
+    ) -> RegistryResult<Model> {
+        if !caller.sees(name.as_str()) {
+            return Err(model_not_found(name.as_str()));
+        }
+        caller.scope.check_creates(new_name.as_str())?;
+        let actor = caller.name.clone();
+        self.write(move |conn| {
+            let row = lock_model(conn, name.as_str())?;
+            if new_name == name {
+                return Ok(model_view(conn, &row)?);
+            }
+            if models::find(conn, new_name.as_str())?.is_some() {
+                return Err(RegistryError::conflict(
+                    "model_exists",
+                    format!("model {:?} already exists", new_name.as_str()),
+                ));
+            }
+            if let Some(what) = models::named_elsewhere(conn, name.as_str())? {
+                return Err(RegistryError::conflict(
+                    "model_in_use",
+                    format!(
+                        "{what} names model {:?}; change or delete it before renaming",
+                        name.as_str()
+                    ),
+                ));
+            }
+            models::rename(conn, row.id, new_name.as_str())?;
+            let mut renamed = event(EventKind::ModelRenamed, new_name.as_str(), None, &actor);
+            renamed.previous_name = Some(name.to_string());
+            events::append(conn, renamed)?;
+            let row = models::find(conn, new_name.as_str())?
+                .ok_or_else(|| model_not_found(new_name.as_str()))?;
+            Ok(model_view(conn, &row)?)
+        })
+        .await
+        .map_err(|e| match e {
+            RegistryError::Store(StoreError::UniqueViolation { .. }) => {
+                RegistryError::conflict("model_exists", "a model with the new name exists")
+            }
+            other => other,
+        })
+    }
+
     /// Deletes the model, its versions and aliases. Refused while a stage is assigned.
     /// Blobs stay: they are content-addressed and may be shared with other versions.
     pub async fn delete_model(&self, name: ModelName, actor: &str) -> RegistryResult<()> {

@@ -68,6 +68,30 @@ pub(super) fn promote_row(
     Ok(())
 }
 
+/// Empties `stage` (its holder goes on the stage's history, so a rollback puts it back)
+/// and records the change; returns the version it held, if any.
+pub(super) fn clear_stage(
+    conn: &mut DbConn,
+    model: &ModelRow,
+    stage: Stage,
+    reason: Option<String>,
+    actor: &str,
+) -> RegistryResult<Option<i64>> {
+    let Some(holder) = stage_pointers(model).get(stage) else {
+        return Ok(None);
+    };
+    stages::push_previous(conn, model.id, stage, holder)?;
+    models::set_stage_pointer(conn, model.id, stage, None)?;
+    // No `version`: the stage names no version now (a message's artifact is none).
+    let mut changed = event(EventKind::StageChanged, &model.name, None, actor);
+    changed.stage = Some(stage.as_str().to_owned());
+    changed.from_version = Some(holder);
+    changed.to_version = None;
+    changed.reason = reason;
+    events::append(conn, changed)?;
+    Ok(Some(holder))
+}
+
 pub(super) fn no_previous_version(model: &ModelRow, stage: Stage) -> RegistryError {
     RegistryError::conflict(
         "no_previous_version",
@@ -119,6 +143,29 @@ impl Registry {
             promote_row(conn, &model, stage, &target, request.reason, &actor, None)?;
             let model = lock_model(conn, name.as_str())?;
             Ok(Promotion::Done(load_version_view(conn, &model, &target)?))
+        })
+        .await
+    }
+
+    /// Empties `stage`: no version holds it afterwards (a rollback puts its holder back).
+    /// Returns the version that held it; `404 stage_empty` when none did.
+    pub async fn remove_from_stage(
+        &self,
+        name: ModelName,
+        stage: Stage,
+        reason: Option<String>,
+        actor: &str,
+    ) -> RegistryResult<i64> {
+        let actor = actor.to_owned();
+        check_text("reason", reason.as_deref())?;
+        self.write(move |conn| {
+            let model = lock_model(conn, name.as_str())?;
+            clear_stage(conn, &model, stage, reason, &actor)?.ok_or_else(|| {
+                RegistryError::not_found(
+                    "stage_empty",
+                    format!("no version of {:?} is in {stage}", model.name),
+                )
+            })
         })
         .await
     }

@@ -8,12 +8,14 @@ use capstan_client::http::VersionQuery;
 
 use super::models::{lock_model, model_not_found};
 use super::resolve::resolve_row;
+use super::version_edits::remove_aliases_of;
 use super::views::{load_version_view, version_view};
 use super::{event, now, Registry};
 use crate::domain::paging::{decode_token, encode_token, page_limit};
 use crate::domain::policy::check_archivable;
 use crate::error::{RegistryError, RegistryResult};
-use crate::store::{aliases, events, models, versions};
+use crate::store::rows::{ModelRow, VersionRow};
+use crate::store::{aliases, events, models, versions, DbConn};
 
 impl Registry {
     pub async fn list_versions(
@@ -71,35 +73,37 @@ impl Registry {
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
             let row = resolve_row(conn, &model, &reference)?;
-            let view = load_version_view(conn, &model, &row)?;
-            check_archivable(row.version, &view.stages)?;
-            if row.archived_at.is_some() {
-                return Ok(view);
-            }
-            for alias in &view.aliases {
-                aliases::delete(conn, model.id, alias)?;
-                let mut removed = event(
-                    EventKind::AliasRemoved,
-                    &model.name,
-                    Some(row.version),
-                    &actor,
-                );
-                removed.alias = Some(alias.clone());
-                events::append(conn, removed)?;
-            }
-            versions::mark_archived(conn, row.id, now())?;
-            events::append(
-                conn,
-                event(
-                    EventKind::VersionArchived,
-                    &model.name,
-                    Some(row.version),
-                    &actor,
-                ),
-            )?;
+            archive_row(conn, &model, &row, &actor)?;
             let row = resolve_row(conn, &model, &VersionRef::Number(row.version))?;
             Ok(load_version_view(conn, &model, &row)?)
         })
         .await
     }
+}
+
+/// Archives `row` (nothing when it already is): refused while it holds a stage; its
+/// aliases are removed first.
+pub(super) fn archive_row(
+    conn: &mut DbConn,
+    model: &ModelRow,
+    row: &VersionRow,
+    actor: &str,
+) -> RegistryResult<()> {
+    let view = load_version_view(conn, model, row)?;
+    check_archivable(row.version, &view.stages)?;
+    if row.archived_at.is_some() {
+        return Ok(());
+    }
+    remove_aliases_of(conn, model, row, actor)?;
+    versions::mark_archived(conn, row.id, now())?;
+    events::append(
+        conn,
+        event(
+            EventKind::VersionArchived,
+            &model.name,
+            Some(row.version),
+            actor,
+        ),
+    )?;
+    Ok(())
 }

@@ -185,6 +185,10 @@ pub(crate) fn event_view(row: EventRow) -> StoreResult<Event> {
         from_state: row.from_state.as_deref().and_then(DeploymentState::parse),
         to_state: row.to_state.as_deref().and_then(DeploymentState::parse),
         request: row.request,
+        previous_name: row
+            .previous_name
+            .as_deref()
+            .and_then(|name| ModelName::parse(name).ok()),
         actor: row.actor,
         created_at: utc(row.created_at),
     })

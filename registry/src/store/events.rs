@@ -72,8 +72,9 @@ pub fn last_seq(conn: &mut DbConn) -> StoreResult<i64> {
 }
 
 /// The events of `model` that move its refs (creation, deletion, readiness, stages,
-/// aliases) up to `until`, oldest first, starting at the model's last creation at or
-/// before `from`: enough to replay where its refs pointed at every event in between.
+/// aliases) up to `until`, oldest first, starting at the model's last creation (or
+/// rename to this name) at or before `from`: enough to replay where its refs pointed at
+/// every event in between, once a rename's earlier history is read under the old name.
 pub fn ref_history(
     conn: &mut DbConn,
     model: &str,
@@ -82,7 +83,7 @@ pub fn ref_history(
 ) -> StoreResult<Vec<EventRow>> {
     let created: Option<i64> = events::table
         .filter(events::model.eq(model))
-        .filter(events::kind.eq(EventKind::ModelCreated))
+        .filter(events::kind.eq_any([EventKind::ModelCreated, EventKind::ModelRenamed]))
         .filter(events::seq.le(from))
         .select(diesel::dsl::max(events::seq))
         .get_result(conn)?;

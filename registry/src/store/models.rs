@@ -6,7 +6,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::rows::{ModelRow, NewModelRow};
-use super::schema::{model_tags, models};
+use super::schema::{
+    batch_schedules, deployments, model_tags, models, promotion_requests, webhooks,
+};
 use super::{DbConn, StoreError, StoreResult};
 
 pub fn find(conn: &mut DbConn, name: &str) -> StoreResult<Option<ModelRow>> {
@@ -42,6 +44,46 @@ pub fn set_description(conn: &mut DbConn, id: i64, description: Option<&str>) ->
         .set(models::description.eq(description))
         .execute(conn)?;
     Ok(())
+}
+
+pub fn rename(conn: &mut DbConn, id: i64, name: &str) -> StoreResult<()> {
+    diesel::update(models::table.find(id))
+        .set(models::name.eq(name))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// What else names the model `name` by its name (a deployment, a batch schedule, a
+/// webhook, a pending promotion request), if anything: a rename would leave it behind.
+pub fn named_elsewhere(conn: &mut DbConn, name: &str) -> StoreResult<Option<&'static str>> {
+    let count = |n: i64, what: &'static str| (n > 0).then_some(what);
+    let found = deployments::table
+        .filter(deployments::model.eq(name))
+        .count()
+        .get_result::<i64>(conn)?;
+    if let Some(what) = count(found, "a deployment") {
+        return Ok(Some(what));
+    }
+    let found = batch_schedules::table
+        .filter(batch_schedules::model.eq(name))
+        .count()
+        .get_result::<i64>(conn)?;
+    if let Some(what) = count(found, "a batch schedule") {
+        return Ok(Some(what));
+    }
+    let found = webhooks::table
+        .filter(webhooks::model.eq(name))
+        .count()
+        .get_result::<i64>(conn)?;
+    if let Some(what) = count(found, "a webhook") {
+        return Ok(Some(what));
+    }
+    let found = promotion_requests::table
+        .filter(promotion_requests::model.eq(name))
+        .filter(promotion_requests::status.eq("pending"))
+        .count()
+        .get_result::<i64>(conn)?;
+    Ok(count(found, "a pending promotion request"))
 }
 
 pub fn delete(conn: &mut DbConn, id: i64) -> StoreResult<()> {

@@ -118,4 +118,6 @@ pub struct EventRow {
     pub from_state: Option<String>,
     pub to_state: Option<String>,
     pub request: Option<String>,
+    /// For `model_renamed`: the model's name before.
+    pub previous_name: Option<String>,
 }

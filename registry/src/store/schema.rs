@@ -92,6 +92,7 @@ diesel::table! {
         from_state -> Nullable<Text>,
         to_state -> Nullable<Text>,
         request -> Nullable<Text>,
+        previous_name -> Nullable<Text>,
     }
 }
 

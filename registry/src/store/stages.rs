@@ -49,3 +49,15 @@ pub fn peek_previous(conn: &mut DbConn, model_id: i64, stage: Stage) -> StoreRes
         .first(conn)
         .optional()?)
 }
+
+/// Removes `version` from the previous holders of every stage of the model (a deleted
+/// version cannot be rolled back to).
+pub fn forget(conn: &mut DbConn, model_id: i64, version: i64) -> StoreResult<()> {
+    diesel::delete(
+        stage_history::table
+            .filter(stage_history::model_id.eq(model_id))
+            .filter(stage_history::version.eq(version)),
+    )
+    .execute(conn)?;
+    Ok(())
+}

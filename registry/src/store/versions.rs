@@ -155,3 +155,33 @@ pub fn mark_archived(conn: &mut DbConn, id: i64, at: NaiveDateTime) -> StoreResu
         .execute(conn)?;
     Ok(())
 }
+
+/// A version's description and tags (JSON), as edited after creation.
+pub fn set_metadata(
+    conn: &mut DbConn,
+    id: i64,
+    description: Option<&str>,
+    tags: &str,
+) -> StoreResult<()> {
+    diesel::update(versions::table.find(id))
+        .set((
+            versions::description.eq(description),
+            versions::tags.eq(tags),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn delete(conn: &mut DbConn, id: i64) -> StoreResult<()> {
+    diesel::delete(versions::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+/// Every version of a model, newest first.
+pub fn all_of(conn: &mut DbConn, model_id: i64) -> StoreResult<Vec<VersionRow>> {
+    Ok(versions::table
+        .filter(versions::model_id.eq(model_id))
+        .select(VersionRow::as_select())
+        .order(versions::version.desc())
+        .load(conn)?)
+}

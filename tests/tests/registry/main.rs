@@ -17,6 +17,7 @@ mod deployments;
 mod deployments_batch;
 mod events;
 mod migrations;
+mod mlflow;
 mod mlflow_artifacts;
 mod mlflow_client;
 mod model_server;

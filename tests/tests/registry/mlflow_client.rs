@@ -95,10 +95,14 @@ async fn the_mlflow_client_registers_loads_and_downloads_through_capstan() {
     );
     let (_, v1) = app.get_json("/api/v1/models/bc/versions/1").await;
     assert_eq!(v1["source"], format!("models:/{model_id}"));
+    let (_, v2) = app.get_json("/api/v1/models/bc/versions/2").await;
+    assert_eq!(v2["source"], "mlflow-artifacts:/staging/bc-dir");
     assert_eq!(
-        v1["params"]["mlflow.run_id"], report["logged"]["tracking_run_id"],
-        "{v1}"
+        v2["params"]["mlflow.run_id"], report["logged"]["tracking_run_id"],
+        "{v2}"
     );
+    assert_eq!(v2["tags"], json!(["team=risk"]));
+    assert_eq!(v2["description"], "saved, uploaded, registered");
     assert_eq!(v1["stages"], json!(["production"]));
     assert_eq!(v1["aliases"], json!(["champion"]));
 

@@ -30,6 +30,7 @@ fn document_covers_the_whole_api() {
         "/api/v1/models/{name}/versions/{ref}",
         "/api/v1/models/{name}/versions/{ref}/artifact",
         "/api/v1/models/{name}/versions/{ref}/archive",
+        "/api/v1/models/{name}/rename",
         "/api/v1/models/{name}/stages/{stage}",
         "/api/v1/models/{name}/stages/{stage}/rollback",
         "/api/v1/models/{name}/aliases/{alias}",
@@ -73,6 +74,14 @@ fn document_covers_the_whole_api() {
         );
     }
     assert!(api["components"]["schemas"]["Problem"].is_object());
+    // The MLflow-compatible API is MLflow's, not Capstan's: it stays out of the document.
+    assert!(
+        !paths.keys().any(|p| p.contains("mlflow")),
+        "MLflow routes leaked into the OpenAPI document"
+    );
+    let version = &paths["/api/v1/models/{name}/versions/{ref}"];
+    assert!(version["patch"].is_object() && version["delete"].is_object());
+    assert!(paths["/api/v1/models/{name}/stages/{stage}"]["delete"].is_object());
 }
 
 #[tokio::test]

@@ -3,18 +3,39 @@
 //! shapes, so the unmodified `mlflow` client's `HttpArtifactRepository` reads versions'
 //! files and uploads models here. Errors are MLflow's `{"error_code", "message"}`.
 
-use actix_web::http::header;
+use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::artifacts::{bytes_response, if_none_match, requested_range};
-use super::mlflow_error::{MlflowError, MlflowResult};
+use super::MlflowError;
+use crate::api::artifacts::{bytes_response, if_none_match, requested_range};
+use capstan_client::types::Role;
+
 use crate::domain::access::Caller;
 use crate::service::{ArtifactContent, ArtifactRequest, Registry};
 
-/// Registers the proxy's routes under `prefix` (`/api/2.0` or `/ajax-api/2.0`).
+type MlflowResult<T> = Result<T, MlflowError>;
+
+/// The proxy's routes (method, path) and the least role each needs, under every prefix.
+pub fn access_routes() -> Vec<(Method, String, Role)> {
+    super::ARTIFACT_PREFIXES
+        .iter()
+        .flat_map(|prefix| {
+            let root = format!("{prefix}/artifacts");
+            [
+                (Method::GET, root.clone(), Role::Reader),
+                (Method::GET, format!("{root}/"), Role::Reader),
+                (Method::GET, format!("{root}/{{path:.+}}"), Role::Reader),
+                (Method::PUT, format!("{root}/{{path:.+}}"), Role::Editor),
+                (Method::DELETE, format!("{root}/{{path:.+}}"), Role::Editor),
+            ]
+        })
+        .collect()
+}
+
+/// Registers the proxy's routes under `prefix` (`/api/2.0/mlflow-artifacts`, …).
 pub fn routes(cfg: &mut web::ServiceConfig, prefix: &str) {
-    let root = format!("{prefix}/mlflow-artifacts/artifacts");
+    let root = format!("{prefix}/artifacts");
     cfg.route(&root, web::get().to(list))
         .route(&format!("{root}/"), web::get().to(list))
         .route(&format!("{root}/{{path:.+}}"), web::get().to(download))
