@@ -167,7 +167,7 @@ pub fn parse_source(source: &str) -> DomainResult<Source> {
     let proxy_path = |path: &str| -> DomainResult<Source> {
         let path =
             percent_decode(path).ok_or_else(|| unreadable(source, "bad percent-encoding"))?;
-        match ProxyLocation::parse(&path)? {
+        match ProxyLocation::parse(&path).map_err(|e| unreadable(source, &e.to_string()))? {
             ProxyLocation::Root => Err(unreadable(source, "it names the whole artifact store")),
             location => Ok(Source::Proxy(location)),
         }

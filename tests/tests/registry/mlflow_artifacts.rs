@@ -244,3 +244,90 @@ async fn versions_files_are_a_read_only_view_under_models() {
     let (_, bytes, _) = get_bytes(&app, "models/bc/versions/1/MLmodel").await;
     assert_eq!(bytes, MLMODEL_ONNX.as_bytes());
 }
+
+#[tokio::test]
+async fn versions_are_created_from_sources_capstan_can_read_and_refused_otherwise() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post_json(
+            "/api/2.0/mlflow/registered-models/create",
+            &serde_json::json!({"name": "bc"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let onnx = zoo::bytes(&zoo::model("logistic"));
+    // Objects in the registry's own bucket (or store directory), written by another tool.
+    app.put_object("exported/bc/MLmodel", MLMODEL_ONNX.as_bytes().to_vec())
+        .await;
+    let url = app.put_object("exported/bc/model.onnx", onnx.clone()).await;
+    let directory = url.trim_end_matches("/model.onnx").to_owned();
+    // And a directory uploaded through the proxy.
+    for (path, body) in [
+        ("staged/bc/MLmodel", MLMODEL_ONNX.as_bytes().to_vec()),
+        ("staged/bc/model.onnx", onnx.clone()),
+    ] {
+        assert_eq!(put(&app, path, body).await.0, 200);
+    }
+    let create = |source: String| {
+        let app = &app;
+        async move {
+            app.post_json(
+                "/api/2.0/mlflow/model-versions/create",
+                &serde_json::json!({"name": "bc", "source": source}),
+            )
+            .await
+        }
+    };
+    for (source, number) in [
+        (directory.clone(), "1"),
+        ("mlflow-artifacts:/staged/bc".to_owned(), "2"),
+        (format!("{}{PROXY}/staged/bc/", app.base), "3"),
+        ("models:/bc/1".to_owned(), "4"),
+    ] {
+        let (status, body) = create(source.clone()).await;
+        assert_eq!(status, 200, "{source}: {body}");
+        assert_eq!(body["model_version"]["version"], number, "{source}");
+        assert_eq!(body["model_version"]["status"], "READY", "{source}");
+        assert_eq!(body["model_version"]["source"], source.as_str());
+        let (_, version) = app.get_json(&format!("/api/v1/models/bc/versions/{number}")).await;
+        assert_eq!(version["layout"], "tree", "{version}");
+        assert_eq!(version["files"], 2, "{version}");
+        assert_eq!(version["servable"], true, "{version}");
+        assert_eq!(
+            version["served_file"]["digest"],
+            digest_of(&onnx).to_string(),
+            "{source}"
+        );
+    }
+    // Equal files, equal manifests: the four versions name the same bytes.
+    let (_, page) = app.get_json("/api/v1/models/bc/versions").await;
+    let digests: Vec<&Value> = page["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["digest"])
+        .collect();
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+
+    for source in [
+        "runs:/0123/model".to_owned(),
+        "/tmp/model".to_owned(),
+        "s3://someone-elses-bucket/model/".to_owned(),
+        "file:///etc/".to_owned(),
+        "mlflow-artifacts:/nothing/here".to_owned(),
+        "mlflow-artifacts:/staged/%2e%2e/bc".to_owned(),
+        "models:/m-00000000000000000000000000000000".to_owned(),
+        "https://elsewhere.example/api/2.0/mlflow-artifacts/artifacts/nothing".to_owned(),
+    ] {
+        let (status, body) = create(source.clone()).await;
+        assert_mlflow_error(status, &body, 400, "INVALID_PARAMETER_VALUE");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("cannot read") || message.contains("no files"), "{source}: {message}");
+    }
+    let (_, page) = app.get_json("/api/v1/models/bc/versions").await;
+    assert_eq!(
+        page["versions"].as_array().unwrap().len(),
+        4,
+        "a refused source creates no version: {page}"
+    );
+}
