@@ -459,15 +459,19 @@ async fn a_promotion_rolls_out_then_drifts_after_the_grace_period_and_syncs_when
         .iter()
         .map(|(from, to, _)| (from.as_str(), to.as_str()))
         .collect();
-    assert_eq!(
-        states,
-        [
-            ("no_instances", "in_sync"),
-            ("in_sync", "rolling_out"),
-            ("rolling_out", "drifted"),
-            ("drifted", "in_sync"),
-            ("in_sync", "drifted"),
-        ],
+    let first_four = [
+        ("no_instances", "in_sync"),
+        ("in_sync", "rolling_out"),
+        ("rolling_out", "drifted"),
+        ("drifted", "in_sync"),
+    ];
+    assert_eq!(states[..4], first_four, "{recorded:?}");
+    // Between the promotion of version 3 and b's failed report the recorder may run and
+    // see both instances on version 2 (rolling out); either way b's report ends in drift.
+    let last: &[(&str, &str)] = &states[4..];
+    assert!(
+        last == [("in_sync", "drifted")]
+            || last == [("in_sync", "rolling_out"), ("rolling_out", "drifted")],
         "{recorded:?}"
     );
     assert_eq!(recorded[2].2, "instance b serves version 1, not version 2");
