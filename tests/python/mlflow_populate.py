@@ -14,7 +14,7 @@ tags on the model and its versions. Model `Breast Cancer` (a name Capstan cannot
 one version of an already logged model.
 
 Writes one JSON object to OUT_JSON (mlflow prints its run links on stdout): the versions with their run's metrics and params, the stages,
-aliases and tags as MLflow reports them, the first 20 rows of the table and
+aliases and tags as MLflow reports them, 20 rows spread over the table and
 `mlflow.pyfunc.load_model("models:/bc/4").predict` for them (labels and probabilities).
 """
 
@@ -120,7 +120,7 @@ def main():
         version["tags"] = seen.tags
         version["source"] = seen.source
 
-    rows = x[:ROWS]
+    rows = x[:: len(x) // ROWS][:ROWS]  # spread over the table: both classes
     predicted = mlflow.pyfunc.load_model(f"models:/{MODEL}/4").predict(rows.astype(np.float32))
     report = {
         "model": MODEL,
