@@ -141,7 +141,7 @@ impl VersionCopier<'_> {
         source: &SourceFiles,
         dir: Option<&Path>,
     ) -> Result<Vec<ManifestEntry>, StepFailure> {
-        let total = source.files.iter().filter_map(|f| f.size).sum();
+        let total: u64 = source.files.iter().filter_map(|f| f.size).sum();
         self.bar().start(label, Some(total), 0);
         let on_bytes = |n: u64| self.bar().advance(n);
         let fetched: Result<Vec<ManifestEntry>, MlflowError> =
@@ -280,7 +280,12 @@ impl VersionCopier<'_> {
                 version.digest.map(|d| d.to_string()).unwrap_or_default()
             ))
         } else {
-            Err(mismatch(number, &manifest, Some(&entries), &files.files))
+            Err(mismatch(
+                number,
+                &manifest,
+                Some(entries.as_slice()),
+                &files.files,
+            ))
         }
     }
 
@@ -310,7 +315,7 @@ impl VersionCopier<'_> {
         }
         let pushed = self
             .capstan
-            .resume_push(target, number, &dir.0, &|_| {})
+            .resume_push(target, number, &dir.0, &|_: u64| {})
             .await
             .map_err(|e| StepFailure::retry(format!("finishing it in Capstan failed: {e}")))?;
         Ok(format!(

@@ -118,7 +118,10 @@ async fn read_models(
 }
 
 /// Capstan's side of `name`: `None` when it has no such model.
-async fn read_target(capstan: &Client, name: &ModelName) -> crate::Result<Option<TargetState>> {
+async fn read_target(
+    capstan: &Client,
+    name: &ModelName,
+) -> crate::error::Result<Option<TargetState>> {
     let model = match capstan.get_model(name).await {
         Ok(model) => model,
         Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
@@ -334,7 +337,7 @@ async fn run_pointer(
     copier: &VersionCopier<'_>,
     target: &ModelName,
     step: &PointerStep,
-) -> crate::Result<Option<String>> {
+) -> crate::error::Result<Option<String>> {
     let waiting = |id: &str| {
         Some(format!(
             "the model's promotion policy opened promotion request {id}, which waits for approval"

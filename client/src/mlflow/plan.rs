@@ -456,19 +456,19 @@ pub fn choose_names(
         }
     }
     for (source, name) in &mut chosen {
-        let Ok(target) = name else { continue };
-        let sharing = &users[target];
-        if sharing.len() > 1 {
-            let others: Vec<&str> = sharing
-                .iter()
-                .filter(|s| *s != source)
-                .map(String::as_str)
-                .collect();
-            *name = Err(format!(
-                "MLflow model {} would also be imported as {target}; give one of them another name with --rename",
-                others.join(", ")
-            ));
-        }
+        let shared = match name {
+            Ok(target) if users[&*target].len() > 1 => target.clone(),
+            _ => continue,
+        };
+        let others: Vec<&str> = users[&shared]
+            .iter()
+            .map(String::as_str)
+            .filter(|other| *other != source.as_str())
+            .collect();
+        *name = Err(format!(
+            "MLflow model {} would also be imported as {shared}; give one of them another name with --rename",
+            others.join(", ")
+        ));
     }
     chosen
 }

@@ -156,7 +156,7 @@ impl MlflowReader {
         loop {
             let mut query = vec![("max_results", PAGE)];
             if !token.is_empty() {
-                query.push(("page_token", &token));
+                query.push(("page_token", token.as_str()));
             }
             let page: wire::SearchRegisteredModels = self
                 .get("/api/2.0/mlflow/registered-models/search", &query)
@@ -204,7 +204,7 @@ impl MlflowReader {
         loop {
             let mut query = vec![("filter", filter.as_str()), ("max_results", PAGE)];
             if !token.is_empty() {
-                query.push(("page_token", &token));
+                query.push(("page_token", token.as_str()));
             }
             let page: wire::SearchModelVersions = self
                 .get("/api/2.0/mlflow/model-versions/search", &query)
