@@ -4,7 +4,6 @@
 //! could not be copied.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 
 use clap::{Args, Subcommand};
 

@@ -19,7 +19,7 @@ use super::MlflowError;
 use crate::cache::Progress;
 use crate::digest::Digest;
 use crate::http::{tree_format, Client, TRANSFERS_IN_FLIGHT};
-use crate::manifest::{Manifest, ManifestEntry, TreePath};
+use crate::manifest::{Manifest, ManifestEntry};
 use crate::names::ModelName;
 use crate::reference::VersionRef;
 use crate::types::{ArtifactLayout, NewVersion};
@@ -410,6 +410,7 @@ fn run_values(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::TreePath;
     use crate::mlflow::wire::{KeyValue, Metric, RunData};
 
     #[test]

@@ -178,7 +178,7 @@ fn plan_model_step(
         .iter()
         .filter(|t| !keys.contains(tag_key(t)))
         .cloned()
-        .chain(tags)
+        .chain(tags.iter().cloned())
         .collect();
     wanted.sort();
     wanted.dedup();
