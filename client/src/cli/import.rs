@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use super::output::{write_json, OutputFormat, Table};
 use super::progress::transfer_progress;
 use super::{CliError, Context};
+use crate::http::ModelQuery;
 use crate::mlflow::{self, ImportReport, ImportRequest, MlflowAuth, MlflowReader, OutcomeStatus};
 use crate::names::ModelName;
 
@@ -75,6 +76,13 @@ pub async fn run(command: ImportCommand, ctx: &mut Context<'_>) -> Result<(), Cl
 async fn import_mlflow(args: MlflowArgs, ctx: &mut Context<'_>) -> Result<(), CliError> {
     let reader = MlflowReader::new(&args.tracking_uri, MlflowAuth::from_env())?;
     let client = ctx.client()?;
+    // Capstan unreachable or the token refused: say so once, with its exit code, rather
+    // than once per model in the report.
+    let probe = ModelQuery {
+        limit: Some(1),
+        ..ModelQuery::default()
+    };
+    client.list_models(&probe).await?;
     let mut renames = BTreeMap::new();
     for (old, new) in args.renames {
         if renames.insert(old.clone(), new).is_some() {
@@ -95,8 +103,12 @@ async fn import_mlflow(args: MlflowArgs, ctx: &mut Context<'_>) -> Result<(), Cl
     let not_copied = report.summary.not_copied;
     if not_copied > 0 {
         return Err(CliError::Incomplete(format!(
-            "{not_copied} item(s) {} not be copied from MLflow; the report says why",
-            if report.dry_run { "could" } else { "were" }
+            "{not_copied} item(s) {} from MLflow; the report says why",
+            if report.dry_run {
+                "cannot be copied"
+            } else {
+                "could not be copied"
+            }
         )));
     }
     Ok(())
@@ -124,11 +136,14 @@ fn write_report(ctx: &mut Context<'_>, report: &ImportReport) -> std::io::Result
         (OutcomeStatus::Unchanged, summary.unchanged),
         (OutcomeStatus::NotCopied, summary.not_copied),
     ];
-    let shown: Vec<String> = counts
+    let mut shown: Vec<String> = counts
         .iter()
-        .filter(|(status, n)| *n > 0 || *status != OutcomeStatus::Planned)
+        .filter(|(_, n)| *n > 0)
         .map(|(status, n)| format!("{n} {}", status.as_str()))
         .collect();
+    if shown.is_empty() {
+        shown.push("no models".to_owned());
+    }
     let heading = if report.dry_run {
         "dry run, nothing changed"
     } else {

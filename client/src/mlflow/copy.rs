@@ -220,12 +220,16 @@ impl VersionCopier<'_> {
         let version = &pushed.version;
         Ok((
             format!(
-                "{} files ({} bytes; {} sent, the rest were in Capstan already), format {}, {metrics} metrics, {params} params{}",
+                "{} files, {} bytes ({} sent, the others' contents were in Capstan already); format {}; metrics: {metrics}, params: {params}; {}",
                 pushed.files,
                 version.size.unwrap_or(0),
                 pushed.files_sent,
                 version.format,
-                if version.servable { ", servable" } else { "" },
+                match (&version.served_file, &version.unservable_reason) {
+                    (Some(file), _) => format!("served from {}", file.path),
+                    (None, Some(reason)) => format!("not served: {reason}"),
+                    (None, None) => "not served".to_owned(),
+                },
             ),
             omissions,
         ))
