@@ -1,8 +1,8 @@
 //! One version's files from MLflow into Capstan: find them (the download URI, through a
 //! logged model or a run when it names one), list them, then copy them (download to a
 //! temporary directory, push it as a tree version with the number kept: only files the
-//! registry lacks are sent), verify them (hash MLflow's files against Capstan's manifest,
-//! writing nothing) or finish a pending version with them.
+//! registry lacks are sent) or finish a pending version with them. Verifying a version
+//! Capstan holds already is `verify.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,8 +21,7 @@ use crate::digest::Digest;
 use crate::http::{tree_format, Client, TRANSFERS_IN_FLIGHT};
 use crate::manifest::{Manifest, ManifestEntry};
 use crate::names::ModelName;
-use crate::reference::VersionRef;
-use crate::types::{ArtifactLayout, NewVersion};
+use crate::types::NewVersion;
 
 /// How many links (logged model, run) a download URI may go through.
 const MAX_HOPS: usize = 4;
@@ -36,14 +35,14 @@ pub(super) struct StepFailure {
 }
 
 impl StepFailure {
-    fn permanent(reason: impl Into<String>) -> Self {
+    pub fn permanent(reason: impl Into<String>) -> Self {
         StepFailure {
             reason: reason.into(),
             blocks: false,
         }
     }
 
-    fn retry(reason: impl Into<String>) -> Self {
+    pub fn retry(reason: impl Into<String>) -> Self {
         StepFailure {
             reason: reason.into(),
             blocks: true,
@@ -59,9 +58,9 @@ impl From<MlflowError> for StepFailure {
 
 /// A version's files in MLflow: the directory behind the proxy, and its listing.
 pub(super) struct SourceFiles {
-    base: Url,
-    path: String,
-    files: Vec<RemoteFile>,
+    pub base: Url,
+    pub path: String,
+    pub files: Vec<RemoteFile>,
 }
 
 /// A temporary directory, removed when dropped.
@@ -135,7 +134,7 @@ impl VersionCopier<'_> {
     }
 
     /// Downloads every file (eight at once), into `dir` when given, hashing each.
-    async fn download(
+    pub(super) async fn download(
         &self,
         label: &str,
         source: &SourceFiles,
@@ -235,64 +234,6 @@ impl VersionCopier<'_> {
         ))
     }
 
-    /// Compares MLflow's files of version `number` with Capstan's version of that number.
-    pub async fn verify(
-        &self,
-        model: &str,
-        target: &ModelName,
-        number: i64,
-    ) -> Result<String, StepFailure> {
-        let version = self
-            .capstan
-            .get_version(target, &VersionRef::Number(number))
-            .await
-            .map_err(|e| StepFailure::retry(format!("reading it from Capstan failed: {e}")))?;
-        if version.layout != ArtifactLayout::Tree {
-            return Err(StepFailure::permanent(
-                "Capstan's version of this number holds one file, not MLflow's tree; it is left as it is",
-            ));
-        }
-        let manifest = self
-            .capstan
-            .tree_manifest(target, &version)
-            .await
-            .map_err(|e| {
-                StepFailure::retry(format!("reading its manifest from Capstan failed: {e}"))
-            })?;
-        let files = self.source_files(model, number).await?;
-        let listed: Vec<(&str, Option<u64>)> = files
-            .files
-            .iter()
-            .map(|f| (f.path.as_str(), f.size))
-            .collect();
-        let stored: Vec<(&str, Option<u64>)> = manifest
-            .files()
-            .iter()
-            .map(|f| (f.path.as_str(), Some(f.size)))
-            .collect();
-        let sizes_known = listed.iter().all(|(_, size)| size.is_some());
-        if sizes_known && listed != stored {
-            return Err(mismatch(number, &manifest, None, &files.files));
-        }
-        let entries = self
-            .download(&format!("{target}@{number} (verify)"), &files, None)
-            .await?;
-        if same_files(&manifest, &entries) {
-            Ok(format!(
-                "in Capstan with the same {} files ({})",
-                entries.len(),
-                version.digest.map(|d| d.to_string()).unwrap_or_default()
-            ))
-        } else {
-            Err(mismatch(
-                number,
-                &manifest,
-                Some(entries.as_slice()),
-                &files.files,
-            ))
-        }
-    }
-
     /// Finishes Capstan's pending version `number` (an import cut off) with MLflow's
     /// files, if they are the ones it was created with.
     pub async fn resume(
@@ -329,59 +270,6 @@ impl VersionCopier<'_> {
     }
 }
 
-/// Whether `entries` (hashed from MLflow) are the files of `manifest` (the executable bit
-/// aside: MLflow does not keep it).
-fn same_files(manifest: &Manifest, entries: &[ManifestEntry]) -> bool {
-    let mut ours: Vec<(&str, Digest, u64)> = entries
-        .iter()
-        .map(|e| (e.path.as_str(), e.digest, e.size))
-        .collect();
-    ours.sort();
-    let theirs: Vec<(&str, Digest, u64)> = manifest
-        .files()
-        .iter()
-        .map(|e| (e.path.as_str(), e.digest, e.size))
-        .collect();
-    ours == theirs
-}
-
-/// The failure of a verification, naming the first files that differ.
-fn mismatch(
-    number: i64,
-    manifest: &Manifest,
-    hashed: Option<&[ManifestEntry]>,
-    listed: &[RemoteFile],
-) -> StepFailure {
-    let mut differences = Vec::new();
-    for file in listed {
-        match manifest.get(file.path.as_str()) {
-            None => differences.push(format!("{} only in MLflow", file.path)),
-            Some(stored) => {
-                let entry = hashed.and_then(|h| h.iter().find(|e| e.path == file.path));
-                let differs = match entry {
-                    Some(entry) => entry.digest != stored.digest || entry.size != stored.size,
-                    None => file.size != Some(stored.size),
-                };
-                if differs {
-                    differences.push(format!("{} differs", file.path));
-                }
-            }
-        }
-    }
-    for stored in manifest.files() {
-        if !listed.iter().any(|f| f.path == stored.path) {
-            differences.push(format!("{} only in Capstan", stored.path));
-        }
-    }
-    let shown: Vec<&str> = differences.iter().take(5).map(String::as_str).collect();
-    StepFailure::permanent(format!(
-        "Capstan's version {number} ({}) holds other files than MLflow's: {}{}; it is left as it is",
-        manifest.digest(),
-        shown.join(", "),
-        if differences.len() > 5 { ", …" } else { "" }
-    ))
-}
-
 /// A run's metrics (finite ones) and params for a Capstan version, and what was left out.
 fn run_values(
     data: super::wire::RunData,
@@ -414,7 +302,6 @@ fn run_values(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::TreePath;
     use crate::mlflow::wire::{KeyValue, Metric, RunData};
 
     #[test]
@@ -440,26 +327,5 @@ mod tests {
         assert_eq!(params["C"], "0.1");
         assert_eq!(left_out.len(), 1);
         assert_eq!(left_out[0].0, "metric loss");
-    }
-
-    #[test]
-    fn verification_ignores_the_executable_bit_only() {
-        let entry = |path: &str, byte: u8, executable: bool| ManifestEntry {
-            path: TreePath::parse(path).unwrap(),
-            digest: Digest::from_bytes([byte; 32]),
-            size: 3,
-            executable,
-        };
-        let manifest =
-            Manifest::new(vec![entry("MLmodel", 1, true), entry("m.onnx", 2, false)]).unwrap();
-        assert!(same_files(
-            &manifest,
-            &[entry("m.onnx", 2, false), entry("MLmodel", 1, false)]
-        ));
-        assert!(!same_files(
-            &manifest,
-            &[entry("MLmodel", 1, false), entry("m.onnx", 3, false)]
-        ));
-        assert!(!same_files(&manifest, &[entry("MLmodel", 1, false)]));
     }
 }

@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use super::copy::VersionCopier;
-use super::plan::{choose_names, plan_model, ModelPlan, ModelStep, PointerStep, TargetState};
+use super::names::choose_names;
+use super::plan::{plan_model, ModelPlan, ModelStep, PointerStep, TargetState};
 use super::plan::{VersionAction, VersionStep};
 use super::reader::MlflowReader;
 use super::report::{pointer_detail, ImportReport, OutcomeStatus};

@@ -2,8 +2,8 @@
 //! `http`): [`MlflowReader`] reads a tracking server's REST API and its `mlflow-artifacts`
 //! proxy (`reader.rs`, `artifacts.rs`, shapes in `wire.rs`); [`plan_model`] compares what
 //! MLflow holds with what Capstan holds and returns the steps, with no I/O (`plan.rs`,
-//! over `source.rs`); [`import`] carries the steps out through the Capstan [`Client`]
-//! (`execute.rs`, `copy.rs`) and returns an [`ImportReport`] (`report.rs`).
+//! over `source.rs`, `pointers.rs`, `names.rs`); [`import`] carries the steps out through the Capstan [`Client`]
+//! (`execute.rs`, `copy.rs`, `verify.rs`) and returns an [`ImportReport`] (`report.rs`).
 //!
 //! It reads MLflow and never writes to it. It prints nothing: the CLI draws the progress
 //! and the report.
@@ -13,17 +13,20 @@
 mod artifacts;
 mod copy;
 mod execute;
+mod names;
 mod plan;
+mod pointers;
 mod reader;
 mod report;
 mod source;
+mod verify;
 mod wire;
 
 pub use artifacts::{locate, Location};
 pub use execute::{import, ImportRequest};
+pub use names::choose_names;
 pub use plan::{
-    choose_names, plan_model, ModelPlan, ModelStep, Note, PointerStep, TargetState, VersionAction,
-    VersionStep,
+    plan_model, ModelPlan, ModelStep, Note, PointerStep, TargetState, VersionAction, VersionStep,
 };
 pub use reader::{MlflowAuth, MlflowReader};
 pub use report::{ImportReport, Outcome, OutcomeStatus};

@@ -1,7 +1,8 @@
 use chrono::Utc;
 
 use super::*;
-use crate::mlflow::source::SourceVersion;
+use crate::mlflow::names::choose_names;
+use crate::mlflow::source::{MlflowStage, SourceVersion};
 use crate::types::{ArtifactLayout, StagePointers};
 
 fn digest(byte: u8) -> Digest {
