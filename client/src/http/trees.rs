@@ -194,6 +194,12 @@ impl Client {
             .await
     }
 
+    /// Which contents pending tree version `number` still lacks, and how many files its
+    /// manifest lists.
+    pub async fn missing_files(&self, model: &ModelName, number: i64) -> Result<MissingFiles> {
+        self.get_json(&api::tree_missing(model, number)).await
+    }
+
     /// Continues a push of `dir` into pending version `number` (after a cut-off push).
     pub async fn resume_push(
         &self,

@@ -4,7 +4,7 @@
 //! registry lacks are sent) or finish a pending version with them. Verifying a version
 //! Capstan holds already is `verify.rs`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -235,13 +235,15 @@ impl VersionCopier<'_> {
     }
 
     /// Finishes Capstan's pending version `number` (an import cut off) with MLflow's
-    /// files, if they are the ones it was created with.
+    /// files, if they are the ones it was created with. The registry does not show a
+    /// pending version's manifest, only the contents it still lacks: those must all be
+    /// among MLflow's files (and the file count equal), and the digest the committed
+    /// version gets must be MLflow's, else it is reported.
     pub async fn resume(
         &self,
         model: &str,
         target: &ModelName,
         number: i64,
-        pending: Option<Digest>,
     ) -> Result<String, StepFailure> {
         let files = self.source_files(model, number).await?;
         let dir = WorkDir::new()?;
@@ -251,11 +253,19 @@ impl VersionCopier<'_> {
         let manifest = Manifest::new(entries).map_err(|e| {
             StepFailure::permanent(format!("MLflow's files do not form a tree: {e}"))
         })?;
-        if Some(manifest.digest()) != pending {
+        let lacking = self
+            .capstan
+            .missing_files(target, number)
+            .await
+            .map_err(|e| StepFailure::retry(format!("reading it from Capstan failed: {e}")))?;
+        let ours: BTreeSet<Digest> = manifest.files().iter().map(|f| f.digest).collect();
+        if lacking.files != manifest.files().len()
+            || lacking.missing.iter().any(|m| !ours.contains(&m.digest))
+        {
             return Err(StepFailure::permanent(format!(
-                "Capstan's pending version {number} was created from other files (its digest is {}, MLflow's files give {}); it is left as it is",
-                pending.map(|d| d.to_string()).unwrap_or_else(|| "unknown".into()),
-                manifest.digest()
+                "Capstan's pending version {number} was created from other files ({} of them; MLflow has {}); it is left as it is",
+                lacking.files,
+                manifest.files().len()
             )));
         }
         let pushed = self
@@ -263,6 +273,14 @@ impl VersionCopier<'_> {
             .resume_push(target, number, &dir.0, &|_: u64| {})
             .await
             .map_err(|e| StepFailure::retry(format!("finishing it in Capstan failed: {e}")))?;
+        let digest = pushed.version.digest;
+        if digest != Some(manifest.digest()) {
+            return Err(StepFailure::permanent(format!(
+                "finished Capstan's pending version {number}, but it holds other files than MLflow's (its digest is {}, MLflow's files give {})",
+                digest.map(|d| d.to_string()).unwrap_or_default(),
+                manifest.digest()
+            )));
+        }
         Ok(format!(
             "finished the pending version: {} files ({} sent)",
             pushed.files, pushed.files_sent

@@ -258,8 +258,8 @@ async fn run_versions(
                 .verify(name, target, step.number)
                 .await
                 .map(|detail| (OutcomeStatus::Unchanged, detail, Vec::new())),
-            VersionAction::Resume { digest } => copier
-                .resume(name, target, step.number, *digest)
+            VersionAction::Resume => copier
+                .resume(name, target, step.number)
                 .await
                 .map(|detail| (OutcomeStatus::Copied, detail, Vec::new())),
         };

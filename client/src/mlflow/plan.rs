@@ -73,7 +73,7 @@ pub enum VersionAction {
     /// Capstan holds it `ready`: compare its digest with the source's files.
     Verify { digest: Option<Digest> },
     /// Capstan holds it `pending` (an import cut off): finish it if the files match.
-    Resume { digest: Option<Digest> },
+    Resume,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -218,9 +218,7 @@ fn plan_versions(source: &SourceModel, target: Option<&TargetState>, plan: &mut 
             Some(v) if v.status == VersionStatus::Ready => {
                 VersionAction::Verify { digest: v.digest }
             }
-            Some(v) if v.status == VersionStatus::Pending => {
-                VersionAction::Resume { digest: v.digest }
-            }
+            Some(v) if v.status == VersionStatus::Pending => VersionAction::Resume,
             Some(_) => {
                 plan.refused.push(note(
                     item,

@@ -149,7 +149,7 @@ impl ImportReport {
                 VersionAction::Verify { .. } => {
                     "in Capstan already: compare its files with MLflow's".to_owned()
                 }
-                VersionAction::Resume { .. } => {
+                VersionAction::Resume => {
                     "pending in Capstan (an import cut off): finish it if the files match"
                         .to_owned()
                 }

@@ -187,6 +187,43 @@ async fn import_mlflow_copies_a_registry_resumably_and_serves_what_pyfunc_predic
     let (_, bc5) = app.get_json("/api/v1/models/bc/versions/5").await;
     assert_eq!(imported["digest"], bc5["digest"]);
 
+    // An import cut off after creating the version (pending, with MLflow's manifest) is
+    // finished by the next run.
+    app.create_model("cut").await;
+    let manifest: Value = app
+        .get("/api/v1/models/bc/versions/5/manifest")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (status, pending) = app
+        .post_json(
+            "/api/v1/models/cut/versions",
+            &json!({"format": "mlflow", "manifest": manifest, "version": 1}),
+        )
+        .await;
+    assert_eq!(status, 201, "{pending}");
+    assert_eq!(pending["status"], "pending");
+    let resumed = import(
+        &app,
+        uri,
+        &[
+            "--model",
+            "Breast Cancer",
+            "--rename",
+            "Breast Cancer=cut",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(resumed.code, 0, "{resumed:#?}");
+    let report = resumed.json();
+    assert!(detail(&report, "Breast Cancer", "version 1").contains("finished the pending version"));
+    let (_, finished) = app.get_json("/api/v1/models/cut/versions/1").await;
+    assert_eq!(finished["status"], "ready", "{finished}");
+    assert_eq!(finished["digest"], bc5["digest"]);
+
     // A version Capstan holds with other files is reported and left alone.
     app.create_model("other").await;
     let dir = tempfile::tempdir().unwrap();
