@@ -31,6 +31,9 @@ pub mod live;
 #[cfg(feature = "fetch")]
 pub mod lock;
 pub mod manifest;
+/// Importing an MLflow model registry: its REST reader, the import plan and its executor.
+#[cfg(feature = "http")]
+pub mod mlflow;
 pub mod names;
 pub mod problem;
 pub mod reference;

@@ -16,6 +16,7 @@
 
 pub mod brokers;
 pub mod example;
+pub mod mlflow;
 mod raw;
 pub mod zoo;
 

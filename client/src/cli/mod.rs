@@ -7,8 +7,9 @@
 //! else the client config file (`CAPSTAN_CLIENT_CONFIG`, default `~/.config/capstan/config.toml`).
 //!
 //! Exit codes: 0 ok, 1 other failure (also: a batch job `--wait` followed failed or was
-//! cancelled), 2 bad input or usage, 3 not found, 4 conflict, 5 registry unavailable
-//! (network, 5xx, or offline without the needed bytes), 6 digest verification failed,
+//! cancelled; `import mlflow` could not copy something), 2 bad input or usage, 3 not
+//! found, 4 conflict, 5 registry unavailable (network, 5xx, or offline without the needed
+//! bytes), 6 digest verification failed,
 //! 7 no valid token (401), 8 the token may not do this (403);
 //! `deployments status|wait`: 10 rolling out, 11 drifted, 12 no instances, 124 `wait`
 //! timed out.
@@ -23,6 +24,7 @@ mod deployments;
 mod download;
 mod duration;
 mod events;
+mod import;
 mod models;
 mod output;
 mod progress;
@@ -51,8 +53,9 @@ pub use output::OutputFormat;
 /// The process exit codes of `capstan`.
 pub mod exit {
     pub const OK: u8 = 0;
-    /// Anything not covered below (e.g. writing the output failed), and a batch job
-    /// `--wait` followed that failed or was cancelled.
+    /// Anything not covered below (e.g. writing the output failed), a batch job
+    /// `--wait` followed that failed or was cancelled, and an `import mlflow` that could
+    /// not copy something (its report says what and why).
     pub const FAILURE: u8 = 1;
     /// Invalid arguments, file or input (also clap's usage errors).
     pub const BAD_INPUT: u8 = 2;
@@ -96,13 +99,15 @@ Examples:
   capstan deployments wait scorer --timeout 120s
   CAPSTAN_TOKEN=capstan_… capstan whoami
   capstan token create ci-deployer --role promoter --output json
+  capstan import mlflow --tracking-uri http://mlflow.internal:5000 --dry-run
 
 The registry is --url, else $CAPSTAN_URL, else `url` in the client config file
 ($CAPSTAN_CLIENT_CONFIG, default ~/.config/capstan/config.toml), else http://127.0.0.1:8080.
 The token is --token, else $CAPSTAN_TOKEN, else `token` in that file.
 Exit codes: 0 ok, 1 failure (also a batch job that failed or was cancelled under
---wait), 2 bad input, 3 not found, 4 conflict, 5 registry unavailable, 6 digest mismatch,
-7 no valid token (401), 8 token not allowed (403);
+--wait, an import that could not copy everything), 2 bad input, 3 not found,
+4 conflict, 5 registry unavailable, 6 digest mismatch, 7 no valid token (401),
+8 token not allowed (403);
 deployments status and wait: 10 rolling out, 11 drifted, 12 no instances, 124 timed out.";
 
 /// Command-line client of a Capstan model registry.
@@ -203,6 +208,9 @@ pub enum Command {
     Token(tokens::TokenCommand),
     /// Show the token the CLI presents: its name, role and models.
     Whoami,
+    /// Copy models from another registry (MLflow) into this one.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
 }
 
 /// Why a command failed.
@@ -227,6 +235,12 @@ pub enum CliError {
         state: DeploymentState,
         reason: String,
     },
+    /// Reading MLflow failed (`import mlflow`).
+    #[error(transparent)]
+    Mlflow(#[from] crate::mlflow::MlflowError),
+    /// `import mlflow` finished but could not copy everything.
+    #[error("{0}")]
+    Incomplete(String),
     /// `deployments wait`: the timeout passed first.
     #[error("deployment {name} is still {} after {waited}: {reason}", state.as_str())]
     WaitTimedOut {
@@ -252,7 +266,8 @@ impl CliError {
             },
             CliError::Train(TrainError::Fit(_)) => exit::FAILURE,
             CliError::Train(_) | CliError::Input(_) => exit::BAD_INPUT,
-            CliError::Output(_) | CliError::BatchJob(_) => exit::FAILURE,
+            CliError::Output(_) | CliError::BatchJob(_) | CliError::Incomplete(_) => exit::FAILURE,
+            CliError::Mlflow(error) => mlflow_exit_code(error),
             CliError::NotInSync { state, .. } => match state {
                 DeploymentState::InSync => exit::OK,
                 DeploymentState::RollingOut => exit::ROLLING_OUT,
@@ -261,6 +276,23 @@ impl CliError {
             },
             CliError::WaitTimedOut { .. } => exit::TIMED_OUT,
         }
+    }
+}
+
+/// The exit code of a failure to read MLflow: the same classes as the registry's.
+fn mlflow_exit_code(error: &crate::mlflow::MlflowError) -> u8 {
+    use crate::mlflow::MlflowError;
+    match error {
+        MlflowError::Transport { .. } | MlflowError::Protocol { .. } => exit::UNAVAILABLE,
+        MlflowError::Api { status, .. } => match status {
+            401 => exit::UNAUTHENTICATED,
+            403 => exit::FORBIDDEN,
+            404 => exit::NOT_FOUND,
+            500.. => exit::UNAVAILABLE,
+            _ => exit::BAD_INPUT,
+        },
+        MlflowError::Invalid(_) => exit::BAD_INPUT,
+        MlflowError::Io { .. } => exit::FAILURE,
     }
 }
 
@@ -323,6 +355,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Webhooks(command) => webhooks::run(command, &mut ctx).await,
         Command::Token(command) => tokens::run(command, &mut ctx).await,
         Command::Whoami => tokens::whoami(&mut ctx).await,
+        Command::Import(command) => import::run(command, &mut ctx).await,
     }?;
     ctx.out.flush()?;
     Ok(())

@@ -12,6 +12,7 @@ use super::output::{human_size, write_fields, write_json, OutputFormat};
 use super::progress::transfer_progress;
 use super::versions::{ensure_model, parse_metrics, parse_signature};
 use super::{CliError, Context};
+use crate::http::tree_format;
 use crate::names::ModelName;
 use crate::reference::ModelRef;
 use crate::types::{NewVersion, Version};
@@ -66,26 +67,6 @@ struct Pushed<'a> {
     bytes_sent: u64,
 }
 
-/// The format a directory is recorded as when none is given.
-fn detected_format(dir: &Path) -> String {
-    if dir.join("MLmodel").is_file() {
-        return "mlflow".to_owned();
-    }
-    let onnx = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| {
-                    e.path()
-                        .extension()
-                        .is_some_and(|x| x.eq_ignore_ascii_case("onnx"))
-                })
-                .count()
-        })
-        .unwrap_or(0);
-    if onnx == 1 { "onnx" } else { "files" }.to_owned()
-}
-
 /// A byte counter the transfer callbacks feed, drawn as a bar on a terminal.
 fn progress_sink(quiet: bool, label: &str) -> Mutex<Box<dyn crate::cache::Progress>> {
     let mut bar = transfer_progress(quiet);
@@ -113,7 +94,7 @@ pub async fn push(args: PushArgs, ctx: &mut Context<'_>) -> Result<(), CliError>
         }
         None => {
             let meta = NewVersion {
-                format: args.format.unwrap_or_else(|| detected_format(&args.dir)),
+                format: args.format.unwrap_or_else(|| tree_format(&args.dir)),
                 signature: args.signature.as_deref().map(parse_signature).transpose()?,
                 metrics: args.metrics.as_deref().map(parse_metrics).transpose()?,
                 tags: (!args.tags.is_empty()).then_some(args.tags),

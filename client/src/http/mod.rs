@@ -51,6 +51,6 @@ pub use download::{Copied, Download};
 #[cfg(feature = "http")]
 pub use promotions::Promotion;
 #[cfg(feature = "http")]
-pub use trees::{scan_dir, PulledTree, PushedTree, ScannedTree, TRANSFERS_IN_FLIGHT};
+pub use trees::{scan_dir, tree_format, PulledTree, PushedTree, ScannedTree, TRANSFERS_IN_FLIGHT};
 #[cfg(feature = "http")]
 pub use versions::Upload;

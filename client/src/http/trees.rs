@@ -117,6 +117,27 @@ pub fn scan_dir(dir: &Path) -> Result<ScannedTree> {
     Ok(ScannedTree { manifest, sources })
 }
 
+/// The format a tree is recorded as when none is given: `mlflow` when the directory has
+/// an `MLmodel`, `onnx` when it holds exactly one `.onnx` file, else `files`.
+pub fn tree_format(dir: &Path) -> String {
+    if dir.join("MLmodel").is_file() {
+        return "mlflow".to_owned();
+    }
+    let onnx = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(std::result::Result::ok)
+                .filter(|e| {
+                    e.path()
+                        .extension()
+                        .is_some_and(|x| x.eq_ignore_ascii_case("onnx"))
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    if onnx == 1 { "onnx" } else { "files" }.to_owned()
+}
+
 #[cfg(unix)]
 fn is_executable(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::PermissionsExt;
@@ -171,6 +192,12 @@ impl Client {
         let version = self.create_pending_version(model, &meta).await?;
         self.send_tree(model, version.version, &scanned, on_sent)
             .await
+    }
+
+    /// Which contents pending tree version `number` still lacks, and how many files its
+    /// manifest lists.
+    pub async fn missing_files(&self, model: &ModelName, number: i64) -> Result<MissingFiles> {
+        self.get_json(&api::tree_missing(model, number)).await
     }
 
     /// Continues a push of `dir` into pending version `number` (after a cut-off push).

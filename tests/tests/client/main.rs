@@ -1,7 +1,7 @@
 //! End-to-end tests of the client side against a real registry: the async client in
 //! process, the `capstan` binary (datasets, batch jobs and schedules included), training,
-//! and pattern 1 — a copy of the embedded example app built with cargo, pinned by
-//! `capstan.lock`.
+//! pattern 1 — a copy of the embedded example app built with cargo, pinned by
+//! `capstan.lock` — and `capstan import mlflow` from a real `mlflow server`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,6 +12,7 @@ mod cli;
 mod deployments;
 mod embedded;
 mod http_client;
+mod mlflow;
 mod promotion_cli;
 mod support;
 mod train;
