@@ -268,9 +268,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonObject<T> {
     }
 }
 
-/// An optional JSON object body (a reason, say): no body at all is `None`; a body that is
-/// there must be a valid one, as for [`JsonObject`] (an `Option<JsonObject<T>>` would
-/// read an invalid body as none and accept it).
+/// An optional JSON object body (a reason, say): no body at all, or `null`, is `None`; a
+/// body that is there must be a valid object, as for [`JsonObject`] (an
+/// `Option<JsonObject<T>>` would read an invalid body as none and accept it).
 pub struct OptionalJsonObject<T>(pub Option<T>);
 
 impl<T: DeserializeOwned + 'static> FromRequest for OptionalJsonObject<T> {
@@ -289,8 +289,26 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJsonObject<T> {
         if absent {
             return Box::pin(std::future::ready(Ok(OptionalJsonObject(None))));
         }
-        let body = JsonObject::<T>::from_request(request, payload);
-        Box::pin(async move { Ok(OptionalJsonObject(Some(body.await?.0))) })
+        let body = web::Json::<Value>::from_request(request, payload);
+        let request = request.clone();
+        Box::pin(async move {
+            let mut body = body.await?.into_inner();
+            if body.is_null() {
+                return Ok(OptionalJsonObject(None));
+            }
+            let invalid = |detail: String| {
+                rejection(&request, RegistryError::bad_request("invalid_body", detail))
+            };
+            if !body.is_object() {
+                return Err(invalid(
+                    "request body is not valid: expected a JSON object".to_owned(),
+                ));
+            }
+            integral_numbers_as_integers(&mut body);
+            serde_json::from_value(body)
+                .map(|value| OptionalJsonObject(Some(value)))
+                .map_err(|e| invalid(format!("request body is not valid: {e}")))
+        })
     }
 }
 
