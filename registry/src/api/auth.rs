@@ -276,6 +276,16 @@ fn answer(path: &str, error: RegistryError) -> actix_web::Error {
     }
 }
 
+/// A refusal of the gate itself: problem+json on every route (V2's included), but in
+/// MLflow's shape on the MLflow API's.
+fn refuse(path: &str, error: RegistryError) -> actix_web::Error {
+    if super::mlflow::is_mlflow_path(path) {
+        super::mlflow::answer(error)
+    } else {
+        error.into()
+    }
+}
+
 /// The middleware of both apps (see the module documentation).
 pub async fn authorize(
     request: ServiceRequest,
@@ -299,7 +309,7 @@ pub async fn authorize(
         return next.call(request).await;
     }
     let Some(secret) = bearer(&request) else {
-        return Err(answer(
+        return Err(refuse(
             &path,
             RegistryError::unauthorized(
                 "this request needs a token: send `Authorization: Bearer <token>`",
@@ -311,7 +321,7 @@ pub async fn authorize(
         Err(error) => return Err(answer(&path, error)),
     };
     let Some(caller) = caller else {
-        return Err(answer(
+        return Err(refuse(
             &path,
             RegistryError::unauthorized("the token is unknown or revoked"),
         ));
@@ -333,7 +343,7 @@ pub async fn authorize(
         }
         if let Access::Token { role, unscoped } = route.access {
             if unscoped && !caller.scope.is_all() {
-                return Err(answer(
+                return Err(refuse(
                     &path,
                     RegistryError::from(DomainError::NeedsUnscopedAdmin),
                 ));

@@ -8,6 +8,7 @@
 
 use actix_web::dev::Payload;
 use actix_web::error::JsonPayloadError;
+use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
@@ -263,6 +264,50 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonObject<T> {
                 );
                 rejection(&request, error)
             })
+        })
+    }
+}
+
+/// An optional JSON object body (a reason, say): no body at all, or `null`, is `None`; a
+/// body that is there must be a valid object, as for [`JsonObject`] (an
+/// `Option<JsonObject<T>>` would read an invalid body as none and accept it).
+pub struct OptionalJsonObject<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalJsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let headers = request.headers();
+        let absent = match headers.get(header::CONTENT_LENGTH) {
+            Some(length) => length.to_str().is_ok_and(|l| l.trim() == "0"),
+            None => {
+                !headers.contains_key(header::CONTENT_TYPE)
+                    && !headers.contains_key(header::TRANSFER_ENCODING)
+            }
+        };
+        if absent {
+            return Box::pin(std::future::ready(Ok(OptionalJsonObject(None))));
+        }
+        let body = web::Json::<Value>::from_request(request, payload);
+        let request = request.clone();
+        Box::pin(async move {
+            let mut body = body.await?.into_inner();
+            if body.is_null() {
+                return Ok(OptionalJsonObject(None));
+            }
+            let invalid = |detail: String| {
+                rejection(&request, RegistryError::bad_request("invalid_body", detail))
+            };
+            if !body.is_object() {
+                return Err(invalid(
+                    "request body is not valid: expected a JSON object".to_owned(),
+                ));
+            }
+            integral_numbers_as_integers(&mut body);
+            serde_json::from_value(body)
+                .map(|value| OptionalJsonObject(Some(value)))
+                .map_err(|e| invalid(format!("request body is not valid: {e}")))
         })
     }
 }

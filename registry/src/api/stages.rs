@@ -6,7 +6,7 @@ use capstan_client::types::{PromoteRequest, PromotionRequest, RollbackRequest, V
 use capstan_client::{ModelName, Problem, Stage};
 
 use super::extract::Actor;
-use super::extract::{JsonObject, StagePath};
+use super::extract::{JsonObject, OptionalJsonObject, StagePath};
 use crate::error::RegistryResult;
 use crate::service::promotions::Promotion;
 use crate::service::Registry;
@@ -84,10 +84,10 @@ pub async fn rollback(
     registry: web::Data<Registry>,
     actor: Actor,
     path: web::Path<StagePath>,
-    body: Option<JsonObject<RollbackRequest>>,
+    body: OptionalJsonObject<RollbackRequest>,
 ) -> RegistryResult<HttpResponse> {
     let StagePath { name, stage } = path.into_inner();
-    let reason = body.and_then(|b| b.0.reason);
+    let reason = body.0.and_then(|b| b.reason);
     let promotion = registry.rollback(name, stage, reason, &actor.0).await?;
     Ok(promotion_response(promotion))
 }
@@ -114,10 +114,10 @@ pub async fn remove_from_stage(
     registry: web::Data<Registry>,
     actor: Actor,
     path: web::Path<StagePath>,
-    body: Option<JsonObject<RollbackRequest>>,
+    body: OptionalJsonObject<RollbackRequest>,
 ) -> RegistryResult<HttpResponse> {
     let StagePath { name, stage } = path.into_inner();
-    let reason = body.and_then(|b| b.0.reason);
+    let reason = body.0.and_then(|b| b.reason);
     registry
         .remove_from_stage(name, stage, reason, &actor.0)
         .await?;

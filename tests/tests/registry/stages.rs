@@ -295,3 +295,68 @@ async fn aliases() {
     let (status, body) = app.get_json("/api/v1/models/bc/versions/champion").await;
     assert_problem(status, &body, 404, "version_not_found");
 }
+
+#[tokio::test]
+async fn remove_from_stage_then_roll_back_and_bodies_are_checked() {
+    let app = spawn_app().await;
+    app.create_model("bc").await;
+    let v1 = app.upload("bc", b"1").await;
+    app.promote("bc", "staging", &json!({"version": v1})).await;
+    // An optional body that is there must be valid.
+    for path in [
+        "/api/v1/models/bc/stages/staging",
+        "/api/v1/models/bc/stages/staging/rollback",
+    ] {
+        let method = if path.ends_with("rollback") {
+            reqwest::Method::POST
+        } else {
+            reqwest::Method::DELETE
+        };
+        let response = app
+            .http
+            .request(method, app.url(path))
+            .json(&json!({"reason": "", "unknown": 42}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_problem(status, &body, 400, "invalid_body");
+    }
+    let (_, model) = app.get_json("/api/v1/models/bc").await;
+    assert_eq!(model["stages"]["staging"], v1, "nothing moved");
+
+    let response = app
+        .http
+        .delete(app.url("/api/v1/models/bc/stages/staging"))
+        .json(&json!({"reason": "pulled"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let (_, model) = app.get_json("/api/v1/models/bc").await;
+    assert_eq!(model["stages"]["staging"], serde_json::Value::Null);
+    let (_, events) = app
+        .get_json("/api/v1/events?model=bc&kind=stage_changed")
+        .await;
+    let last = events["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["from_version"], v1);
+    assert_eq!(last["to_version"], serde_json::Value::Null);
+    assert_eq!(last["reason"], "pulled");
+    // A rollback puts the removed version back.
+    let (status, back) = app
+        .post_json("/api/v1/models/bc/stages/staging/rollback", &json!({}))
+        .await;
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["version"], v1);
+    // `null` is no body, as the document's nullable body says.
+    let response = app
+        .http
+        .delete(app.url("/api/v1/models/bc/stages/staging"))
+        .header("content-type", "application/json")
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+}

@@ -59,7 +59,7 @@ impl ResponseError for MlflowError {
         let (code, status) = self.code_and_status();
         let mut response = HttpResponse::build(status);
         if status == StatusCode::UNAUTHORIZED {
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="capstan""#));
         }
         response.json(serde_json::json!({
             "error_code": code,

@@ -37,7 +37,7 @@ async fn mlflow_routes_need_a_token_with_the_role() {
         assert_eq!(response.status().as_u16(), 401);
         assert_eq!(
             response.headers()["www-authenticate"].to_str().unwrap(),
-            "Bearer"
+            r#"Bearer realm="capstan""#
         );
         let body: serde_json::Value = response.json().await.unwrap();
         assert_mlflow_error(401, &body, 401, "UNAUTHENTICATED");
