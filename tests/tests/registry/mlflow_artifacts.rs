@@ -289,7 +289,9 @@ async fn versions_are_created_from_sources_capstan_can_read_and_refused_otherwis
         assert_eq!(body["model_version"]["version"], number, "{source}");
         assert_eq!(body["model_version"]["status"], "READY", "{source}");
         assert_eq!(body["model_version"]["source"], source.as_str());
-        let (_, version) = app.get_json(&format!("/api/v1/models/bc/versions/{number}")).await;
+        let (_, version) = app
+            .get_json(&format!("/api/v1/models/bc/versions/{number}"))
+            .await;
         assert_eq!(version["layout"], "tree", "{version}");
         assert_eq!(version["files"], 2, "{version}");
         assert_eq!(version["servable"], true, "{version}");
@@ -322,7 +324,10 @@ async fn versions_are_created_from_sources_capstan_can_read_and_refused_otherwis
         let (status, body) = create(source.clone()).await;
         assert_mlflow_error(status, &body, 400, "INVALID_PARAMETER_VALUE");
         let message = body["message"].as_str().unwrap();
-        assert!(message.contains("cannot read") || message.contains("no files"), "{source}: {message}");
+        assert!(
+            message.contains("cannot read") || message.contains("no files"),
+            "{source}: {message}"
+        );
     }
     let (_, page) = app.get_json("/api/v1/models/bc/versions").await;
     assert_eq!(
