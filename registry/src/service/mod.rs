@@ -92,6 +92,8 @@ pub struct Registry {
     webhooks_allow_private: bool,
     /// Verified API tokens (see `service::tokens`).
     tokens: Arc<tokens::TokenCache>,
+    /// Parsed manifests of file trees (see `service::trees`).
+    manifests: Arc<trees::ManifestCache>,
     /// How long a promotion request may wait for approvals (see `service::promotions`);
     /// behind an `Arc` like the other settings, to keep the registry small to clone.
     promotion_request_ttl: Arc<Duration>,
@@ -110,6 +112,7 @@ impl Registry {
             deployment_settings: Arc::default(),
             webhooks_allow_private: false,
             tokens: Arc::default(),
+            manifests: Arc::default(),
             promotion_request_ttl: Arc::new(promotions::DEFAULT_REQUEST_TTL),
         }
     }

@@ -2,6 +2,8 @@
 //! entity tag, like an artifact), or every file as one tar stream written as it is read
 //! (no file is held whole; long paths use GNU long-name entries).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -12,7 +14,6 @@ use capstan_client::manifest::{Manifest, ManifestEntry, TreePath};
 use capstan_client::types::{ArtifactLayout, Version};
 use capstan_client::{ModelName, VersionRef};
 
-use super::read_manifest;
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::download::etag;
 use crate::service::{ArtifactContent, ArtifactRequest, OpenedArtifact, Registry};
@@ -32,7 +33,7 @@ impl Registry {
         &self,
         name: ModelName,
         reference: VersionRef,
-    ) -> RegistryResult<(Version, Manifest)> {
+    ) -> RegistryResult<(Version, Arc<Manifest>)> {
         let resolved = self.resolve_artifact(name, reference).await?;
         if resolved.version.layout != ArtifactLayout::Tree {
             return Err(RegistryError::not_found(
@@ -43,7 +44,7 @@ impl Registry {
                 ),
             ));
         }
-        let manifest = read_manifest(&self.artifacts, &resolved.digest).await?;
+        let manifest = self.stored_manifest(&resolved.digest).await?;
         Ok((resolved.version, manifest))
     }
 

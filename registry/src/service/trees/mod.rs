@@ -5,8 +5,11 @@
 //! exactly as serving will (`crate::domain::trees`), and the version becomes `ready` with
 //! the manifest's digest. Downloads of files, manifests and tar streams: [`files`].
 
+mod cache;
 mod files;
 mod tar_in;
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -28,6 +31,7 @@ use crate::error::{RegistryError, RegistryResult};
 use crate::store::rows::TreeFields;
 use crate::store::{events, versions};
 
+pub(crate) use cache::ManifestCache;
 pub use files::TreeFile;
 
 /// HEAD requests in flight when checking which files the store holds.
@@ -78,7 +82,7 @@ impl Registry {
     }
 
     /// The manifest of a pending or ready tree version.
-    async fn tree_manifest(&self, version: &Version) -> RegistryResult<Manifest> {
+    async fn tree_manifest(&self, version: &Version) -> RegistryResult<Arc<Manifest>> {
         let digest = match version.digest {
             Some(digest) => digest,
             None => self
@@ -95,7 +99,17 @@ impl Registry {
                     )
                 })?,
         };
-        read_manifest(&self.artifacts, &digest).await
+        self.stored_manifest(&digest).await
+    }
+
+    /// A stored manifest, read and checked once (see [`ManifestCache`]).
+    pub(crate) async fn stored_manifest(&self, digest: &Digest) -> RegistryResult<Arc<Manifest>> {
+        if let Some(manifest) = self.manifests.get(digest) {
+            return Ok(manifest);
+        }
+        let manifest = Arc::new(read_manifest(&self.artifacts, digest).await?);
+        self.manifests.insert(*digest, manifest.clone());
+        Ok(manifest)
     }
 
     /// A pending tree (created with a manifest), checked.
@@ -162,7 +176,8 @@ impl Registry {
     {
         let version = self.pending_tree(&name, number).await?;
         let manifest = self.tree_manifest(&version).await?;
-        let Some(&(_, size)) = manifest.blobs().iter().find(|(d, _)| *d == digest) else {
+        let listed = manifest.files().iter().find(|f| f.digest == digest);
+        let Some(size) = listed.map(|f| f.size) else {
             return Err(RegistryError::bad_request(
                 "not_in_manifest",
                 format!("the manifest of version {number} lists no file with digest {digest}"),
