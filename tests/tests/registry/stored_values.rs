@@ -26,7 +26,7 @@ async fn an_unknown_event_kind_is_an_error() {
     let (status, _) = app.get_json("/api/v1/events").await;
     assert_eq!(status, 200);
 
-    app.execute_sql("UPDATE events SET kind = 'model_renamed'");
+    app.execute_sql("UPDATE events SET kind = 'model_teleported'");
     let (status, body) = app.get_json("/api/v1/events").await;
     assert_problem(status, &body, 500, "internal");
 }
