@@ -19,7 +19,7 @@ use crate::deployments::RecorderConfig;
 use crate::events::{EventsConfig, KafkaConfig, NatsConfig};
 use crate::service::deployments::DeploymentSettings;
 use crate::service::promotions::DEFAULT_REQUEST_TTL;
-use crate::service::Limits;
+use crate::service::{Limits, MlflowSources};
 use crate::webhooks::WebhooksConfig;
 
 /// The settings of `capstan-registry serve`: its flags, their environment variables and
@@ -175,6 +175,25 @@ pub struct ServeArgs {
     /// ms [default: 604800000 = 7 days].
     #[arg(long, env = "CAPSTAN_PROMOTION_REQUEST_TTL_MS", value_name = "MS")]
     pub promotion_request_ttl_ms: Option<u64>,
+    // The MLflow API (docs/mlflow.md).
+    /// Other MLflow servers (origins, `http(s)://host[:port]`, comma-separated) whose
+    /// artifact-proxy URLs `register_model` may name as a version's source; the registry
+    /// downloads the files from there [default: none].
+    #[arg(
+        long,
+        env = "CAPSTAN_MLFLOW_SOURCE_HOSTS",
+        value_name = "URL,…",
+        value_delimiter = ','
+    )]
+    pub mlflow_source_hosts: Option<Vec<String>>,
+    /// Bearer token sent to those servers (as MLFLOW_TRACKING_TOKEN would be).
+    #[arg(
+        long,
+        env = "CAPSTAN_MLFLOW_SOURCE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub mlflow_source_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -215,6 +234,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// How long a promotion request waits for approvals.
     pub promotion_request_ttl: Duration,
+    /// Other MLflow servers `register_model` may read from.
+    pub mlflow_sources: MlflowSources,
 }
 
 /// Who may call the API (see `api::auth`).
@@ -278,6 +299,11 @@ impl Config {
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
         let auth = resolve_auth(&settings, listen)?;
         let promotion_request_ttl = resolve_promotion_request_ttl(&settings)?;
+        let mlflow_sources = MlflowSources::new(
+            settings.mlflow_source_hosts.as_deref().unwrap_or_default(),
+            settings.mlflow_source_token.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("--mlflow-source-hosts: {e}"))?;
         let data_dir = settings
             .data_dir
             .unwrap_or_else(|| PathBuf::from("capstan-data"));
@@ -320,6 +346,7 @@ impl Config {
             webhooks,
             auth,
             promotion_request_ttl,
+            mlflow_sources,
         })
     }
 }

@@ -57,7 +57,8 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
         .with_deployment_settings(config.deployments.settings)
         .with_webhooks_allow_private(config.webhooks.allow_private)
         .with_auth_cache(config.auth.cache)
-        .with_promotion_request_ttl(config.promotion_request_ttl);
+        .with_promotion_request_ttl(config.promotion_request_ttl)
+        .with_mlflow_sources(config.mlflow_sources.clone());
     let sweeper = registry.clone();
     tokio::spawn(async move {
         match sweeper.sweep_staged_uploads(STALE_STAGING).await {

@@ -64,7 +64,7 @@ pub struct TestApp {
 }
 
 /// Options for [`spawn_with`].
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct TestOptions {
     pub limits: Option<Limits>,
     /// Batch worker slots of the server (default 2; 0: none, jobs stay queued).
@@ -82,6 +82,8 @@ pub struct TestOptions {
     pub auth: Option<AuthConfig>,
     /// How long promotion requests wait for approvals (default 7 days).
     pub promotion_request_ttl: Option<Duration>,
+    /// Other MLflow servers `register_model` may read from (default: none).
+    pub mlflow_sources: Option<capstan_registry::service::MlflowSources>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -168,6 +170,7 @@ async fn spawn_configured(options: TestOptions, events: EventsConfig) -> TestApp
         promotion_request_ttl: options
             .promotion_request_ttl
             .unwrap_or(Duration::from_secs(7 * 24 * 3600)),
+        mlflow_sources: options.mlflow_sources.unwrap_or_default(),
     };
     let (running, shutdown) = start_server(&config).await;
     let base = format!("http://{}", running.addr);

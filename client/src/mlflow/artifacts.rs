@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use reqwest::Url;
+use reqwest::{Response, Url};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 
@@ -163,17 +163,14 @@ pub async fn list_tree(
     Ok(files)
 }
 
-/// Downloads `file` of the directory `path` on the proxy at `base`: hashed as it arrives,
-/// written to `target` when given; `on_bytes` hears of each chunk. Returns its digest
-/// and size.
-pub async fn fetch_file(
+/// The answer to a GET of `file` of the directory `path` on the proxy at `base`, its body
+/// not yet read.
+pub async fn open_file(
     reader: &MlflowReader,
     base: &Url,
     path: &str,
     file: &TreePath,
-    target: Option<&Path>,
-    on_bytes: &(dyn Fn(u64) + Sync),
-) -> Result<(Digest, u64), MlflowError> {
+) -> Result<Response, MlflowError> {
     let mut url = MlflowReader::url_on(base, PROXY, &[]);
     {
         let mut segments = url
@@ -187,7 +184,22 @@ pub async fn fetch_file(
             segments.push(segment);
         }
     }
-    let mut response = reader.open(&url).await?;
+    reader.open(&url).await
+}
+
+/// Downloads `file` of the directory `path` on the proxy at `base`: hashed as it arrives,
+/// written to `target` when given; `on_bytes` hears of each chunk. Returns its digest
+/// and size.
+pub async fn fetch_file(
+    reader: &MlflowReader,
+    base: &Url,
+    path: &str,
+    file: &TreePath,
+    target: Option<&Path>,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Result<(Digest, u64), MlflowError> {
+    let mut response = open_file(reader, base, path, file).await?;
+    let url = response.url().clone();
     let mut out = match target {
         Some(target) => {
             if let Some(parent) = target.parent() {

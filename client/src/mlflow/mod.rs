@@ -22,7 +22,7 @@ mod source;
 mod verify;
 mod wire;
 
-pub use artifacts::{locate, Location};
+pub use artifacts::{list_tree, locate, open_file, Location, RemoteFile};
 pub use execute::{import, ImportRequest};
 pub use names::choose_names;
 pub use plan::{

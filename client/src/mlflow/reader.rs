@@ -67,6 +67,32 @@ pub struct MlflowReader {
 impl MlflowReader {
     /// A reader of the server at `tracking_uri` (`http(s)://host[:port][/prefix]`).
     pub fn new(tracking_uri: &str, auth: MlflowAuth) -> Result<Self, MlflowError> {
+        Self::build(tracking_uri, auth, reqwest::redirect::Policy::default())
+    }
+
+    /// A reader that follows redirects only within the server's own origin: what a
+    /// server reading a URL someone else gave it uses, so that an allowed host cannot
+    /// redirect it to an internal address.
+    pub fn confined(tracking_uri: &str, auth: MlflowAuth) -> Result<Self, MlflowError> {
+        let policy = reqwest::redirect::Policy::custom(|attempt| {
+            let same_origin = attempt
+                .previous()
+                .first()
+                .is_some_and(|first| first.origin() == attempt.url().origin());
+            if same_origin && attempt.previous().len() < 5 {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
+        Self::build(tracking_uri, auth, policy)
+    }
+
+    fn build(
+        tracking_uri: &str,
+        auth: MlflowAuth,
+        redirects: reqwest::redirect::Policy,
+    ) -> Result<Self, MlflowError> {
         let base = Url::parse(tracking_uri.trim_end_matches('/')).map_err(|e| {
             MlflowError::Invalid(format!(
                 "the tracking URI {tracking_uri:?} is not a URL: {e}"
@@ -80,6 +106,7 @@ impl MlflowReader {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(120))
+            .redirect(redirects)
             .user_agent(concat!("capstan-import/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| MlflowError::Invalid(format!("cannot set up the HTTP client: {e}")))?;

@@ -149,6 +149,9 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
             .app_data(routes.clone())
             .default_service(web::to(super::fallback::unmatched))
     })
+    // Without it a response written in two parts (headers, then a small body) waits for
+    // the client's delayed ACK, up to 40 ms on Linux: a 2 KiB file took 28 ms to fetch.
+    .tcp_nodelay(true)
     .listen(listener)?
     .keep_alive(spec.keep_alive)
     .shutdown_timeout(30);

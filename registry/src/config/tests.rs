@@ -257,6 +257,62 @@ fn webhook_settings_come_from_flags_and_the_file() {
 }
 
 #[test]
+fn mlflow_source_hosts_are_origins_from_flags_or_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let defaults = Config::resolve(settings(&["--data-dir", data_dir]).unwrap()).unwrap();
+    assert!(defaults.mlflow_sources.origins.is_empty());
+
+    // Comma-separated or repeated; normalized as URLs' origins compare.
+    let flags = settings(&[
+        "--data-dir",
+        data_dir,
+        "--mlflow-source-hosts",
+        "HTTP://MLflow.internal:80,https://m2.example:8443/",
+        "--mlflow-source-hosts",
+        "http://127.0.0.1:5000",
+    ])
+    .unwrap();
+    let config = Config::resolve(flags).unwrap();
+    assert_eq!(
+        config.mlflow_sources.origins,
+        [
+            "http://mlflow.internal",
+            "https://m2.example:8443",
+            "http://127.0.0.1:5000"
+        ]
+    );
+    assert_eq!(config.mlflow_sources.token, None);
+
+    let file = ConfigFile::new(
+        "mlflow",
+        "mlflow_source_hosts = [\"http://mlflow:5000\"]\nmlflow_source_token = \"secret\"\n",
+    );
+    let config =
+        Config::resolve(settings(&["--config", file.path(), "--data-dir", data_dir]).unwrap())
+            .unwrap();
+    assert_eq!(config.mlflow_sources.origins, ["http://mlflow:5000"]);
+    assert_eq!(config.mlflow_sources.token.as_deref(), Some("secret"));
+    assert!(
+        !format!("{config:?}").contains("secret"),
+        "the token is redacted"
+    );
+
+    for bad in [
+        "mlflow.internal",
+        "ftp://mlflow.internal",
+        "http://mlflow.internal/prefix",
+        "http://mlflow.internal:80/prefix",
+        "http://mlflow.internal?x",
+        "http://user:pw@mlflow.internal",
+    ] {
+        let given = settings(&["--data-dir", data_dir, "--mlflow-source-hosts", bad]).unwrap();
+        let error = Config::resolve(given).unwrap_err().to_string();
+        assert!(error.contains("--mlflow-source-hosts"), "{bad}: {error}");
+    }
+}
+
+#[test]
 fn a_non_loopback_address_needs_auth_or_the_insecure_flag() {
     let data = std::env::temp_dir().join(format!("capstan-auth-config-{}", std::process::id()));
     let data = data.to_str().unwrap();

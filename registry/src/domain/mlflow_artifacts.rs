@@ -150,6 +150,10 @@ pub enum Source {
     Version { model: ModelName, version: i64 },
     /// Objects in the registry's own bucket or directory: `s3://…` or `file://…`.
     ObjectStore(String),
+    /// A directory behind the artifact proxy of another MLflow server, one whose origin
+    /// the registry was told to read from: the server's URL (origin and any path prefix,
+    /// no trailing `/`) and the directory's path under the proxy.
+    Remote { base: String, path: TreePath },
 }
 
 /// The marker in an `http(s)` URL of the artifact proxy.
@@ -162,8 +166,31 @@ fn unreadable(source: &str, why: &str) -> DomainError {
     }
 }
 
-/// What `source` names, when it is something Capstan can read.
-pub fn parse_source(source: &str) -> DomainResult<Source> {
+/// The origin of an `http(s)` URL as the registry compares them: `scheme://host[:port]`,
+/// lower-case, without the scheme's default port; `None` when `url` is not an `http(s)`
+/// URL with a host, or carries credentials.
+pub fn http_origin(url: &str) -> Option<String> {
+    let lower = url.to_ascii_lowercase();
+    let (scheme, rest) = lower.split_once("://")?;
+    let default_port = match scheme {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.strip_suffix(default_port).unwrap_or(authority);
+    let valid = !host.is_empty()
+        && !host.starts_with(':')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    valid.then(|| format!("{scheme}://{host}"))
+}
+
+/// What `source` names, when it is something Capstan can read. An `http(s)` artifact-proxy
+/// URL on one of `remote_origins` (see [`http_origin`]) names another MLflow server's
+/// files; on any other origin, the registry's own proxy.
+pub fn parse_source(source: &str, remote_origins: &[String]) -> DomainResult<Source> {
     let proxy_path = |path: &str| -> DomainResult<Source> {
         let path =
             percent_decode(path).ok_or_else(|| unreadable(source, "bad percent-encoding"))?;
@@ -187,13 +214,37 @@ pub fn parse_source(source: &str) -> DomainResult<Source> {
         let after_scheme = &source[source.find("://").map_or(0, |i| i + 3)..];
         let path = after_scheme.split_once('/').map_or("", |(_, path)| path);
         let path = path.split(['?', '#']).next().unwrap_or("");
-        return match path.find(&PROXY_MARKER[1..]) {
-            Some(at) => proxy_path(path[at + PROXY_MARKER.len() - 1..].trim_start_matches('/')),
-            None => Err(unreadable(
+        let Some(at) = path.find(&PROXY_MARKER[1..]) else {
+            return Err(unreadable(
                 source,
                 "an http(s) source must be an MLflow artifact-proxy URL (…/api/2.0/mlflow-artifacts/artifacts/…)",
-            )),
+            ));
         };
+        let directory = path[at + PROXY_MARKER.len() - 1..].trim_start_matches('/');
+        let origin = http_origin(source).ok_or_else(|| {
+            unreadable(
+                source,
+                "not an http(s) URL with a host (and no credentials)",
+            )
+        })?;
+        if !remote_origins.contains(&origin) {
+            return proxy_path(directory);
+        }
+        let decoded =
+            percent_decode(directory).ok_or_else(|| unreadable(source, "bad percent-encoding"))?;
+        let remote = TreePath::parse(decoded.trim_end_matches('/'))
+            .map_err(|e| unreadable(source, &format!("the directory {decoded:?}: {e}")))?;
+        // The server's URL is what comes before `api/2.0/mlflow-artifacts/artifacts`.
+        let Some(prefix) = path[..at].strip_suffix("api/2.0/") else {
+            return Err(unreadable(
+                source,
+                "another MLflow server's artifacts are read at …/api/2.0/mlflow-artifacts/artifacts/…",
+            ));
+        };
+        let base = format!("{origin}/{prefix}")
+            .trim_end_matches('/')
+            .to_owned();
+        return Ok(Source::Remote { base, path: remote });
     }
     if let Some(rest) = source.strip_prefix("models:/") {
         let rest = rest.trim_start_matches('/').trim_end_matches('/');
@@ -339,39 +390,116 @@ mod tests {
         assert!(!file[0].is_dir && file[0].name == "MLmodel");
     }
 
+    /// A source read by a registry that reads no other MLflow server.
+    fn parse_source_here(source: &str) -> DomainResult<Source> {
+        parse_source(source, &[])
+    }
+
+    #[test]
+    fn origins_compare_without_default_ports_and_case() {
+        assert_eq!(
+            http_origin("HTTP://MLflow.Example:80/api").as_deref(),
+            Some("http://mlflow.example")
+        );
+        assert_eq!(
+            http_origin("https://m.example:443").as_deref(),
+            Some("https://m.example")
+        );
+        assert_eq!(
+            http_origin("http://127.0.0.1:5000/x?y").as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        for bad in [
+            "ftp://h/x",
+            "http:///x",
+            "http://user:pw@h/x",
+            "http://:80/x",
+            "h/x",
+        ] {
+            assert_eq!(http_origin(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn proxy_urls_of_allowed_servers_are_remote() {
+        let allowed = ["http://mlflow.internal:5000".to_owned()];
+        assert_eq!(
+            parse_source(
+                "http://MLFLOW.internal:5000/team/api/2.0/mlflow-artifacts/artifacts/1/r%20x/model/",
+                &allowed
+            )
+            .unwrap(),
+            Source::Remote {
+                base: "http://mlflow.internal:5000/team".into(),
+                path: TreePath::parse("1/r x/model").unwrap(),
+            }
+        );
+        assert_eq!(
+            parse_source(
+                "http://mlflow.internal:5000/api/2.0/mlflow-artifacts/artifacts/1/model",
+                &allowed
+            )
+            .unwrap(),
+            Source::Remote {
+                base: "http://mlflow.internal:5000".into(),
+                path: TreePath::parse("1/model").unwrap(),
+            }
+        );
+        // Another port is another server: the registry's own proxy.
+        assert_eq!(
+            parse_source(
+                "http://mlflow.internal:5001/api/2.0/mlflow-artifacts/artifacts/1/model",
+                &allowed
+            )
+            .unwrap(),
+            Source::Proxy(ProxyLocation::Uploaded("1/model".into()))
+        );
+        for bad in [
+            "http://mlflow.internal:5000/api/2.0/mlflow-artifacts/artifacts/1/%2e%2e/x",
+            "http://mlflow.internal:5000/api/2.0/mlflow-artifacts/artifacts/",
+            "http://mlflow.internal:5000/api/2.0/mlflow-artifacts/artifacts/a//b",
+            "http://mlflow.internal:5000/v1/mlflow-artifacts/artifacts/1/model",
+            "http://u:p@mlflow.internal:5000/api/2.0/mlflow-artifacts/artifacts/1/model",
+        ] {
+            assert!(parse_source(bad, &allowed).is_err(), "{bad} was accepted");
+        }
+    }
+
     #[test]
     fn sources_capstan_can_read() {
         let uploaded = |p: &str| Source::Proxy(ProxyLocation::Uploaded(p.into()));
         assert_eq!(
-            parse_source("mlflow-artifacts:/exp/m").unwrap(),
+            parse_source_here("mlflow-artifacts:/exp/m").unwrap(),
             uploaded("exp/m")
         );
         assert_eq!(
-            parse_source("mlflow-artifacts:///exp/m").unwrap(),
+            parse_source_here("mlflow-artifacts:///exp/m").unwrap(),
             uploaded("exp/m")
         );
         assert_eq!(
-            parse_source("mlflow-artifacts://host:5000/exp/m").unwrap(),
+            parse_source_here("mlflow-artifacts://host:5000/exp/m").unwrap(),
             uploaded("exp/m")
         );
         assert_eq!(
-            parse_source("http://127.0.0.1:8080/api/2.0/mlflow-artifacts/artifacts/exp/m%20x/")
-                .unwrap(),
+            parse_source_here(
+                "http://127.0.0.1:8080/api/2.0/mlflow-artifacts/artifacts/exp/m%20x/"
+            )
+            .unwrap(),
             uploaded("exp/m x")
         );
         assert_eq!(
-            parse_source("models:/m-0123abcd").unwrap(),
+            parse_source_here("models:/m-0123abcd").unwrap(),
             Source::LoggedModel("m-0123abcd".into())
         );
         assert_eq!(
-            parse_source("models:/bc/4").unwrap(),
+            parse_source_here("models:/bc/4").unwrap(),
             Source::Version {
                 model: name("bc"),
                 version: 4
             }
         );
         assert_eq!(
-            parse_source("s3://bucket/models/bc/").unwrap(),
+            parse_source_here("s3://bucket/models/bc/").unwrap(),
             Source::ObjectStore("s3://bucket/models/bc/".into())
         );
         for bad in [
@@ -386,7 +514,7 @@ mod tests {
             "models:/Bc/1",
             "",
         ] {
-            assert!(parse_source(bad).is_err(), "{bad} was accepted");
+            assert!(parse_source_here(bad).is_err(), "{bad} was accepted");
         }
     }
 }

@@ -4,10 +4,15 @@
 //! `…/models/m-…/artifacts/`), another version's files, or objects in the registry's own
 //! bucket. The files become a tree version exactly as a pushed tree does (checked,
 //! inspected for serving), so nothing is copied that the store already holds.
+//!
+//! Files behind another MLflow server's artifact proxy are read too when the operator
+//! named that server's origin ([`MlflowSources`], `--mlflow-source-hosts`): listed,
+//! downloaded a few at a time into the store, and made a tree the same way.
 
 use futures::{StreamExt, TryStreamExt};
 
 use capstan_client::manifest::{Manifest, ManifestEntry, TreePath, MAX_TREE_FILES};
+use capstan_client::mlflow::{self, MlflowAuth, MlflowError, MlflowReader};
 use capstan_client::types::{ArtifactLayout, NewVersion, Version};
 use capstan_client::ModelName;
 
@@ -15,10 +20,56 @@ use super::models::model_not_found;
 use super::Registry;
 use crate::domain::access::Caller;
 use crate::domain::mlflow::RUN_ID_PARAM;
-use crate::domain::mlflow_artifacts::{parse_source, ProxyLocation, Source};
+use crate::domain::mlflow_artifacts::{http_origin, parse_source, ProxyLocation, Source};
 use crate::domain::trees::detected_format;
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::mlflow_artifacts as proxy;
+
+/// Other MLflow servers whose artifact proxies `register_model` may name.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct MlflowSources {
+    /// Their origins, as [`http_origin`] writes them.
+    pub origins: Vec<String>,
+    /// Sent to them as `Authorization: Bearer …`, when set.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for MlflowSources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MlflowSources")
+            .field("origins", &self.origins)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl MlflowSources {
+    /// Checks and normalizes the origins (`http(s)://host[:port]`, nothing after it).
+    pub fn new(origins: &[String], token: Option<String>) -> Result<Self, String> {
+        let origins = origins
+            .iter()
+            .map(|given| {
+                let after_scheme = given.split_once("://").map_or("", |(_, rest)| rest);
+                let rest = after_scheme
+                    .find(['/', '?', '#'])
+                    .map_or("", |at| &after_scheme[at..]);
+                let origin = http_origin(given).filter(|_| rest.is_empty() || rest == "/");
+                origin.ok_or_else(|| {
+                    format!(
+                        "{given:?} is not the origin of an MLflow server (http(s)://host[:port])"
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(MlflowSources {
+            origins,
+            token: token.filter(|t| !t.is_empty()),
+        })
+    }
+}
+
+/// Downloads from another MLflow server in flight at once.
+const REMOTE_DOWNLOADS: usize = 4;
 
 /// What an MLflow client says of a version beside its source.
 #[derive(Debug, Clone, Default)]
@@ -93,8 +144,21 @@ impl Registry {
                 Err(model_not_found(model.as_str()))
             }
         };
-        match parse_source(source)? {
-            Source::Proxy(ProxyLocation::Uploaded(path)) => self.uploaded_manifest(&path).await,
+        match parse_source(source, &self.mlflow_sources.origins)? {
+            Source::Proxy(ProxyLocation::Uploaded(path)) => {
+                let uploaded = self.uploaded_manifest(&path).await;
+                if uploaded.is_err() && source.starts_with("http") {
+                    return Err(unreadable(
+                        source,
+                        format!(
+                            "no files were uploaded under {path:?} through Capstan's artifact \
+                             proxy; if the URL is another MLflow server's, start the registry \
+                             with --mlflow-source-hosts naming its origin"
+                        ),
+                    ));
+                }
+                uploaded
+            }
             Source::Proxy(ProxyLocation::Version {
                 model,
                 version,
@@ -144,7 +208,61 @@ impl Registry {
                 self.uploaded_manifest(&path[..end]).await
             }
             Source::ObjectStore(url) => self.object_store_manifest(source, &url).await,
+            Source::Remote { base, path } => self.remote_manifest(source, &base, &path).await,
         }
+    }
+
+    /// Copies the files under `path` behind the artifact proxy of the MLflow server at
+    /// `base` into the content-addressed store, a few at a time, and lists them.
+    async fn remote_manifest(
+        &self,
+        source: &str,
+        base: &str,
+        path: &TreePath,
+    ) -> RegistryResult<Manifest> {
+        let auth = match &self.mlflow_sources.token {
+            Some(token) => MlflowAuth::Bearer(token.clone()),
+            None => MlflowAuth::None,
+        };
+        let failed = |e: MlflowError| unreadable(source, e.to_string());
+        let reader = MlflowReader::confined(base, auth).map_err(failed)?;
+        let base = reader.base().clone();
+        let files = mlflow::list_tree(&reader, &base, path.as_str())
+            .await
+            .map_err(failed)?;
+        if files.is_empty() {
+            return Err(unreadable(source, "no files there".into()));
+        }
+        if files.len() > MAX_TREE_FILES {
+            return Err(unreadable(
+                source,
+                format!("more than {MAX_TREE_FILES} files under it"),
+            ));
+        }
+        let (reader, base) = (&reader, &base);
+        let entries: Vec<ManifestEntry> = futures::stream::iter(files)
+            .map(|file| async move {
+                let response = mlflow::open_file(reader, base, path.as_str(), &file.path)
+                    .await
+                    .map_err(failed)?;
+                let body = response
+                    .bytes_stream()
+                    .map_err(std::io::Error::other)
+                    .boxed();
+                let staged = self.stage_artifact(body).await?;
+                let size = staged.size();
+                let digest = staged.commit().await?;
+                Ok::<_, RegistryError>(ManifestEntry {
+                    path: file.path,
+                    digest,
+                    size,
+                    executable: false,
+                })
+            })
+            .buffer_unordered(REMOTE_DOWNLOADS)
+            .try_collect()
+            .await?;
+        Manifest::new(entries).map_err(|e| unreadable(source, e.to_string()))
     }
 
     /// Copies the objects under `url` (in the registry's own bucket or directory) into

@@ -50,7 +50,7 @@ use crate::store::Db;
 
 pub use body::read_limited;
 pub use download::{ArtifactContent, ArtifactRequest, ByteRange, OpenedArtifact};
-pub use mlflow_sources::SourceVersion;
+pub use mlflow_sources::{MlflowSources, SourceVersion};
 pub use upload::{parse_new_version, UploadPart};
 
 /// Size limits applied to request bodies.
@@ -94,6 +94,9 @@ pub struct Registry {
     tokens: Arc<tokens::TokenCache>,
     /// Parsed manifests of file trees (see `service::trees`).
     manifests: Arc<trees::ManifestCache>,
+    /// Other MLflow servers `register_model` may read files from (see
+    /// `service::mlflow_sources`).
+    mlflow_sources: Arc<MlflowSources>,
     /// How long a promotion request may wait for approvals (see `service::promotions`);
     /// behind an `Arc` like the other settings, to keep the registry small to clone.
     promotion_request_ttl: Arc<Duration>,
@@ -113,6 +116,7 @@ impl Registry {
             webhooks_allow_private: false,
             tokens: Arc::default(),
             manifests: Arc::default(),
+            mlflow_sources: Arc::default(),
             promotion_request_ttl: Arc::new(promotions::DEFAULT_REQUEST_TTL),
         }
     }
@@ -120,6 +124,12 @@ impl Registry {
     /// Judges deployments with this grace period and heartbeat.
     pub fn with_deployment_settings(mut self, settings: deployments::DeploymentSettings) -> Self {
         self.deployment_settings = Arc::new(settings);
+        self
+    }
+
+    /// Lets `register_model` read files behind these MLflow servers' artifact proxies.
+    pub fn with_mlflow_sources(mut self, sources: MlflowSources) -> Self {
+        self.mlflow_sources = Arc::new(sources);
         self
     }
 

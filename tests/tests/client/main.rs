@@ -13,6 +13,7 @@ mod deployments;
 mod embedded;
 mod http_client;
 mod mlflow;
+mod mlflow_sources;
 mod promotion_cli;
 mod support;
 mod train;

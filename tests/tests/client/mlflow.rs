@@ -257,6 +257,9 @@ async fn import_mlflow_copies_a_registry_resumably_and_serves_what_pyfunc_predic
     let (_, after) = app.get_json("/api/v1/models/other/versions/1").await;
     assert_eq!(before["digest"], after["digest"], "not overwritten");
 
+    // A version registered from an http(s) URL of this server's artifact proxy.
+    crate::mlflow_sources::register_from_another_servers_proxy(&app, &mlflow, &populated).await;
+
     // MLflow unreachable: exit 5 (unavailable), nothing reported as copied.
     drop(mlflow);
     let gone = import(&app, uri, &[]).await;
@@ -361,16 +364,28 @@ async fn check_files_are_mlflows(app: &TestApp, uri: &str) {
 /// Capstan's predict endpoint on `bc@production` (version 4) answers what
 /// `mlflow.pyfunc.load_model("models:/bc/4").predict` gave.
 async fn check_predictions(app: &TestApp, populated: &Value) {
+    check_predictions_of(app, populated, "bc", "production", 4).await;
+}
+
+/// Capstan's predict endpoint on `model@reference` (version `number`, holding MLflow's
+/// bc/4) answers what `mlflow.pyfunc.load_model("models:/bc/4").predict` gave.
+pub(crate) async fn check_predictions_of(
+    app: &TestApp,
+    populated: &Value,
+    model: &str,
+    reference: &str,
+    number: i64,
+) {
     let pyfunc = &populated["pyfunc"];
     assert_eq!(pyfunc["version"], 4);
     let (status, answer) = app
         .post_json(
-            "/api/v1/models/bc/versions/production/predict",
+            &format!("/api/v1/models/{model}/versions/{reference}/predict"),
             &json!({ "instances": populated["rows"] }),
         )
         .await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["model"]["version"], 4);
+    assert_eq!(answer["model"]["version"], number);
     let labels: Vec<i64> = pyfunc["labels"]
         .as_array()
         .unwrap()
