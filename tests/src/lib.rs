@@ -15,6 +15,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 pub mod brokers;
+pub mod browser;
 pub mod example;
 pub mod mlflow;
 mod raw;

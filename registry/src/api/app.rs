@@ -95,7 +95,9 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
         open_docs: spec.auth.open_docs,
         open_metrics: spec.auth.open_metrics,
         table: if is_registry {
-            AccessTable::of(&declared).with_routes(super::mlflow::access_routes())
+            AccessTable::of(&declared)
+                .with_routes(super::mlflow::access_routes())
+                .with_routes(super::ui::access_routes())
         } else {
             AccessTable::of(&declared)
         },
@@ -143,6 +145,12 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
             .configure(|cfg| {
                 if is_registry {
                     super::mlflow::routes(cfg);
+                }
+            })
+            // The web UI: HTML pages outside the OpenAPI document, behind the same gate.
+            .configure(|cfg| {
+                if is_registry {
+                    super::ui::routes(cfg);
                 }
             })
             .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi.clone()))

@@ -167,18 +167,19 @@ fn operations(document: &OpenApi) -> impl Iterator<Item = (&str, Method, &Operat
 }
 
 impl AccessTable {
-    /// Adds routes declared outside the document (the MLflow API's), each needing `role`
-    /// of a token limited to any models (model names there are checked by the handlers).
+    /// Adds routes declared outside the document (the MLflow API's and the UI's), each
+    /// needing `role`; a `{name}` segment after `/models/` is checked against a scoped
+    /// token's models as on the API (the MLflow API's names are checked by its handlers).
     pub fn with_routes(mut self, routes: Vec<(Method, String, Role)>) -> Self {
         self.routes
             .extend(routes.into_iter().map(|(method, path, role)| Route {
                 method,
+                names_model: path.contains("/models/{name}"),
                 def: ResourceDef::new(path),
                 access: Access::Token {
                     role,
                     unscoped: false,
                 },
-                names_model: false,
             }));
         self
     }
@@ -245,6 +246,21 @@ pub fn document_for(mut document: OpenApi, auth: bool) -> OpenApi {
     document
 }
 
+/// The secret a request presents: a bearer header, or the UI's session cookie on a UI
+/// page and on the API's reads (the pages' event stream and download links). The cookie
+/// is `SameSite=Strict` and never authenticates an API write.
+fn credential(request: &ServiceRequest) -> Option<String> {
+    if let Some(secret) = bearer(request) {
+        return Some(secret.to_owned());
+    }
+    let path = request.path();
+    let read = matches!(*request.method(), Method::GET | Method::HEAD);
+    if super::ui::is_ui_path(path) || (read && path.starts_with("/api/v1/")) {
+        return super::ui::session_secret(request.request());
+    }
+    None
+}
+
 /// The bearer secret of a request, if it presents one.
 fn bearer(request: &ServiceRequest) -> Option<&str> {
     let value = request
@@ -261,13 +277,16 @@ fn bearer(request: &ServiceRequest) -> Option<&str> {
 
 /// Whether a path outside the route table is open anyway (the documents, health).
 fn open_outside_table(gate: &Gate, path: &str) -> bool {
-    gate.open_docs && (path.starts_with("/docs") || path == "/api-docs/openapi.json")
+    (gate.open_docs && (path.starts_with("/docs") || path == "/api-docs/openapi.json"))
+        || super::ui::is_open_path(path)
 }
 
 /// An error as the route would answer it (V2 routes add V2's `error` member; the MLflow
 /// API's errors are MLflow's).
 fn answer(path: &str, error: RegistryError) -> actix_web::Error {
-    if super::mlflow::is_mlflow_path(path) {
+    if super::ui::is_ui_path(path) {
+        super::ui::UiError(error).into()
+    } else if super::mlflow::is_mlflow_path(path) {
         super::mlflow::answer(error)
     } else if path.starts_with("/v2/") {
         RegistryError::open_inference(error).into()
@@ -279,11 +298,19 @@ fn answer(path: &str, error: RegistryError) -> actix_web::Error {
 /// A refusal of the gate itself: problem+json on every route (V2's included), but in
 /// MLflow's shape on the MLflow API's.
 fn refuse(path: &str, error: RegistryError) -> actix_web::Error {
-    if super::mlflow::is_mlflow_path(path) {
+    if super::ui::is_ui_path(path) {
+        super::ui::UiError(error).into()
+    } else if super::mlflow::is_mlflow_path(path) {
         super::mlflow::answer(error)
     } else {
         error.into()
     }
+}
+
+/// A UI request without a (valid) session: to the sign-in page, which comes back here.
+fn sign_in_first(request: &ServiceRequest) -> actix_web::Error {
+    let response = super::ui::sign_in_redirect(request.path(), request.query_string());
+    actix_web::error::InternalError::from_response("sign in first", response).into()
 }
 
 /// The middleware of both apps (see the module documentation).
@@ -308,7 +335,10 @@ pub async fn authorize(
     if open {
         return next.call(request).await;
     }
-    let Some(secret) = bearer(&request) else {
+    let Some(secret) = credential(&request) else {
+        if super::ui::is_ui_path(&path) {
+            return Err(sign_in_first(&request));
+        }
         return Err(refuse(
             &path,
             RegistryError::unauthorized(
@@ -316,11 +346,14 @@ pub async fn authorize(
             ),
         ));
     };
-    let caller = match gate.verifier.caller(secret).await {
+    let caller = match gate.verifier.caller(&secret).await {
         Ok(caller) => caller,
         Err(error) => return Err(answer(&path, error)),
     };
     let Some(caller) = caller else {
+        if super::ui::is_ui_path(&path) {
+            return Err(sign_in_first(&request));
+        }
         return Err(refuse(
             &path,
             RegistryError::unauthorized("the token is unknown or revoked"),

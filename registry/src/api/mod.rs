@@ -30,6 +30,7 @@ mod promotion_requests;
 mod stages;
 mod tokens;
 mod trees;
+pub mod ui;
 mod versions;
 mod webhooks;
 

@@ -55,6 +55,21 @@ impl Registry {
             .events)
     }
 
+    /// The newest `limit` (1–1000) events of model `name`, newest first: its history as
+    /// the UI shows it.
+    pub async fn model_history(&self, name: ModelName, limit: i64) -> RegistryResult<Vec<Event>> {
+        let limit = page_limit(Some(limit))?;
+        self.db
+            .read(move |conn| {
+                events::newest_of_model(conn, name.as_str(), limit)?
+                    .into_iter()
+                    .map(event_view)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(Into::into)
+            })
+            .await
+    }
+
     /// Events with `seq > after`, oldest first, of the models `scope` reaches.
     pub async fn list_events(
         &self,

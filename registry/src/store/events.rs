@@ -63,6 +63,16 @@ pub fn list(conn: &mut DbConn, filter: &EventFilter<'_>) -> StoreResult<Vec<Even
     Ok(query.load(conn)?)
 }
 
+/// The newest `limit` events of `model`, newest first.
+pub fn newest_of_model(conn: &mut DbConn, model: &str, limit: i64) -> StoreResult<Vec<EventRow>> {
+    Ok(events::table
+        .filter(events::model.eq(model.to_owned()))
+        .select(EventRow::as_select())
+        .order(events::seq.desc())
+        .limit(limit)
+        .load(conn)?)
+}
+
 /// The newest `seq`, or 0.
 pub fn last_seq(conn: &mut DbConn) -> StoreResult<i64> {
     Ok(counters::table

@@ -30,6 +30,7 @@ mod serving;
 mod stages;
 mod stored_values;
 mod trees;
+mod ui;
 mod versions;
 mod webhooks;
 mod zoo;

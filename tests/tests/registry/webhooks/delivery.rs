@@ -122,9 +122,17 @@ async fn a_receiver_outage_loses_nothing_and_keeps_order() {
     receiver
         .wait_for("/down", "three failed attempts", |r| r.len() >= 3)
         .await;
-    let (_, page) = app
-        .get_json(&format!("/api/v1/webhooks/{id}/deliveries"))
+    // An attempt is logged once its answer is in: the receiver may have answered a third
+    // time before the log shows it.
+    let deliveries = format!("/api/v1/webhooks/{id}/deliveries");
+    let logged = app
+        .eventually(Duration::from_secs(10), || async {
+            let (_, page) = app.get_json(&deliveries).await;
+            page["deliveries"].as_array().is_some_and(|d| d.len() >= 3)
+        })
         .await;
+    assert!(logged, "three failed attempts logged");
+    let (_, page) = app.get_json(&deliveries).await;
     let failed = page["deliveries"].as_array().unwrap();
     assert!(failed.len() >= 3, "{page}");
     for attempt in failed {
