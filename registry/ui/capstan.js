@@ -40,6 +40,9 @@
   // Closed as the page goes away, so streams of pages left behind never hold one of the
   // browser's few connections to the registry.
   window.addEventListener("pagehide", function () { source.close(); });
+  // What no event announces (a batch job's progress) is polled while the page says so.
+  var poll = parseInt(main.getAttribute("data-poll") || "0", 10);
+  if (poll > 0) setInterval(refresh, poll);
   var kinds = (main.getAttribute("data-kinds") || "").split(" ").filter(Boolean);
   kinds.forEach(function (kind) {
     source.addEventListener(kind, function (event) {

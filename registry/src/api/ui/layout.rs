@@ -14,13 +14,17 @@ use super::session::UiContext;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Models,
+    Deployments,
+    BatchJobs,
     None,
 }
 
-/// What a page's `<main>` follows live: events of one model, or all (`*`).
+/// What a page's `<main>` follows live: events of one model, or all (`*`); `Polled` also
+/// re-reads the page every so many milliseconds (progress no event announces).
 pub enum Live<'a> {
     Model(&'a str),
     All,
+    Polled(u32),
     Off,
 }
 
@@ -55,10 +59,11 @@ impl Page<'_> {
     }
 
     pub fn render_with(self, ctx: &UiContext, status: StatusCode) -> HttpResponse {
-        let live = match self.live {
-            Live::Model(name) => Some(name),
-            Live::All => Some("*"),
-            Live::Off => None,
+        let (live, poll) = match self.live {
+            Live::Model(name) => (Some(name), None),
+            Live::All => (Some("*"), None),
+            Live::Polled(ms) => (Some("*"), Some(ms)),
+            Live::Off => (None, None),
         };
         let kinds = EventKind::ALL
             .iter()
@@ -79,7 +84,7 @@ impl Page<'_> {
                     a.skip href="#content" { "Skip to content" }
                     (navigation(ctx, self.section))
                     @if let Some(live) = live {
-                        main #content data-live=(live) data-seq=(ctx.last_seq) data-kinds=(kinds) {
+                        main #content data-live=(live) data-seq=(ctx.last_seq) data-kinds=(kinds) data-poll=[poll] {
                             (self.body)
                         }
                     } @else {
@@ -107,6 +112,8 @@ fn navigation(ctx: &UiContext, section: Section) -> Markup {
             nav aria-label="Main" {
                 a.brand href="/ui/" { "Capstan" }
                 (item("/ui/", "Models", Section::Models))
+                (item("/ui/deployments", "Deployments", Section::Deployments))
+                (item("/ui/batch-jobs", "Batch jobs", Section::BatchJobs))
                 a href="/docs/" { "API" }
                 span #live-status .live role="status" {}
                 @if ctx.auth_enabled {

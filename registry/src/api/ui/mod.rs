@@ -5,14 +5,18 @@
 //! `POST` with a CSRF token and a confirmation, refused by the gate (`api::auth`) when the
 //! session's token lacks the role, exactly as the API would refuse it.
 //!
-//! Handlers live in one file per page family (`models`, `versions`); markup shared
+//! Handlers live in one file per page family (`models`, `versions`, `compare`,
+//! `promotion_requests`, `deployments`, `batch_jobs`); markup shared
 //! between pages in `layout`; who is signed in and form protection in `session`.
 
 mod assets;
+mod batch_jobs;
 mod chart;
 mod compare;
+mod deployments;
 mod layout;
 mod models;
+mod promotion_requests;
 mod session;
 mod versions;
 
@@ -55,6 +59,28 @@ impl ResponseError for UiError {
     }
 }
 
+/// A refusal the page that asked should show in place (a policy, a conflict, bad input):
+/// its status and the problem's detail; `None` for what the user cannot fix there (not
+/// found, a failure), which gets the error page.
+pub fn refusal(error: &crate::error::RegistryError) -> Option<(StatusCode, String)> {
+    let problem = error.problem();
+    let status = StatusCode::from_u16(problem.status).ok()?;
+    (status.is_client_error() && status != StatusCode::NOT_FOUND)
+        .then_some((status, problem.detail))
+}
+
+/// Every action's form has a confirmation box; a request without it ticked changes nothing.
+pub fn confirmed(confirm: Option<&str>) -> Result<(), crate::error::RegistryError> {
+    if confirm == Some("yes") {
+        Ok(())
+    } else {
+        Err(crate::error::RegistryError::bad_request(
+            "invalid_form",
+            "tick the confirmation box to go ahead",
+        ))
+    }
+}
+
 /// Whether a path belongs to the UI.
 pub fn is_ui_path(path: &str) -> bool {
     path == "/ui" || path.starts_with("/ui/")
@@ -78,7 +104,7 @@ pub fn sign_in_redirect(path: &str, query: &str) -> HttpResponse {
 }
 
 /// The UI's routes and the least role each needs (the gate's table).
-pub const ACCESS: [(&str, &str, Role); 9] = [
+pub const ACCESS: [(&str, &str, Role); 15] = [
     ("GET", "/ui/", Role::Reader),
     ("POST", "/ui/sign-out", Role::Reader),
     ("GET", "/ui/models/{name}", Role::Reader),
@@ -96,6 +122,12 @@ pub const ACCESS: [(&str, &str, Role); 9] = [
         "/ui/models/{name}/versions/{version}/archive",
         Role::Promoter,
     ),
+    ("POST", "/ui/promotion-requests/{id}/review", Role::Promoter),
+    ("GET", "/ui/deployments", Role::Reader),
+    ("GET", "/ui/deployments/{name}", Role::Reader),
+    ("GET", "/ui/batch-jobs", Role::Reader),
+    ("GET", "/ui/batch-jobs/{id}", Role::Reader),
+    ("POST", "/ui/batch-jobs/{id}/review", Role::Promoter),
 ];
 
 /// [`ACCESS`] as the gate takes it.
@@ -151,5 +183,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/ui/models/{name}/versions/{version}/archive",
             web::post().to(versions::archive),
+        )
+        .route(
+            "/ui/promotion-requests/{id}/review",
+            web::post().to(promotion_requests::review),
+        )
+        .route("/ui/deployments", web::get().to(deployments::list))
+        .route("/ui/deployments/{name}", web::get().to(deployments::show))
+        .route("/ui/batch-jobs", web::get().to(batch_jobs::list))
+        .route("/ui/batch-jobs/{id}", web::get().to(batch_jobs::show))
+        .route(
+            "/ui/batch-jobs/{id}/review",
+            web::post().to(batch_jobs::review),
         );
 }

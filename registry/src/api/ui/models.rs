@@ -234,6 +234,7 @@ async fn model_page(
         )
         .await?;
     let history = registry.model_history(name.clone(), HISTORY).await?;
+    let requests = super::promotion_requests::pending(registry, ctx, &name).await?;
     let mut versions = page.versions;
     let metrics: Vec<String> = versions
         .iter()
@@ -260,6 +261,10 @@ async fn model_page(
             p { @for tag in &model.tags { span.badge { (tag) } } }
         }
         (pointers(&model))
+        @if !requests.is_empty() {
+            h2 #requests { "Promotion requests waiting" }
+            (super::promotion_requests::pending_markup(ctx, &requests))
+        }
         h2 #versions { "Versions" }
         @if versions.is_empty() {
             p.notice.info { "No versions yet. Upload one with " code { "capstan push" } " or the API." }
@@ -269,15 +274,15 @@ async fn model_page(
                     table {
                         thead { tr {
                             th scope="col" { span.muted { "Compare" } }
-                            th scope="col" { (sort_link(n, "version", "Version", sort, descending)) }
+                            (sort_header(n, "version", "Version", sort, descending))
                             th scope="col" { "Status" }
-                            th scope="col" { (sort_link(n, "created", "Created", sort, descending)) }
+                            (sort_header(n, "created", "Created", sort, descending))
                             th scope="col" { "Format" }
                             th scope="col" .num { "Size" }
                             th scope="col" { "Digest" }
                             th scope="col" { "Stages and aliases" }
                             @for metric in shown_metrics {
-                                th scope="col" .num { (sort_link(n, metric, metric, sort, descending)) }
+                                (sort_header(n, metric, metric, sort, descending))
                             }
                         } }
                         tbody {
@@ -347,7 +352,9 @@ fn pointers(model: &Model) -> Markup {
     }
 }
 
-fn sort_link(model: &str, key: &str, label: &str, sort: &str, descending: bool) -> Markup {
+/// A sortable column's heading: a link that sorts by it (descending first, then the other
+/// way), the heading carrying `aria-sort`.
+fn sort_header(model: &str, key: &str, label: &str, sort: &str, descending: bool) -> Markup {
     let active = sort == key;
     let dir = if active && descending { "asc" } else { "desc" };
     let href = format!(
@@ -359,10 +366,13 @@ fn sort_link(model: &str, key: &str, label: &str, sort: &str, descending: bool) 
         (true, false) => "ascending",
         _ => "none",
     };
+    let numeric = !matches!(key, "version" | "created");
     html! {
-        a href=(href) aria-sort=(state) {
-            (label)
-            @if active { @if descending { " ↓" } @else { " ↑" } }
+        th scope="col" aria-sort=(state) class=[numeric.then_some("num")] {
+            a href=(href) {
+                (label)
+                @if active { @if descending { " ↓" } @else { " ↑" } }
+            }
         }
     }
 }
@@ -530,8 +540,8 @@ pub async fn move_stage(
     ctx.check_form(&request, &form.csrf)?;
     let form = form.into_inner();
     let name = name.into_inner();
-    if form.confirm.as_deref() != Some("yes") {
-        return Err(missing("tick the confirmation box to go ahead"));
+    if let Err(unconfirmed) = super::confirmed(form.confirm.as_deref()) {
+        return after_action(&ctx, &registry, name, Err(unconfirmed)).await;
     }
     let reason = form.reason.filter(|r| !r.trim().is_empty());
     let stage = form.stage;
@@ -597,8 +607,8 @@ pub async fn move_alias(
     ctx.check_form(&request, &form.csrf)?;
     let form = form.into_inner();
     let name = name.into_inner();
-    if form.confirm.as_deref() != Some("yes") {
-        return Err(missing("tick the confirmation box to go ahead"));
+    if let Err(unconfirmed) = super::confirmed(form.confirm.as_deref()) {
+        return after_action(&ctx, &registry, name, Err(unconfirmed)).await;
     }
     let alias = AliasName::parse(form.alias.trim())
         .map_err(|e| UiError(RegistryError::bad_request("invalid_alias", e.to_string())))?;
@@ -653,19 +663,13 @@ pub async fn after_action(
                 .insert_header((header::LOCATION, format!("/ui/models/{}", name.as_str())))
                 .finish())
         }
-        Err(error) if error.problem().status < 500 && error.problem().status != 404 => {
-            let problem = error.problem();
-            let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST);
-            model_page(
-                ctx,
-                registry,
-                name,
-                &ModelPageQuery::default(),
-                Some(Notice::Refused(problem.detail)),
-                status,
-            )
-            .await
+        Err(error) => {
+            let Some((status, detail)) = super::refusal(&error) else {
+                return Err(UiError(error));
+            };
+            let query = ModelPageQuery::default();
+            let notice = Some(Notice::Refused(detail));
+            model_page(ctx, registry, name, &query, notice, status).await
         }
-        Err(error) => Err(UiError(error)),
     }
 }

@@ -342,16 +342,12 @@ pub async fn archive(
 ) -> Result<HttpResponse, UiError> {
     ctx.check_form(&request, &form.csrf)?;
     let VersionPath { name, version } = path.into_inner();
-    let outcome = if form.confirm.as_deref() == Some("yes") {
-        registry
+    let outcome = match super::confirmed(form.confirm.as_deref()) {
+        Ok(()) => registry
             .archive_version(name.clone(), VersionRef::Number(version), &ctx.caller.name)
             .await
-            .map(|v| format!("Version {} archived.", v.version))
-    } else {
-        Err(RegistryError::bad_request(
-            "invalid_form",
-            "tick the confirmation box to go ahead",
-        ))
+            .map(|v| format!("Version {} archived.", v.version)),
+        Err(unconfirmed) => Err(unconfirmed),
     };
     after_action(&ctx, &registry, name, outcome).await
 }

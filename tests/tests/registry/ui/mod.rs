@@ -12,6 +12,7 @@ use capstan_tests::browser::Browser;
 use capstan_tests::{breast_cancer_rows, spawn_with_auth, train_breast_cancer, TestApp};
 use serde_json::{json, Value};
 
+mod operations;
 mod session;
 
 /// A registry with `bc` v1 and v2 (different regularisation, so different metrics) and a

@@ -194,6 +194,19 @@ async fn a_reader_sees_no_actions_and_is_refused_anyway_then_signs_out() {
         .unwrap();
     assert!(actions.is_empty(), "a reader is offered no action");
     browser.screenshot("model-reader-phone").await;
+    // A phone-width page reflows: only tables scroll sideways, inside their own box.
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "the page is wider than the screen by {overflow}"
+    );
 
     // The server refuses a reader's promotion even without the button.
     let cookie = format!("capstan_session={reader}");
