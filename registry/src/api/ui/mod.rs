@@ -9,6 +9,7 @@
 //! `promotion_requests`, `deployments`, `batch_jobs`); markup shared
 //! between pages in `layout`; who is signed in and form protection in `session`.
 
+mod actions;
 mod assets;
 mod batch_jobs;
 mod chart;
@@ -166,11 +167,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/ui/models/{name}/stages",
-            web::post().to(models::move_stage),
+            web::post().to(actions::move_stage),
         )
         .route(
             "/ui/models/{name}/aliases",
-            web::post().to(models::move_alias),
+            web::post().to(actions::move_alias),
         )
         .route(
             "/ui/models/{name}/versions/{version}",

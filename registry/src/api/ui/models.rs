@@ -1,17 +1,17 @@
 //! The models list (`/ui/`) and a model's page (`/ui/models/{name}`): its versions with
 //! their key metrics (sortable, selectable for comparison), a chart of one metric across
 //! versions, what its stages and aliases hold, the actions the caller's role allows, and
-//! its history from the event log.
+//! its history from the event log. The page's forms are handled in `actions`.
 
 use std::collections::BTreeSet;
 
-use actix_web::cookie::{Cookie, SameSite};
-use actix_web::http::{header, StatusCode};
+use actix_web::cookie::Cookie;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use capstan_client::http::{ModelQuery, VersionQuery};
-use capstan_client::types::{Event, Model, PromoteRequest, Role, Version};
+use capstan_client::types::{Event, Model, Role, Version};
+use capstan_client::ModelName;
 use capstan_client::Stage;
-use capstan_client::{AliasName, ModelName};
 use maud::{html, Markup};
 use serde::Deserialize;
 
@@ -20,7 +20,6 @@ use super::layout::{short_digest, Live, Page, Section};
 use super::session::UiContext;
 use super::UiError;
 use crate::error::RegistryError;
-use crate::service::promotions::Promotion;
 use crate::service::Registry;
 
 /// Models a page of the list shows.
@@ -160,7 +159,7 @@ pub struct ModelPageQuery {
 
 /// The cookie that carries what an action did to the page the browser is sent to next
 /// (not the URL: a link cannot make a page say something it did not do).
-const NOTICE_COOKIE: &str = "capstan_notice";
+pub(super) const NOTICE_COOKIE: &str = "capstan_notice";
 
 /// A message above the page: what an action did, or why it was refused.
 pub enum Notice {
@@ -215,7 +214,7 @@ pub async fn show(
 }
 
 /// A model's page, with `notice` on top, answered with `status`.
-async fn model_page(
+pub(super) async fn model_page(
     ctx: &UiContext,
     registry: &Registry,
     name: ModelName,
@@ -510,166 +509,5 @@ fn describe(event: &Event) -> String {
             Some(v) => format!("{} (v{v})", kind.replace('_', " ")),
             None => kind.replace('_', " "),
         },
-    }
-}
-
-#[derive(Deserialize)]
-pub struct StageForm {
-    csrf: String,
-    /// `promote`, `rollback` or `remove`.
-    action: String,
-    stage: Stage,
-    version: Option<i64>,
-    reason: Option<String>,
-    confirm: Option<String>,
-}
-
-/// What an action asks that the form did not give.
-fn missing(what: &str) -> UiError {
-    UiError(RegistryError::bad_request("invalid_form", what.to_owned()))
-}
-
-/// `POST /ui/models/{name}/stages`: promote, roll back or empty a stage.
-pub async fn move_stage(
-    request: HttpRequest,
-    ctx: UiContext,
-    registry: web::Data<Registry>,
-    name: web::Path<ModelName>,
-    form: web::Form<StageForm>,
-) -> Result<HttpResponse, UiError> {
-    ctx.check_form(&request, &form.csrf)?;
-    let form = form.into_inner();
-    let name = name.into_inner();
-    if let Err(unconfirmed) = super::confirmed(form.confirm.as_deref()) {
-        return after_action(&ctx, &registry, name, Err(unconfirmed)).await;
-    }
-    let reason = form.reason.filter(|r| !r.trim().is_empty());
-    let stage = form.stage;
-    let actor = ctx.caller.name.clone();
-    let outcome = match form.action.as_str() {
-        "promote" => {
-            let version = form
-                .version
-                .ok_or_else(|| missing("choose the version to promote"))?;
-            let request = PromoteRequest {
-                version,
-                reason,
-                expected_version: None,
-            };
-            registry
-                .promote(name.clone(), stage, request, &actor)
-                .await
-                .map(|p| promoted(p, stage))
-        }
-        "rollback" => registry
-            .rollback(name.clone(), stage, reason, &actor)
-            .await
-            .map(|p| promoted(p, stage)),
-        "remove" => registry
-            .remove_from_stage(name.clone(), stage, reason, &actor)
-            .await
-            .map(|v| format!("Version {v} left {}.", stage.as_str())),
-        other => return Err(missing(&format!("unknown stage action {other:?}"))),
-    };
-    after_action(&ctx, &registry, name, outcome).await
-}
-
-fn promoted(promotion: Promotion<Version>, stage: Stage) -> String {
-    match promotion {
-        Promotion::Done(version) => {
-            format!("{} now holds version {}.", stage.as_str(), version.version)
-        }
-        Promotion::Requested(request) => format!(
-            "The promotion policy needs approvals: request {} is pending.",
-            request.id
-        ),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct AliasForm {
-    csrf: String,
-    /// `set` or `remove`.
-    action: String,
-    alias: String,
-    version: Option<i64>,
-    confirm: Option<String>,
-}
-
-/// `POST /ui/models/{name}/aliases`: point an alias at a version, or remove it.
-pub async fn move_alias(
-    request: HttpRequest,
-    ctx: UiContext,
-    registry: web::Data<Registry>,
-    name: web::Path<ModelName>,
-    form: web::Form<AliasForm>,
-) -> Result<HttpResponse, UiError> {
-    ctx.check_form(&request, &form.csrf)?;
-    let form = form.into_inner();
-    let name = name.into_inner();
-    if let Err(unconfirmed) = super::confirmed(form.confirm.as_deref()) {
-        return after_action(&ctx, &registry, name, Err(unconfirmed)).await;
-    }
-    let alias = AliasName::parse(form.alias.trim())
-        .map_err(|e| UiError(RegistryError::bad_request("invalid_alias", e.to_string())))?;
-    let actor = ctx.caller.name.clone();
-    let outcome = match form.action.as_str() {
-        "set" => {
-            let version = form
-                .version
-                .ok_or_else(|| missing("choose the version the alias points at"))?;
-            registry
-                .set_alias(name.clone(), alias.clone(), version, &actor)
-                .await
-                .map(|p| match p {
-                    Promotion::Done(set) => {
-                        format!("@{} now points at version {}.", set.alias, set.version)
-                    }
-                    Promotion::Requested(request) => format!(
-                        "The promotion policy needs approvals: request {} is pending.",
-                        request.id
-                    ),
-                })
-        }
-        "remove" => registry
-            .delete_alias(name.clone(), alias.clone(), &actor)
-            .await
-            .map(|()| format!("@{alias} removed.")),
-        other => return Err(missing(&format!("unknown alias action {other:?}"))),
-    };
-    after_action(&ctx, &registry, name, outcome).await
-}
-
-/// After an action: back to the model's page (a `303`, so reloading does not repeat it)
-/// saying what happened; a refusal (policy, conflict, bad input) shows the model's page
-/// with the problem's detail, answered with the problem's status.
-pub async fn after_action(
-    ctx: &UiContext,
-    registry: &Registry,
-    name: ModelName,
-    outcome: Result<String, RegistryError>,
-) -> Result<HttpResponse, UiError> {
-    match outcome {
-        Ok(done) => {
-            let value: String = url::form_urlencoded::byte_serialize(done.as_bytes()).collect();
-            let notice = Cookie::build(NOTICE_COOKIE, value)
-                .path("/ui/")
-                .http_only(true)
-                .same_site(SameSite::Strict)
-                .max_age(actix_web::cookie::time::Duration::seconds(60))
-                .finish();
-            Ok(HttpResponse::SeeOther()
-                .cookie(notice)
-                .insert_header((header::LOCATION, format!("/ui/models/{}", name.as_str())))
-                .finish())
-        }
-        Err(error) => {
-            let Some((status, detail)) = super::refusal(&error) else {
-                return Err(UiError(error));
-            };
-            let query = ModelPageQuery::default();
-            let notice = Some(Notice::Refused(detail));
-            model_page(ctx, registry, name, &query, notice, status).await
-        }
     }
 }

@@ -10,7 +10,8 @@ use capstan_client::ModelName;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::models::{after_action, when};
+use super::actions::after_action;
+use super::models::when;
 use super::session::UiContext;
 use super::UiError;
 use crate::error::{RegistryError, RegistryResult};

@@ -101,7 +101,8 @@ impl UiContext {
     }
 }
 
-/// The session secret a request presents: its cookie, or a bearer header.
+/// The session secret a request presents in its cookie (the gate reads a bearer header
+/// first; see `api::auth::credential`).
 pub fn session_secret(request: &HttpRequest) -> Option<String> {
     request
         .cookie(SESSION_COOKIE)

@@ -13,8 +13,9 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::actions::after_action;
 use super::layout::{Live, Page, Section};
-use super::models::{after_action, encode_query, metric_value, size, when};
+use super::models::{encode_query, metric_value, size, when};
 use super::session::UiContext;
 use super::UiError;
 use crate::error::RegistryError;
