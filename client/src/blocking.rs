@@ -159,7 +159,14 @@ impl Client {
     }
 
     pub fn set_alias(&self, name: &ModelName, alias: &AliasName, version: i64) -> Result<Alias> {
-        self.send_json(Method::Put, &api::alias(name, alias), &SetAlias { version })
+        self.send_json(
+            Method::Put,
+            &api::alias(name, alias),
+            &SetAlias {
+                version,
+                reason: None,
+            },
+        )
     }
 
     pub fn delete_alias(&self, name: &ModelName, alias: &AliasName) -> Result<()> {

@@ -23,14 +23,48 @@ pub struct Browser {
     driver: Child,
 }
 
+/// Headless Chromium's arguments, with `window`.
+fn chrome_args(window: &str) -> serde_json::Value {
+    json!([
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        window,
+    ])
+}
+
 fn chromedriver() -> String {
     std::env::var("CAPSTAN_CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.to_owned())
 }
 
 impl Browser {
-    /// A fresh headless session `width` CSS pixels wide, or `None` (the test skips) when
-    /// there is no chromedriver outside CI.
+    /// A fresh headless session `width` CSS pixels wide (at least 500: Chromium's
+    /// narrowest window), or `None` (the test skips) when there is no chromedriver outside
+    /// CI.
     pub async fn start(test: &str, width: u32) -> Option<Browser> {
+        let window = json!({
+            "args": chrome_args(&format!("--window-size={width},900")),
+        });
+        Self::start_with(test, window).await
+    }
+
+    /// A session whose page is `width` CSS pixels wide drawn with `pixel_ratio` screen
+    /// pixels to each: a phone (390, 3), or a 1280-pixel screen at 400% zoom (320, 4).
+    /// Chromium's device emulation sets the viewport; a window cannot be that narrow.
+    pub async fn start_narrow(test: &str, width: u32, pixel_ratio: f64) -> Option<Browser> {
+        let emulated = json!({
+            "args": chrome_args("--window-size=600,900"),
+            "mobileEmulation": {"deviceMetrics": {
+                "width": width, "height": 900, "pixelRatio": pixel_ratio,
+                "mobile": false, "touch": false,
+            }},
+        });
+        Self::start_with(test, emulated).await
+    }
+
+    async fn start_with(test: &str, chrome_options: serde_json::Value) -> Option<Browser> {
         let driver_path = chromedriver();
         if !std::path::Path::new(&driver_path).exists() {
             assert!(
@@ -63,16 +97,7 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--disable-dev-shm-usage", "--no-first-run",
-                    format!("--window-size={width},900"),
-                ]
-            }),
-        );
+        capabilities.insert("goog:chromeOptions".into(), chrome_options);
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)
             .capabilities(capabilities)

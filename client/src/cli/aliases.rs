@@ -9,6 +9,7 @@ use super::{CliError, Context};
 use crate::http::Promotion;
 use crate::names::{AliasName, ModelName};
 use crate::reference::ModelRef;
+use crate::types::SetAlias;
 
 #[derive(Debug, Subcommand)]
 pub enum AliasCommand {
@@ -22,19 +23,35 @@ Examples:
         reference: ModelRef,
         /// The alias: not a number, a stage name or `latest`.
         alias: AliasName,
+        /// Why, kept in the event log.
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Remove an alias.
-    #[command(after_help = "Examples:\n  capstan alias delete bc canary")]
-    Delete { name: ModelName, alias: AliasName },
+    #[command(
+        after_help = "Examples:\n  capstan alias delete bc canary --reason 'experiment over'"
+    )]
+    Delete {
+        name: ModelName,
+        alias: AliasName,
+        /// Why, kept in the event log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 pub async fn run(command: AliasCommand, ctx: &mut Context<'_>) -> Result<(), CliError> {
     let client = ctx.client()?;
     match command {
-        AliasCommand::Set { reference, alias } => {
+        AliasCommand::Set {
+            reference,
+            alias,
+            reason,
+        } => {
             let version = version_number(&client, &reference).await?;
+            let request = SetAlias { version, reason };
             let set = match client
-                .set_alias_governed(&reference.model, &alias, version)
+                .set_alias_governed(&reference.model, &alias, &request)
                 .await?
             {
                 Promotion::Done(set) => set,
@@ -49,8 +66,15 @@ pub async fn run(command: AliasCommand, ctx: &mut Context<'_>) -> Result<(), Cli
                 set.model, set.alias, set.version
             )?;
         }
-        AliasCommand::Delete { name, alias } => {
-            client.delete_alias(&name, &alias).await?;
+        AliasCommand::Delete {
+            name,
+            alias,
+            reason,
+        } => {
+            match reason {
+                Some(reason) => client.delete_alias_because(&name, &alias, &reason).await?,
+                None => client.delete_alias(&name, &alias).await?,
+            }
             if ctx.output == OutputFormat::Json {
                 return Ok(write_json(
                     ctx.out,

@@ -41,8 +41,15 @@ Examples:
     /// Upload an artifact as a new, ready version.
     Upload(UploadArgs),
     /// Archive (retire) a version; refused while it holds a stage.
-    #[command(after_help = "Examples:\n  capstan versions archive bc@2")]
-    Archive { reference: ModelRef },
+    #[command(
+        after_help = "Examples:\n  capstan versions archive bc@2 --reason 'superseded by v3'"
+    )]
+    Archive {
+        reference: ModelRef,
+        /// Why, kept in the event log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -112,9 +119,9 @@ pub async fn run(command: VersionsCommand, ctx: &mut Context<'_>) -> Result<(), 
             show(ctx, &version)
         }
         VersionsCommand::Upload(args) => upload(args, &client, ctx).await,
-        VersionsCommand::Archive { reference } => {
+        VersionsCommand::Archive { reference, reason } => {
             let version = client
-                .archive_version(&reference.model, &reference.version)
+                .archive_version_because(&reference.model, &reference.version, reason.as_deref())
                 .await?;
             show(ctx, &version)
         }

@@ -129,6 +129,17 @@ impl Client {
         .await
         .map(drop)
     }
+
+    /// A DELETE carrying a JSON body (a reason for the event log).
+    pub(crate) async fn delete_with(&self, path: &str, body: &impl Serialize) -> Result<()> {
+        self.send(true, || {
+            self.request(Method::DELETE, path)
+                .timeout(self.config.timeout)
+                .json(body)
+        })
+        .await
+        .map(drop)
+    }
 }
 
 /// The response if it is a success, else its problem document as [`Error::Api`].

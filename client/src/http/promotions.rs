@@ -72,14 +72,14 @@ impl Client {
             .await
     }
 
-    /// [`Client::set_alias`] under a policy.
+    /// [`Client::set_alias`] under a policy, with a reason for the event log.
     pub async fn set_alias_governed(
         &self,
         name: &ModelName,
         alias: &AliasName,
-        version: i64,
+        request: &SetAlias,
     ) -> Result<Promotion<Alias>> {
-        self.send_promotion(Method::PUT, &api::alias(name, alias), &SetAlias { version })
+        self.send_promotion(Method::PUT, &api::alias(name, alias), request)
             .await
     }
 

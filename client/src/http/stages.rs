@@ -41,12 +41,32 @@ impl Client {
         alias: &AliasName,
         version: i64,
     ) -> Result<Alias> {
-        self.send_json(Method::PUT, &api::alias(name, alias), &SetAlias { version })
-            .await
+        self.send_json(
+            Method::PUT,
+            &api::alias(name, alias),
+            &SetAlias {
+                version,
+                reason: None,
+            },
+        )
+        .await
     }
 
     pub async fn delete_alias(&self, name: &ModelName, alias: &AliasName) -> Result<()> {
         self.delete(&api::alias(name, alias)).await
+    }
+
+    /// Removes an alias, saying why (kept in the event log).
+    pub async fn delete_alias_because(
+        &self,
+        name: &ModelName,
+        alias: &AliasName,
+        reason: &str,
+    ) -> Result<()> {
+        let request = RollbackRequest {
+            reason: Some(reason.to_owned()),
+        };
+        self.delete_with(&api::alias(name, alias), &request).await
     }
 
     /// Events after `query.after`, oldest first.

@@ -17,7 +17,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::names::ModelName;
 use crate::reference::VersionRef;
-use crate::types::{NewVersion, Version, VersionPage};
+use crate::types::{NewVersion, RollbackRequest, Version, VersionPage};
 
 const CHUNK: usize = 64 * 1024;
 
@@ -200,11 +200,20 @@ impl Client {
 
     /// Archives (retires) a version.
     pub async fn archive_version(&self, name: &ModelName, version: &VersionRef) -> Result<Version> {
-        self.send_json(
-            Method::POST,
-            &api::archive(name, version),
-            &serde_json::json!({}),
-        )
-        .await
+        self.archive_version_because(name, version, None).await
+    }
+
+    /// Archives (retires) a version, saying why (kept in the event log).
+    pub async fn archive_version_because(
+        &self,
+        name: &ModelName,
+        version: &VersionRef,
+        reason: Option<&str>,
+    ) -> Result<Version> {
+        let request = RollbackRequest {
+            reason: reason.map(str::to_owned),
+        };
+        self.send_json(Method::POST, &api::archive(name, version), &request)
+            .await
     }
 }

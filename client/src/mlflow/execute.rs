@@ -23,7 +23,7 @@ use crate::cache::Progress;
 use crate::error::ErrorKind;
 use crate::http::{Client, Promotion};
 use crate::names::ModelName;
-use crate::types::{CreateModel, NewVersion, PromoteRequest};
+use crate::types::{CreateModel, NewVersion, PromoteRequest, SetAlias};
 
 /// What to import.
 #[derive(Clone, Debug, Default)]
@@ -362,13 +362,23 @@ async fn run_pointer(
         }
         PointerStep::Archive { version } => {
             let number = crate::reference::VersionRef::Number(*version);
-            copier.capstan.archive_version(target, &number).await?;
+            copier
+                .capstan
+                .archive_version_because(target, &number, Some(&copier.origin))
+                .await?;
             Ok(None)
         }
         PointerStep::SetAlias { alias, version } => {
             match copier
                 .capstan
-                .set_alias_governed(target, alias, *version)
+                .set_alias_governed(
+                    target,
+                    alias,
+                    &SetAlias {
+                        version: *version,
+                        reason: Some(copier.origin.clone()),
+                    },
+                )
                 .await?
             {
                 Promotion::Done(_) => Ok(None),

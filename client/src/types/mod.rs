@@ -386,6 +386,13 @@ pub struct RollbackRequest {
 pub struct SetAlias {
     #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub version: i64,
+    /// Why, kept in the event log (and in the promotion request when one is opened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 16384, pattern = r"^[^\x00]*$")
+    )]
+    pub reason: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

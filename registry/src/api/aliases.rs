@@ -2,11 +2,11 @@
 
 use actix_web::{delete, put, web, HttpResponse};
 
-use capstan_client::types::{Alias, PromotionRequest, SetAlias};
+use capstan_client::types::{Alias, PromotionRequest, RollbackRequest, SetAlias};
 use capstan_client::{AliasName, ModelName, Problem};
 
 use super::extract::Actor;
-use super::extract::{AliasPath, JsonObject};
+use super::extract::{AliasPath, JsonObject, OptionalJsonObject};
 use super::stages::promotion_response;
 use crate::error::RegistryResult;
 use crate::service::Registry;
@@ -41,8 +41,9 @@ pub async fn set_alias(
     body: JsonObject<SetAlias>,
 ) -> RegistryResult<HttpResponse> {
     let AliasPath { name, alias } = path.into_inner();
+    let SetAlias { version, reason } = body.0;
     let set = registry
-        .set_alias(name, alias, body.0.version, &actor.0)
+        .set_alias(name, alias, version, reason, &actor.0)
         .await?;
     Ok(promotion_response(set))
 }
@@ -55,10 +56,12 @@ pub async fn set_alias(
         ("name" = ModelName, Path, description = "Model name"),
         ("alias" = AliasName, Path, description = "Alias")
     ),
+    request_body(content = Option<RollbackRequest>, description = "Optional reason"),
     responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "No such model or alias", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Invalid path, query or body", body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "Invalid path, query or body", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[delete("/models/{name}/aliases/{alias}")]
@@ -66,8 +69,10 @@ pub async fn delete_alias(
     registry: web::Data<Registry>,
     actor: Actor,
     path: web::Path<AliasPath>,
+    body: OptionalJsonObject<RollbackRequest>,
 ) -> RegistryResult<HttpResponse> {
     let AliasPath { name, alias } = path.into_inner();
-    registry.delete_alias(name, alias, &actor.0).await?;
+    let reason = body.0.and_then(|b| b.reason);
+    registry.delete_alias(name, alias, reason, &actor.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -7,11 +7,11 @@ use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 
 use capstan_client::http::{api, VersionQuery};
-use capstan_client::types::{NewVersion, UpdateVersion, Version, VersionPage};
+use capstan_client::types::{NewVersion, RollbackRequest, UpdateVersion, Version, VersionPage};
 use capstan_client::{ModelName, Problem, VersionRef};
 
 use super::extract::Actor;
-use super::extract::{JsonObject, ModelPath, VersionPath};
+use super::extract::{JsonObject, ModelPath, OptionalJsonObject, VersionPath};
 use crate::error::{RegistryError, RegistryResult};
 use crate::service::{parse_new_version, read_limited, Registry, UploadPart};
 
@@ -164,11 +164,13 @@ pub async fn get_version(
         ("name" = ModelName, Path, description = "Model name"),
         ("ref" = inline(VersionRef), Path, description = "Version number, alias or `latest`")
     ),
+    request_body(content = Option<RollbackRequest>, description = "Optional reason"),
     responses(
         (status = 200, description = "The archived version", body = Version),
         (status = 404, description = "No such model or version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The version holds a stage", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Invalid path, query or body", body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "Invalid path, query or body", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/models/{name}/versions/{ref}/archive")]
@@ -176,9 +178,13 @@ pub async fn archive_version(
     registry: web::Data<Registry>,
     actor: Actor,
     path: web::Path<VersionPath>,
+    body: OptionalJsonObject<RollbackRequest>,
 ) -> RegistryResult<HttpResponse> {
     let VersionPath { name, reference } = path.into_inner();
-    let version = registry.archive_version(name, reference, &actor.0).await?;
+    let reason = body.0.and_then(|b| b.reason);
+    let version = registry
+        .archive_version(name, reference, reason, &actor.0)
+        .await?;
     Ok(HttpResponse::Ok().json(version))
 }
 

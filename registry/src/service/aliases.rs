@@ -11,18 +11,20 @@ use super::promotions::{open_request, NewRequest, Promotion};
 use super::resolve::resolve_row;
 use super::stages::state_of;
 use super::{event, now, Registry};
+use crate::domain::metadata::check_text;
 use crate::domain::policy::check_assignable;
 use crate::error::{RegistryError, RegistryResult};
 use crate::store::rows::{AliasRow, ModelRow, VersionRow};
 use crate::store::{aliases, events, DbConn};
 
-/// Points `alias` at `target` and records the change, with the promotion request that
+/// Points `alias` at `target` and records the change, why, and the promotion request that
 /// caused it, if any.
 pub(super) fn assign_alias(
     conn: &mut DbConn,
     model: &ModelRow,
     alias: &AliasName,
     target: &VersionRow,
+    reason: Option<String>,
     actor: &str,
     request: Option<&str>,
 ) -> RegistryResult<()> {
@@ -43,20 +45,25 @@ pub(super) fn assign_alias(
         set.from_version = previous;
         set.to_version = Some(version);
         set.request = request.map(str::to_owned);
+        set.reason = reason;
         events::append(conn, set)?;
     }
     Ok(())
 }
 
 impl Registry {
+    /// Points `alias` at `version` (`reason` goes into the event log), or opens a
+    /// promotion request when the alias's policy needs approvals.
     pub async fn set_alias(
         &self,
         name: ModelName,
         alias: AliasName,
         version: i64,
+        reason: Option<String>,
         actor: &str,
     ) -> RegistryResult<Promotion<Alias>> {
         let actor = actor.to_owned();
+        check_text("reason", reason.as_deref())?;
         let ttl = *self.promotion_request_ttl;
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
@@ -73,14 +80,14 @@ impl Registry {
                         version,
                         expected_version: None,
                         approvals,
-                        reason: None,
+                        reason,
                     };
                     return Ok(Promotion::Requested(Box::new(open_request(
                         conn, &model, new, &actor, ttl,
                     )?)));
                 }
             }
-            assign_alias(conn, &model, &alias, &target, &actor, None)?;
+            assign_alias(conn, &model, &alias, &target, reason, &actor, None)?;
             Ok(Promotion::Done(Alias {
                 model: name,
                 alias,
@@ -94,9 +101,11 @@ impl Registry {
         &self,
         name: ModelName,
         alias: AliasName,
+        reason: Option<String>,
         actor: &str,
     ) -> RegistryResult<()> {
         let actor = actor.to_owned();
+        check_text("reason", reason.as_deref())?;
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
             let version = aliases::find(conn, model.id, alias.as_str())?.ok_or_else(|| {
@@ -108,6 +117,7 @@ impl Registry {
             aliases::delete(conn, model.id, alias.as_str())?;
             let mut removed = event(EventKind::AliasRemoved, &model.name, Some(version), &actor);
             removed.alias = Some(alias.as_str().to_owned());
+            removed.reason = reason;
             events::append(conn, removed)?;
             Ok(())
         })

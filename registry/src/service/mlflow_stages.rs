@@ -100,7 +100,7 @@ fn transition(
             }
             if target == MlflowStage::Archived {
                 let current = reload(conn, model)?;
-                archive_row(conn, &current, row, actor)?;
+                archive_row(conn, &current, row, Some(REASON), actor)?;
             }
             return Ok(None);
         }
@@ -138,7 +138,7 @@ fn transition(
             .into_iter()
             .any(|s| stage_pointers(&model).get(s) == Some(previous));
         if !still_held {
-            archive_row(conn, &model, &previous_row, actor)?;
+            archive_row(conn, &model, &previous_row, Some(REASON), actor)?;
         }
     }
     Ok(None)

@@ -162,7 +162,15 @@ fn carry_out(
                 )
             }
         }
-        PromotionTarget::Alias(alias) => assign_alias(conn, model, &alias, &target, actor, request),
+        PromotionTarget::Alias(alias) => assign_alias(
+            conn,
+            model,
+            &alias,
+            &target,
+            row.reason.clone(),
+            actor,
+            request,
+        ),
     }
 }
 

@@ -37,11 +37,13 @@ pub(super) fn edit_version(
     Ok(())
 }
 
-/// Removes the aliases pointing at `row`, each with its `alias_removed` event.
+/// Removes the aliases pointing at `row`, each with its `alias_removed` event (saying
+/// `reason`).
 pub(super) fn remove_aliases_of(
     conn: &mut DbConn,
     model: &ModelRow,
     row: &VersionRow,
+    reason: Option<&str>,
     actor: &str,
 ) -> RegistryResult<()> {
     for alias in aliases::of_model(conn, model.id)?
@@ -56,6 +58,7 @@ pub(super) fn remove_aliases_of(
             actor,
         );
         removed.alias = Some(alias.alias);
+        removed.reason = reason.map(str::to_owned);
         events::append(conn, removed)?;
     }
     Ok(())
@@ -71,7 +74,7 @@ pub(super) fn delete_row(
 ) -> RegistryResult<()> {
     let view = load_version_view(conn, model, row)?;
     check_archivable(row.version, &view.stages)?;
-    remove_aliases_of(conn, model, row, actor)?;
+    remove_aliases_of(conn, model, row, Some("version deleted"), actor)?;
     stages::forget(conn, model.id, row.version)?;
     versions::delete(conn, row.id)?;
     let mut deleted = event(

@@ -11,6 +11,7 @@ use super::resolve::resolve_row;
 use super::version_edits::remove_aliases_of;
 use super::views::{load_version_view, version_view};
 use super::{event, now, Registry};
+use crate::domain::metadata::check_text;
 use crate::domain::paging::{decode_token, encode_token, page_limit};
 use crate::domain::policy::check_archivable;
 use crate::error::{RegistryError, RegistryResult};
@@ -61,19 +62,21 @@ impl Registry {
             .await
     }
 
-    /// Retires a version. Refused while it holds a stage; aliases pointing at it are
-    /// removed (each with its own event).
+    /// Retires a version (`reason` goes into the event log). Refused while it holds a
+    /// stage; aliases pointing at it are removed (each with its own event).
     pub async fn archive_version(
         &self,
         name: ModelName,
         reference: VersionRef,
+        reason: Option<String>,
         actor: &str,
     ) -> RegistryResult<Version> {
         let actor = actor.to_owned();
+        check_text("reason", reason.as_deref())?;
         self.write(move |conn| {
             let model = lock_model(conn, name.as_str())?;
             let row = resolve_row(conn, &model, &reference)?;
-            archive_row(conn, &model, &row, &actor)?;
+            archive_row(conn, &model, &row, reason.as_deref(), &actor)?;
             let row = resolve_row(conn, &model, &VersionRef::Number(row.version))?;
             Ok(load_version_view(conn, &model, &row)?)
         })
@@ -81,12 +84,13 @@ impl Registry {
     }
 }
 
-/// Archives `row` (nothing when it already is): refused while it holds a stage; its
-/// aliases are removed first.
+/// Archives `row` (nothing when it already is), saying `reason`: refused while it holds
+/// a stage; its aliases are removed first.
 pub(super) fn archive_row(
     conn: &mut DbConn,
     model: &ModelRow,
     row: &VersionRow,
+    reason: Option<&str>,
     actor: &str,
 ) -> RegistryResult<()> {
     let view = load_version_view(conn, model, row)?;
@@ -94,16 +98,15 @@ pub(super) fn archive_row(
     if row.archived_at.is_some() {
         return Ok(());
     }
-    remove_aliases_of(conn, model, row, actor)?;
+    remove_aliases_of(conn, model, row, Some("version archived"), actor)?;
     versions::mark_archived(conn, row.id, now())?;
-    events::append(
-        conn,
-        event(
-            EventKind::VersionArchived,
-            &model.name,
-            Some(row.version),
-            actor,
-        ),
-    )?;
+    let mut archived = event(
+        EventKind::VersionArchived,
+        &model.name,
+        Some(row.version),
+        actor,
+    );
+    archived.reason = reason.map(str::to_owned);
+    events::append(conn, archived)?;
     Ok(())
 }

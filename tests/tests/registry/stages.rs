@@ -360,3 +360,104 @@ async fn remove_from_stage_then_roll_back_and_bodies_are_checked() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 204);
 }
+
+/// Sends `body` as JSON with `method` to `path`; the status and the JSON answer (`null`
+/// when there is none).
+async fn send(
+    app: &capstan_tests::TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = app
+        .http
+        .request(method, app.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn alias_moves_and_archiving_keep_their_reasons() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    app.create_model("bc").await;
+    let v1 = app.upload("bc", b"1").await;
+    let champion = "/api/v1/models/bc/aliases/champion";
+    let archive = format!("/api/v1/models/bc/versions/{v1}/archive");
+
+    // Bad reasons and unknown fields are refused and change nothing.
+    for bad in [
+        json!({"version": v1, "reason": "nul\u{0}"}),
+        json!({"version": v1, "reason": 42}),
+        json!({"version": v1, "reason": "x".repeat(16_385)}),
+        json!({"version": v1, "why": "typo"}),
+    ] {
+        let (status, body) = send(&app, Method::PUT, champion, bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(
+            body["type"].as_str().map(|t| t.contains("problems/")),
+            Some(true),
+            "{body}"
+        );
+    }
+    let (_, model) = app.get_json("/api/v1/models/bc").await;
+    assert_eq!(model["aliases"], json!({}), "nothing was set");
+
+    let (status, body) = send(
+        &app,
+        Method::PUT,
+        champion,
+        json!({"version": v1, "reason": "best on the holdout ü"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for (method, path) in [(Method::DELETE, champion), (Method::POST, archive.as_str())] {
+        let (status, body) = send(&app, method.clone(), path, json!({"reason": 7})).await;
+        assert_problem(status, &body, 400, "invalid_body");
+    }
+    let (_, model) = app.get_json("/api/v1/models/bc").await;
+    assert_eq!(model["aliases"]["champion"], v1, "still set");
+
+    let (status, body) = send(
+        &app,
+        Method::DELETE,
+        champion,
+        json!({"reason": "experiment over"}),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        &archive,
+        json!({"reason": "superseded"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["archived_at"].is_string(), "{body}");
+
+    let (_, page) = app.get_json("/api/v1/events?model=bc").await;
+    let reasons: Vec<(String, serde_json::Value)> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["kind"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("alias_") || k == "version_archived")
+        })
+        .map(|e| (e["kind"].as_str().unwrap().to_owned(), e["reason"].clone()))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            ("alias_set".to_owned(), json!("best on the holdout ü")),
+            ("alias_removed".to_owned(), json!("experiment over")),
+            ("version_archived".to_owned(), json!("superseded")),
+        ]
+    );
+}

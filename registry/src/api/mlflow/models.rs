@@ -252,8 +252,9 @@ async fn set_alias(
             }
         }
         MlflowAlias::Alias(alias) => {
+            let reason = Some(format!("MLflow alias {alias} set"));
             match registry
-                .set_alias(name, alias, version, &caller.name)
+                .set_alias(name, alias, version, reason, &caller.name)
                 .await?
             {
                 Promotion::Done(_) => None,
@@ -289,7 +290,12 @@ async fn delete_alias(
                 .remove_from_stage(name, stage, reason, &caller.name)
                 .await?;
         }
-        MlflowAlias::Alias(alias) => registry.delete_alias(name, alias, &caller.name).await?,
+        MlflowAlias::Alias(alias) => {
+            let reason = Some(format!("MLflow alias {alias} deleted"));
+            registry
+                .delete_alias(name, alias, reason, &caller.name)
+                .await?
+        }
     }
     Ok(empty())
 }

@@ -19,6 +19,7 @@ mod layout;
 mod models;
 mod promotion_requests;
 mod session;
+mod try_it;
 mod versions;
 
 use actix_web::http::{header, Method, StatusCode};
@@ -179,7 +180,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/ui/models/{name}/versions/{version}/try",
-            web::post().to(versions::try_it),
+            web::post().to(try_it::try_it),
         )
         .route(
             "/ui/models/{name}/versions/{version}/archive",

@@ -312,7 +312,7 @@ pub(super) async fn model_page(
         }
         @if ctx.may(Role::Promoter) {
             h2 #actions { "Actions" }
-            (super::versions::action_forms(ctx, &model, &versions))
+            (super::actions::action_forms(ctx, &model, &versions))
         }
         h2 #history { "History" }
         (history_table(&history))

@@ -1,31 +1,31 @@
-//! A version's page (`/ui/models/{name}/versions/{n}`): its metadata, signature, metrics
-//! and params, the artifact's digest with a download link, a **try it** form generated
-//! from the signature (answered through the same serving path as the predict API), and
-//! the actions on it; the comparison of versions side by side; the action forms shared
-//! with the model's page.
+//! A version's page (`/ui/models/{name}/versions/{n}`): its metadata, a tree's files,
+//! signature, metrics and params, the artifact's digest with a download link, the try-it
+//! form (`try_it.rs`) and the actions on it; archiving; the comparison of versions side
+//! by side.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use capstan_client::inference::{PredictRequest, PredictResponse, Predictions};
-use capstan_client::types::{ArtifactLayout, Model, Role, Version};
+use capstan_client::http::api;
+use capstan_client::manifest::Manifest;
+use capstan_client::types::{ArtifactLayout, Role, Version};
 use capstan_client::{ModelName, VersionRef};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::actions::after_action;
-use super::layout::{Live, Page, Section};
+use super::actions::{action_forms, after_action};
+use super::layout::{short_digest, Live, Page, Section};
 use super::models::{encode_query, metric_value, size, when};
 use super::session::UiContext;
+use super::try_it::{tried_markup, try_form, Tried};
 use super::UiError;
 use crate::error::RegistryError;
 use crate::service::Registry;
-use crate::serving::Serving;
 
 #[derive(Deserialize)]
 pub struct VersionPath {
-    name: ModelName,
-    version: i64,
+    pub name: ModelName,
+    pub version: i64,
 }
 
 /// `GET /ui/models/{name}/versions/{version}`.
@@ -38,16 +38,7 @@ pub async fn show(
     version_page(&ctx, &registry, name, version, None, StatusCode::OK).await
 }
 
-/// What the try-it form answered, or why not.
-enum Tried {
-    Answer {
-        rows: Vec<String>,
-        response: Box<PredictResponse>,
-    },
-    Refused(String),
-}
-
-async fn version_page(
+pub(super) async fn version_page(
     ctx: &UiContext,
     registry: &Registry,
     name: ModelName,
@@ -71,6 +62,16 @@ async fn version_page(
     let (tried, given) = match tried {
         Some((tried, given)) => (Some(tried), given),
         None => (None, Vec::new()),
+    };
+    let manifest = if version.layout == ArtifactLayout::Tree && version.digest.is_some() {
+        Some(
+            registry
+                .open_tree(name.clone(), VersionRef::Number(number))
+                .await?
+                .1,
+        )
+    } else {
+        None
     };
     let body = html! {
         p.crumbs { a href="/ui/" { "Models" } " / " a href={ "/ui/models/" (n) } { (n) } " / v" (number) }
@@ -113,6 +114,10 @@ async fn version_page(
         @if let Some(link) = &compare_with {
             p { a href=(link) { "Compare with the production version" } }
         }
+        @if let Some(manifest) = &manifest {
+            h2 #files { "Files" }
+            (files(&name, number, manifest))
+        }
         h2 { "Signature" }
         (signature(&version))
         h2 { "Metrics" }
@@ -136,6 +141,39 @@ async fn version_page(
         body,
     }
     .render_with(ctx, status))
+}
+
+/// How many of a tree's files the page lists; the manifest has them all.
+const FILES_LISTED: usize = 500;
+
+/// A tree version's files, each linked to its download.
+fn files(name: &ModelName, number: i64, manifest: &Manifest) -> Markup {
+    let all = manifest.files();
+    let reference = VersionRef::Number(number);
+    html! {
+        div.table-wrap {
+            table {
+                thead { tr {
+                    th scope="col" { "Path" } th scope="col" .num { "Size" } th scope="col" { "Digest" }
+                } }
+                tbody {
+                    @for entry in all.iter().take(FILES_LISTED) {
+                        tr {
+                            th scope="row" {
+                                a href=(api::tree_file(name, &reference, &entry.path)) { code { (entry.path.as_str()) } }
+                                @if entry.executable { " " span.badge { "executable" } }
+                            }
+                            td.num { (size(i64::try_from(entry.size).ok())) }
+                            td { (short_digest(&entry.digest.to_string())) }
+                        }
+                    }
+                }
+            }
+        }
+        @if all.len() > FILES_LISTED {
+            p.muted { "The first " (FILES_LISTED) " of " (all.len()) " files; the manifest lists them all." }
+        }
+    }
 }
 
 fn param_value(value: &Value) -> String {
@@ -182,154 +220,10 @@ fn signature(version: &Version) -> Markup {
     }
 }
 
-fn try_form(ctx: &UiContext, base: &str, version: &Version, given: &[String]) -> Markup {
-    let Some(signature) = &version.signature else {
-        return html! {};
-    };
-    html! {
-        form.panel method="post" action={ (base) "/try#try" } {
-            (ctx.csrf_field())
-            div.actions {
-                @for (i, feature) in signature.inputs.iter().enumerate() {
-                    div {
-                        label for={ "f" (i) } { (feature.name) }
-                        @if feature.dtype.is_numeric() {
-                            input id={ "f" (i) } name={ "f" (i) } type="text" inputmode="decimal"
-                                required[!feature.nullable] value=[given.get(i)];
-                        } @else {
-                            input id={ "f" (i) } name={ "f" (i) } type="text"
-                                required value=[given.get(i)];
-                        }
-                    }
-                }
-            }
-            p { button type="submit" { "Predict" } }
-        }
-    }
-}
-
-fn tried_markup(tried: &Tried) -> Markup {
-    match tried {
-        Tried::Refused(detail) => html! {
-            div.notice.refused role="alert" #answer { p { strong { "Refused: " } (detail) } }
-        },
-        Tried::Answer { rows, response } => html! {
-            div.notice.ok role="status" #answer {
-                p {
-                    "Version " (response.model.version) " predicts "
-                    strong #prediction { (rows.first().map(String::as_str).unwrap_or("")) }
-                }
-                @if let Some(probabilities) = response.probabilities.first() {
-                    table {
-                        thead { tr { th scope="col" { "Class" } th scope="col" .num { "Probability" } } }
-                        tbody {
-                            @for (class, p) in response.classes.iter().zip(probabilities) {
-                                tr { td { (class.to_string()) } td.num { (format!("{p:.4}")) } }
-                            }
-                        }
-                    }
-                }
-            }
-        },
-    }
-}
-
-/// `POST /ui/models/{name}/versions/{version}/try`: one row from the form, predicted by
-/// this version through the serving path the predict API uses.
-pub async fn try_it(
-    request: HttpRequest,
-    ctx: UiContext,
-    registry: web::Data<Registry>,
-    serving: web::Data<Serving>,
-    path: web::Path<VersionPath>,
-    form: web::Form<Vec<(String, String)>>,
-) -> Result<HttpResponse, UiError> {
-    let VersionPath { name, version } = path.into_inner();
-    let form = form.into_inner();
-    let csrf = form
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default();
-    ctx.check_form(&request, csrf)?;
-    let described = registry
-        .get_version(name.clone(), VersionRef::Number(version))
-        .await?;
-    let features = described
-        .signature
-        .as_ref()
-        .map(|s| s.inputs.clone())
-        .unwrap_or_default();
-    let given: Vec<String> = (0..features.len())
-        .map(|i| {
-            let key = format!("f{i}");
-            form.iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| v.trim().to_owned())
-                .unwrap_or_default()
-        })
-        .collect();
-    let row: Result<Vec<Value>, String> = features
-        .iter()
-        .zip(&given)
-        .map(|(feature, text)| {
-            if text.is_empty() {
-                return Ok(Value::Null);
-            }
-            if !feature.dtype.is_numeric() {
-                return Ok(Value::String(text.clone()));
-            }
-            text.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .and_then(serde_json::Number::from_f64)
-                .map(Value::Number)
-                .ok_or_else(|| format!("{}: {text:?} is not a number", feature.name))
-        })
-        .collect();
-    let tried = match row {
-        Err(why) => Tried::Refused(why),
-        Ok(row) => {
-            let request = PredictRequest {
-                instances: Some(vec![Value::Array(row)]),
-                inputs: None,
-            };
-            match serving
-                .predict(&name, &VersionRef::Number(version), request)
-                .await
-            {
-                Ok((_, response)) => Tried::Answer {
-                    rows: prediction_texts(&response.predictions),
-                    response: Box::new(response),
-                },
-                Err(error) => Tried::Refused(RegistryError::from(error).problem().detail),
-            }
-        }
-    };
-    let status = match tried {
-        Tried::Answer { .. } => StatusCode::OK,
-        Tried::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-    };
-    version_page(&ctx, &registry, name, version, Some((tried, given)), status).await
-}
-
-fn prediction_texts(predictions: &Predictions) -> Vec<String> {
-    match serde_json::to_value(predictions) {
-        Ok(Value::Array(rows)) => rows
-            .iter()
-            .map(|row| match row {
-                Value::String(text) => text.clone(),
-                Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), metric_value),
-                other => other.to_string(),
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 #[derive(Deserialize)]
 pub struct ArchiveForm {
     csrf: String,
+    reason: Option<String>,
     confirm: Option<String>,
 }
 
@@ -343,9 +237,16 @@ pub async fn archive(
 ) -> Result<HttpResponse, UiError> {
     ctx.check_form(&request, &form.csrf)?;
     let VersionPath { name, version } = path.into_inner();
+    let form = form.into_inner();
+    let reason = form.reason.filter(|r| !r.trim().is_empty());
     let outcome = match super::confirmed(form.confirm.as_deref()) {
         Ok(()) => registry
-            .archive_version(name.clone(), VersionRef::Number(version), &ctx.caller.name)
+            .archive_version(
+                name.clone(),
+                VersionRef::Number(version),
+                reason,
+                &ctx.caller.name,
+            )
             .await
             .map(|v| format!("Version {} archived.", v.version)),
         Err(unconfirmed) => Err(unconfirmed),
@@ -389,100 +290,4 @@ pub async fn compare(
         body,
     }
     .render(&ctx))
-}
-
-/// The action forms of a model's page (`versions`: the versions offered), each with a
-/// reason where the event log keeps one, and a confirmation box.
-pub fn action_forms(ctx: &UiContext, model: &Model, versions: &[Version]) -> Markup {
-    let n = model.name.as_str();
-    let ready: Vec<i64> = versions
-        .iter()
-        .filter(|v| v.archived_at.is_none() && v.status.as_str() == "ready")
-        .map(|v| v.version)
-        .collect();
-    let one = versions.len() == 1;
-    let version_choice = |id: &str| {
-        html! {
-            label for=(id) { "Version" }
-            select id=(id) name="version" required {
-                @for v in &ready { option value=(v) { "v" (v) } }
-            }
-        }
-    };
-    let confirm = |id: &str, text: &str| {
-        html! {
-            label.check for=(id) { input id=(id) type="checkbox" name="confirm" value="yes" required; (text) }
-        }
-    };
-    html! {
-        div.actions {
-            @if !ready.is_empty() {
-                form method="post" action={ "/ui/models/" (n) "/stages" } {
-                    h3 { "Promote" }
-                    (ctx.csrf_field())
-                    input type="hidden" name="action" value="promote";
-                    (version_choice("promote-version"))
-                    label for="promote-stage" { "Stage" }
-                    select #promote-stage name="stage" {
-                        option value="staging" { "staging" }
-                        option value="production" { "production" }
-                    }
-                    label for="promote-reason" { "Reason" }
-                    textarea #promote-reason name="reason" maxlength="16384" {}
-                    (confirm("promote-confirm", "I want to move this stage"))
-                    button type="submit" { "Promote" }
-                }
-                form method="post" action={ "/ui/models/" (n) "/aliases" } {
-                    h3 { "Set an alias" }
-                    (ctx.csrf_field())
-                    input type="hidden" name="action" value="set";
-                    label for="alias-name" { "Alias" }
-                    input #alias-name type="text" name="alias" required pattern="[a-z0-9][a-z0-9._-]*" placeholder="champion";
-                    (version_choice("alias-version"))
-                    (confirm("alias-confirm", "I want to point this alias here"))
-                    button type="submit" { "Set alias" }
-                }
-            }
-            @if !one {
-                form method="post" action={ "/ui/models/" (n) "/stages" } {
-                    h3 { "Roll back" }
-                    (ctx.csrf_field())
-                    input type="hidden" name="action" value="rollback";
-                    label for="rollback-stage" { "Stage" }
-                    select #rollback-stage name="stage" {
-                        option value="production" { "production" }
-                        option value="staging" { "staging" }
-                    }
-                    label for="rollback-reason" { "Reason" }
-                    textarea #rollback-reason name="reason" maxlength="16384" {}
-                    (confirm("rollback-confirm", "I want the previous version back"))
-                    button.danger type="submit" { "Roll back" }
-                }
-                @if !model.aliases.is_empty() {
-                    form method="post" action={ "/ui/models/" (n) "/aliases" } {
-                        h3 { "Remove an alias" }
-                        (ctx.csrf_field())
-                        input type="hidden" name="action" value="remove";
-                        label for="unalias-name" { "Alias" }
-                        select #unalias-name name="alias" {
-                            @for alias in model.aliases.keys() { option value=(alias) { (alias) } }
-                        }
-                        (confirm("unalias-confirm", "I want to remove this alias"))
-                        button.danger type="submit" { "Remove alias" }
-                    }
-                }
-            }
-            @if one {
-                @for version in versions.iter().filter(|v| v.archived_at.is_none()) {
-                    form method="post" action={ "/ui/models/" (n) "/versions/" (version.version) "/archive" } {
-                        h3 { "Archive version " (version.version) }
-                        (ctx.csrf_field())
-                        p.muted { "An archived version leaves its aliases and cannot be promoted." }
-                        (confirm("archive-confirm", "I want to retire this version"))
-                        button.danger type="submit" { "Archive" }
-                    }
-                }
-            }
-        }
-    }
 }

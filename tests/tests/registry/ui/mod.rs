@@ -12,6 +12,8 @@ use capstan_tests::browser::Browser;
 use capstan_tests::{breast_cancer_rows, spawn_with_auth, train_breast_cancer, TestApp};
 use serde_json::{json, Value};
 
+mod access;
+mod actions;
 mod operations;
 mod session;
 

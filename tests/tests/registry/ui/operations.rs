@@ -157,6 +157,7 @@ async fn a_deployment_rolls_out_live_and_reviews_are_made_in_the_browser() {
     assert_eq!(job["status"], "approved");
     assert_eq!(job["review"]["by"], "bob");
     assert_eq!(job["review"]["reason"], "spot-checked 20 rows");
+
     browser.close().await;
 }
 

@@ -176,7 +176,7 @@ async fn forms_need_this_sessions_csrf_token_and_origin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_sees_no_actions_and_is_refused_anyway_then_signs_out() {
-    let Some(browser) = Browser::start("ui_reader", 390).await else {
+    let Some(browser) = Browser::start_narrow("ui_reader", 390, 3.0).await else {
         return;
     };
     let (app, _, reader) = ui_app().await;
