@@ -186,3 +186,80 @@ fn non_finite_tensor_values_name_row_and_field() {
         array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
     );
 }
+
+mod properties {
+    //! The predict body's rows: a table sent as `instances` (arrays), as records
+    //! (objects) or as a flat tensor decodes to itself; any JSON is answered with rows of
+    //! finite numbers or a refusal naming the row (and the feature where there is one).
+
+    use capstan_client::runtime::input::{
+        rows_from_instances, rows_from_records, rows_from_tensor_values,
+    };
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use super::signature;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<f64>().prop_map(|v| json!(v)),
+            any::<i64>().prop_map(|v| json!(v)),
+            "[ -~]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop::sample::select(vec!["mean_radius", "mean_texture", "mean_area", "x"])
+                        .prop_map(str::to_owned),
+                    inner,
+                    0..4,
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn a_table_in_every_shape_decodes_to_itself(
+            table in prop::collection::vec(prop::collection::vec(-1e12f64..1e12, 3), 1..8),
+        ) {
+            let signature = signature();
+            let names: Vec<String> = signature.inputs.iter().map(|f| f.name.clone()).collect();
+            let instances: Vec<Value> = table.iter().map(|row| json!(row)).collect();
+            let records: Vec<Value> = table
+                .iter()
+                .map(|row| Value::Object(names.iter().cloned().zip(row.iter().map(|v| json!(v))).collect()))
+                .collect();
+            let flat: Vec<Value> = table.iter().flatten().map(|v| json!(v)).collect();
+            for rows in [
+                rows_from_instances(&instances, &signature).unwrap(),
+                rows_from_records(&records, &signature).unwrap(),
+                rows_from_tensor_values(&flat, &[table.len(), 3], &signature).unwrap(),
+            ] {
+                let decoded: Vec<Vec<f64>> = rows.numbers().rows().into_iter().map(|r| r.to_vec()).collect();
+                prop_assert_eq!(&decoded, &table);
+            }
+        }
+
+        #[test]
+        fn any_json_is_answered_by_row(body in prop::collection::vec(json_value(), 0..6)) {
+            let signature = signature();
+            for result in [rows_from_instances(&body, &signature), rows_from_records(&body, &signature)] {
+                match result {
+                    Ok(rows) => {
+                        prop_assert_eq!(rows.len(), body.len());
+                        prop_assert!(rows.numbers().iter().all(|v| v.is_finite()));
+                    }
+                    Err(error) => {
+                        prop_assert!(error.row <= body.len(), "{:?}", error);
+                        prop_assert!(!error.to_string().is_empty());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
+use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -123,21 +124,54 @@ impl Browser {
 
     /// Follows the link whose text is `text` (a real `<a href>`), waiting for it.
     pub async fn click_link(&self, text: &str) {
-        let link = self
-            .client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::LinkText(text))
+        self.retry_stale(|| async {
+            let link = self
+                .client
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::LinkText(text))
+                .await
+                .unwrap_or_else(|e| panic!("no link {text:?}: {e}"));
+            link.click().await
+        })
+        .await
+        .unwrap_or_else(|e| panic!("cannot follow the link {text:?}: {e}"));
+    }
+
+    /// Clicks the element `css` selects, waiting for it.
+    pub async fn click(&self, css: &str) {
+        self.retry_stale(|| async { self.find(css).await.click().await })
             .await
-            .unwrap_or_else(|e| panic!("no link {text:?}: {e}"));
-        link.click().await.unwrap();
+            .unwrap_or_else(|e| panic!("cannot click {css:?}: {e}"));
     }
 
     /// Types `value` into the field labelled by `<label for=id>`.
     pub async fn fill(&self, id: &str, value: &str) {
-        let field = self.find(&format!("#{id}")).await;
-        field.clear().await.unwrap();
-        field.send_keys(value).await.unwrap();
+        self.retry_stale(|| async {
+            let field = self.find(&format!("#{id}")).await;
+            field.clear().await?;
+            field.send_keys(value).await
+        })
+        .await
+        .unwrap_or_else(|e| panic!("cannot fill #{id}: {e}"));
+    }
+
+    /// Runs `act` again while it meets an element the page has replaced since it was
+    /// found (a live update swapping `<main>`, a navigation finishing), for up to [`WAIT`].
+    async fn retry_stale<F, Fut>(&self, act: F) -> Result<(), CmdError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), CmdError>>,
+    {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match act().await {
+                Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                done => return done,
+            }
+        }
     }
 
     /// The visible text of the element `css` selects.
@@ -175,6 +209,21 @@ impl Browser {
                 return path;
             }
             assert!(Instant::now() < deadline, "still on {path}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the page's path and query contain `wanted` (a form sent by GET, its
+    /// answer loaded); returns them.
+    pub async fn wait_for_path(&self, wanted: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let path = self.path().await;
+            if path.contains(wanted) {
+                self.find("main").await;
+                return path;
+            }
+            assert!(Instant::now() < deadline, "{path} never held {wanted:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

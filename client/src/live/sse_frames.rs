@@ -132,4 +132,75 @@ mod tests {
         let big = vec![b'x'; MAX_LINE + 1];
         assert_eq!(parser.feed(&big), Err(LineTooLong));
     }
+
+    /// Frames a server writes read back in any chunking; any bytes give the same events
+    /// however they are cut.
+    mod properties {
+        use super::super::{SseEvent, SseParser};
+        use proptest::prelude::*;
+
+        /// An event as a server writes it, with `ending` after every line.
+        fn frame(event: &SseEvent, ending: &str) -> String {
+            let mut text = String::new();
+            if let Some(id) = &event.id {
+                text += &format!("id: {id}{ending}");
+            }
+            if let Some(kind) = &event.event {
+                text += &format!("event: {kind}{ending}");
+            }
+            for line in event.data.split('\n') {
+                text += &format!("data: {line}{ending}");
+            }
+            text + ending
+        }
+
+        fn events() -> impl Strategy<Value = Vec<SseEvent>> {
+            let field = "[^\r\n\0]{0,12}";
+            prop::collection::vec(
+                (
+                    prop::option::of(field),
+                    prop::option::of(field),
+                    "[^\r\0]{0,40}",
+                )
+                    .prop_map(|(id, event, data)| SseEvent { id, event, data }),
+                0..6,
+            )
+        }
+
+        /// Feeds `bytes` in pieces of the given sizes (cycled); every event completed.
+        fn feed_in(bytes: &[u8], sizes: &[usize]) -> Vec<SseEvent> {
+            let mut parser = SseParser::default();
+            let mut out = Vec::new();
+            let mut rest = bytes;
+            for size in sizes.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (now, later) = rest.split_at((*size).clamp(1, rest.len()));
+                out.extend(parser.feed(now).unwrap());
+                rest = later;
+            }
+            out
+        }
+
+        proptest! {
+            #[test]
+            fn frames_written_by_a_server_read_back_in_any_chunking(
+                sent in events(),
+                ending in prop::sample::select(vec!["\n", "\r\n", "\r"]),
+                sizes in prop::collection::vec(1usize..9, 1..5),
+            ) {
+                let wire: String = sent.iter().map(|e| frame(e, ending)).collect();
+                prop_assert_eq!(feed_in(wire.as_bytes(), &sizes), sent);
+            }
+
+            #[test]
+            fn any_bytes_in_any_chunking_give_the_same_events(
+                bytes in prop::collection::vec(any::<u8>(), 0..400),
+                sizes in prop::collection::vec(1usize..17, 1..5),
+            ) {
+                prop_assert_eq!(feed_in(&bytes, &sizes), feed_in(&bytes, &[bytes.len().max(1)]));
+            }
+        }
+    }
 }

@@ -644,3 +644,84 @@ fn a_regressor_is_scored_in_batches_as_one() {
         assert_eq!(fields[1].parse::<f64>().unwrap(), value);
     }
 }
+
+/// Properties of the CSV and JSONL readers: one table written either way reads the same,
+/// however it is quoted and whatever its line ends; any lines are scored or reported by
+/// row, never a panic.
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn table() -> impl Strategy<Value = Vec<(f64, f64)>> {
+        prop::collection::vec((-1e6f64..1e6, -1e6f64..1e6), 1..40)
+    }
+
+    proptest! {
+        #[test]
+        fn a_table_reads_the_same_as_csv_and_as_jsonl(
+            rows in table(),
+            crlf in any::<bool>(),
+            quoted in any::<bool>(),
+        ) {
+            let predictor = Logistic::new(&["a", "b"], ints());
+            let end = if crlf { "\r\n" } else { "\n" };
+            let field = |v: f64| if quoted { format!("\"{v}\"") } else { v.to_string() };
+            let csv: String = rows
+                .iter()
+                .enumerate()
+                .map(|(i, (a, b))| format!("r{i},{},{}{end}", field(*a), field(*b)))
+                .collect();
+            let jsonl: String = rows
+                .iter()
+                .enumerate()
+                .map(|(i, (a, b))| format!("{}{end}", serde_json::json!({"id": format!("r{i}"), "b": b, "a": a})))
+                .collect();
+            let columns = ["id", "a", "b"];
+            let from_csv = score(&predictor, &columns, Some("id"), DataFormat::Csv, &csv, DataFormat::Csv);
+            let from_jsonl = score(&predictor, &columns, Some("id"), DataFormat::Jsonl, &jsonl, DataFormat::Csv);
+            prop_assert_eq!(from_csv.outcome.bad_rows, 0, "{:?}", from_csv.outcome.errors);
+            prop_assert_eq!(from_csv.outcome.rows, rows.len() as u64);
+            prop_assert_eq!(&from_csv.out, &from_jsonl.out);
+            let expected = direct(&predictor, &rows.iter().map(|(a, b)| vec![*a, *b]).collect::<Vec<_>>());
+            let written = csv_rows(&from_csv.out);
+            prop_assert_eq!(written.len(), rows.len());
+            for (i, fields) in written.iter().enumerate() {
+                prop_assert_eq!(&fields[0], &format!("r{i}"));
+                prop_assert_eq!(&fields[1], &expected.predictions[i].to_string());
+            }
+        }
+
+        #[test]
+        fn any_lines_are_scored_or_reported_by_row(
+            lines in prop::collection::vec(
+                prop_oneof![
+                    "[0-9., \"eE+-]{0,12}",
+                    "\\{\"(a|b|id)\": ?[0-9a-z\".,\\[\\]{}-]{0,10}\\}",
+                    any::<String>().prop_map(|s| s.replace(['\n', '\r'], "")),
+                ],
+                0..20,
+            ),
+            jsonl in any::<bool>(),
+        ) {
+            let predictor = Logistic::new(&["a", "b"], ints());
+            let plan = plan_columns(&strings(&["a", "b"]), predictor.signature(), None).unwrap();
+            let scorer = Scorer::new(&plan, &predictor, 7, DataFormat::Csv).unwrap();
+            let data = lines.join("\n");
+            let input = if jsonl { ChunkInput::Jsonl(data.as_bytes()) } else { ChunkInput::Csv(data.as_bytes()) };
+            let mut out = Vec::new();
+            let mut keys = KeySink::new(2);
+            match scorer.score_chunk(input, 1, &mut out, &mut keys) {
+                Ok(outcome) => {
+                    prop_assert_eq!(outcome.rows, outcome.written + outcome.bad_rows);
+                    prop_assert!(outcome.rows <= lines.len() as u64);
+                    for error in &outcome.errors {
+                        prop_assert!((1..=outcome.rows).contains(&error.row), "{:?}", error);
+                        prop_assert!(!error.reason.is_empty());
+                    }
+                }
+                Err(error) => prop_assert!(!error.to_string().is_empty()),
+            }
+        }
+    }
+}

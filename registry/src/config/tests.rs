@@ -351,3 +351,56 @@ fn a_non_loopback_address_needs_auth_or_the_insecure_flag() {
     );
     let _ = std::fs::remove_dir_all(data);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::{settings, ConfigFile};
+
+    /// A line of a config file: a known key with a value of any type, or anything.
+    fn line() -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec![
+            "listen",
+            "workers",
+            "db_pool_size",
+            "data_dir",
+            "auth",
+            "database_url",
+            "webhooks_allow_private",
+            "mlflow_source_hosts",
+            "lisen",
+        ]);
+        let value = prop_oneof![
+            "\"[ -~]{0,24}\"",
+            "-?[0-9]{1,22}",
+            "(true|false|nan|inf|1e400)",
+            "\\[(\"[a-z:/.0-9]{0,20}\", ?){0,3}\\]",
+            "\\{ ?[a-z]{1,5} = [0-9]{1,3} ?\\}",
+        ];
+        prop_oneof![
+            (key, value).prop_map(|(k, v)| format!("{k} = {v}")),
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_config_file_is_read_or_refused_by_name(
+            lines in prop::collection::vec(line(), 0..6),
+            workers in 1usize..512,
+            port in 1u16..,
+        ) {
+            let file = ConfigFile::new("prop", &lines.join("\n"));
+            if let Err(error) = settings(&["--config", file.path()]) {
+                let message = format!("{error:#}");
+                prop_assert!(message.contains("invalid config file"), "{}", message);
+            }
+            // Values written read back as themselves.
+            let text = format!("listen = \"127.0.0.1:{port}\"\nworkers = {workers}\n");
+            let file = ConfigFile::new("prop-valid", &text);
+            let read = settings(&["--config", file.path()]).unwrap();
+            prop_assert_eq!(read.workers, Some(workers));
+            prop_assert_eq!(read.listen.map(|l| l.port()), Some(port));
+        }
+    }
+}

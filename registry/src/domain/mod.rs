@@ -20,4 +20,7 @@ pub mod schedule;
 pub mod trees;
 pub mod webhooks;
 
+#[cfg(test)]
+mod parsers_tests;
+
 pub use error::{DomainError, DomainResult};

@@ -330,3 +330,50 @@ fn text_columns_feed_string_features_and_a_regressor_writes_its_values() {
         "column \"city\" holds Int64; it must hold text (Utf8 or LargeUtf8)"
     );
 }
+
+/// A damaged or foreign footer is refused (or, where the damage left it valid, read),
+/// never a panic.
+mod properties {
+    use std::sync::OnceLock;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn file() -> &'static [u8] {
+        static FILE: OnceLock<Vec<u8>> = OnceLock::new();
+        FILE.get_or_init(input_file)
+    }
+
+    proptest! {
+        #[test]
+        fn a_damaged_footer_is_refused_not_a_panic(
+            flips in prop::collection::vec((0.0f64..1.0, 0u8..8), 1..6),
+            cut in 0usize..40,
+        ) {
+            let file = file();
+            let len = footer_len(&file[file.len() - FOOTER_TAIL_LEN as usize..]).unwrap() as usize;
+            let mut footer = file[file.len() - len..].to_vec();
+            // Damage the metadata, not the magic: damage there is refused by footer_len.
+            let metadata = footer.len() - 8;
+            for (at, bit) in flips {
+                let index = ((metadata as f64) * at) as usize;
+                footer[index.min(metadata - 1)] ^= 1 << bit;
+            }
+            let footer = &footer[cut.min(footer.len())..];
+            if let Err(error) = parse_footer(footer) {
+                prop_assert!(!error.to_string().is_empty());
+            }
+        }
+
+        #[test]
+        fn bytes_that_do_not_end_in_par1_are_not_parquet(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            if !bytes.ends_with(b"PAR1") {
+                prop_assert!(footer_len(&bytes).is_err());
+                prop_assert!(parse_footer(&bytes).is_err());
+            } else if let Err(error) = parse_footer(&bytes) {
+                prop_assert!(!error.to_string().is_empty());
+            }
+        }
+    }
+}

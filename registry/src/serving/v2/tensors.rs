@@ -252,3 +252,7 @@ fn flatten(value: &Value, out: &mut Vec<Value>) {
         other => out.push(other.clone()),
     }
 }
+
+#[cfg(test)]
+#[path = "tensors_tests.rs"]
+mod tests;

@@ -14,13 +14,10 @@ use super::{sign_in, ui_app};
 
 /// Ticks the confirmation box `confirm` and sends its form.
 async fn confirm_and_send(browser: &Browser, confirm: &str) {
-    browser.find(confirm).await.click().await.unwrap();
+    browser.click(confirm).await;
     browser
-        .find(&format!("form:has({confirm}) button[type=submit]"))
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click(&format!("form:has({confirm}) button[type=submit]"))
+        .await;
 }
 
 /// Pushes a tree version of `bc` (an MLflow ONNX model with a note beside it); its number.
@@ -75,11 +72,8 @@ async fn roll_back_remove_an_alias_and_archive_with_reasons() {
 
     // Roll production back to v1.
     browser
-        .find("#rollback-stage option[value=production]")
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click("#rollback-stage option[value=production]")
+        .await;
     browser
         .fill("rollback-reason", "v2 misreads small tumours")
         .await;
@@ -94,12 +88,7 @@ async fn roll_back_remove_an_alias_and_archive_with_reasons() {
     );
 
     // Remove the canary alias.
-    browser
-        .find("#unalias-name option[value=canary]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("#unalias-name option[value=canary]").await;
     browser.fill("unalias-reason", "canary over").await;
     confirm_and_send(&browser, "#unalias-confirm").await;
     browser.wait_for_text(".notice.ok", "@canary removed").await;

@@ -36,12 +36,7 @@ pub(super) async fn sign_in(browser: &Browser, app: &TestApp, token: &str, page:
     browser.find("#token").await;
     assert!(browser.path().await.starts_with("/ui/sign-in?next="));
     browser.fill("token", token).await;
-    browser
-        .find("form button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("form button[type=submit]").await;
     browser.wait_to_leave("/ui/sign-in").await;
 }
 
@@ -56,12 +51,8 @@ async fn find_try_compare_promote_and_watch_in_a_real_browser() {
     sign_in(&browser, &app, &promoter, "/ui/").await;
     assert_eq!(browser.path().await, "/ui/");
     browser.fill("q", "b").await;
-    browser
-        .find("form[role=search] button")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("form[role=search] button").await;
+    browser.wait_for_path("q=b").await;
     browser.wait_for_text("main table", "bc").await;
     browser.screenshot("models").await;
     browser.click_link("bc").await;
@@ -86,11 +77,8 @@ async fn find_try_compare_promote_and_watch_in_a_real_browser() {
         browser.fill(&format!("f{i}"), &value.to_string()).await;
     }
     browser
-        .find("#try + form button, form[action$='/try#try'] button")
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click("#try + form button, form[action$='/try#try'] button")
+        .await;
     let shown = browser.wait_for_text("#answer", "predicts").await;
     let (status, api) = app
         .post_json(
@@ -108,14 +96,11 @@ async fn find_try_compare_promote_and_watch_in_a_real_browser() {
 
     // Compare v1 and v2: their metrics side by side, the differences marked.
     browser.goto(&app.url("/ui/models/bc")).await;
-    browser.find("#cmp-1").await.click().await.unwrap();
-    browser.find("#cmp-2").await.click().await.unwrap();
+    browser.click("#cmp-1").await;
+    browser.click("#cmp-2").await;
     browser
-        .find("form[action='/ui/models/bc/compare'] button")
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click("form[action='/ui/models/bc/compare'] button")
+        .await;
     browser.wait_for_text("h1", "compared").await;
     // The table lists the newest first, so the form sends v=2 first.
     assert_eq!(browser.path().await, "/ui/models/bc/compare?v=2&v=1");
@@ -189,30 +174,14 @@ async fn find_try_compare_promote_and_watch_in_a_real_browser() {
 pub(super) async fn promote(browser: &Browser, version: i64, stage: &str, reason: &str) {
     let form = "form[action='/ui/models/bc/stages']:has(input[value=promote])";
     browser
-        .find(&format!(
+        .click(&format!(
             "{form} #promote-version option[value='{version}']"
         ))
-        .await
-        .click()
-        .await
-        .unwrap();
+        .await;
     browser
-        .find(&format!("{form} #promote-stage option[value='{stage}']"))
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click(&format!("{form} #promote-stage option[value='{stage}']"))
+        .await;
     browser.fill("promote-reason", reason).await;
-    browser
-        .find("#promote-confirm")
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser
-        .find(&format!("{form} button"))
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("#promote-confirm").await;
+    browser.click(&format!("{form} button")).await;
 }

@@ -115,12 +115,7 @@ async fn a_deployment_rolls_out_live_and_reviews_are_made_in_the_browser() {
     let (_, model) = app.get_json("/api/v1/models/bc").await;
     assert!(model["stages"]["staging"].is_null(), "{model}");
     // Bob signs in and approves: staging holds v1.
-    browser
-        .find("header form button")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("header form button").await;
     browser.find("#token").await;
     sign_in(&browser, &app, &bob, "/ui/models/bc").await;
     review_request(&browser, "approve").await;
@@ -145,13 +140,8 @@ async fn a_deployment_rolls_out_live_and_reviews_are_made_in_the_browser() {
     browser.wait_for_text("h1", "succeeded").await;
     browser.screenshot("batch-job").await;
     browser.fill("review-reason", "spot-checked 20 rows").await;
-    browser.find("#review-confirm").await.click().await.unwrap();
-    browser
-        .find("button[value=approve]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("#review-confirm").await;
+    browser.click("button[value=approve]").await;
     browser.wait_for_text("h1", "approved").await;
     let (_, job) = app.get_json(&format!("/api/v1/batch-jobs/{id}")).await;
     assert_eq!(job["status"], "approved");
@@ -164,16 +154,8 @@ async fn a_deployment_rolls_out_live_and_reviews_are_made_in_the_browser() {
 /// Sends the first pending request's review form with `decision`.
 async fn review_request(browser: &Browser, decision: &str) {
     let form = "form[action^='/ui/promotion-requests/']";
+    browser.click(&format!("{form} input[type=checkbox]")).await;
     browser
-        .find(&format!("{form} input[type=checkbox]"))
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser
-        .find(&format!("{form} button[value={decision}]"))
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click(&format!("{form} button[value={decision}]"))
+        .await;
 }

@@ -231,12 +231,7 @@ async fn a_reader_sees_no_actions_and_is_refused_anyway_then_signs_out() {
         .contains("needs the promoter role"));
 
     // Signing out forgets the session: the next page asks to sign in again.
-    browser
-        .find("header form button")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("header form button").await;
     browser.find("#token").await;
     browser.goto(&app.url("/ui/models/bc")).await;
     browser.find("#token").await;
