@@ -25,7 +25,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::OpenApi;
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder};
 
 use capstan_client::types::{Role, Whoami};
 
@@ -226,24 +226,50 @@ pub fn document_for(mut document: OpenApi, auth: bool) -> OpenApi {
             .components
             .get_or_insert_with(Default::default)
             .add_security_scheme(BEARER, SecurityScheme::Http(scheme));
-    } else {
-        for item in document.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-                &mut item.head,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                operation.security = None;
+        for operation in operations_mut(&mut document).filter(|o| o.security.is_some()) {
+            let responses = &mut operation.responses.responses;
+            for (status, why) in [
+                ("401", "No valid token (`unauthorized`)"),
+                ("403", "The token's role or model scope does not allow this"),
+            ] {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| RefOr::T(problem_response(why)));
             }
+        }
+    } else {
+        for operation in operations_mut(&mut document) {
+            operation.security = None;
         }
     }
     document
+}
+
+/// Every operation of `document`, to change.
+fn operations_mut(document: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
+    document.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+            &mut item.head,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// A response carrying a problem document.
+fn problem_response(description: &str) -> Response {
+    let content = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Problem")))
+        .build();
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/problem+json", content)
+        .build()
 }
 
 /// The secret a request presents: a bearer header, or the UI's session cookie on a UI

@@ -10,9 +10,14 @@
 //! exploratory run) and `CAPSTAN_SCHEMATHESIS_EXAMPLES` raises the examples per operation
 //! (default 10).
 //!
-//! `.ci/run` runs these once, on its PostgreSQL + S3 pass (the stricter backend: it
-//! refuses NUL characters SQLite stores), and sets `CAPSTAN_SCHEMATHESIS=skip` on the
-//! SQLite pass, which then says it skipped them.
+//! With `--auth` the registry is fuzzed again with an admin token on every request
+//! (`-H Authorization: Bearer …`), which also runs Schemathesis's `ignored_auth` check: a
+//! request without the token must be refused. That run skips the coverage phase the run
+//! without auth already made and takes 5 examples per operation.
+//!
+//! `.ci/run` runs the full set once, on its PostgreSQL + S3 pass (the stricter backend:
+//! it refuses NUL characters SQLite stores), and sets `CAPSTAN_SCHEMATHESIS=auth-only` on
+//! the SQLite pass, so the run with auth covers both backends (`skip` skips all).
 //!
 //! A finding of any check fails the test. A "Runtime Error" is Schemathesis failing inside
 //! its own test-case generation (a Hypothesis error, no request involved); it is printed,
@@ -20,13 +25,16 @@
 
 use serde_json::json;
 
-use capstan_tests::{spawn_app, spawn_model_server, train_breast_cancer};
+use capstan_tests::{spawn_app, spawn_model_server, spawn_with_auth, train_breast_cancer, TestApp};
 
 const DEFAULT_SEED: &str = "20261202";
 
-fn schemathesis_installed() -> bool {
-    if std::env::var("CAPSTAN_SCHEMATHESIS").is_ok_and(|v| v == "skip") {
-        eprintln!("CAPSTAN_SCHEMATHESIS=skip: not running the OpenAPI fuzz test in this run");
+/// Whether to run a fuzz test (`with_auth`: the registry under `--auth`), as
+/// `CAPSTAN_SCHEMATHESIS` says and as far as Schemathesis is installed.
+fn schemathesis_installed(with_auth: bool) -> bool {
+    let chosen = std::env::var("CAPSTAN_SCHEMATHESIS").unwrap_or_default();
+    if chosen == "skip" || (chosen == "auth-only" && !with_auth) {
+        eprintln!("CAPSTAN_SCHEMATHESIS={chosen}: not running this OpenAPI fuzz test in this run");
         return false;
     }
     let installed = std::process::Command::new("schemathesis")
@@ -43,13 +51,15 @@ fn schemathesis_installed() -> bool {
     installed
 }
 
-/// Runs `schemathesis run` against `base` and fails the test with its report unless it
-/// found nothing.
-async fn run_schemathesis(base: &str) {
+/// Runs `schemathesis run` against `base` (with `extra` arguments, and `examples` per
+/// operation unless `CAPSTAN_SCHEMATHESIS_EXAMPLES` says otherwise) and fails the test
+/// with its report unless it found nothing.
+async fn run_schemathesis(base: &str, examples: usize, extra: &[String]) {
     let seed = std::env::var("CAPSTAN_SCHEMATHESIS_SEED").unwrap_or_else(|_| DEFAULT_SEED.into());
-    let examples = std::env::var("CAPSTAN_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "10".into());
+    let examples =
+        std::env::var("CAPSTAN_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| examples.to_string());
     let report_dir = tempfile::tempdir().unwrap();
-    let args = vec![
+    let mut args = vec![
         "run".to_owned(),
         format!("{base}/api-docs/openapi.json"),
         "--seed".into(),
@@ -64,6 +74,7 @@ async fn run_schemathesis(base: &str) {
         "--report-dir".into(),
         report_dir.path().display().to_string(),
     ];
+    args.extend_from_slice(extra);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let work_dir = report_dir.path().to_owned();
     let output = tokio::task::spawn_blocking(move || {
@@ -97,8 +108,12 @@ async fn run_schemathesis(base: &str) {
 }
 
 /// A registry holding a trained `bc` model with version 1 in production.
-async fn registry_serving_bc() -> capstan_tests::TestApp {
-    let app = spawn_app().await;
+async fn registry_serving_bc() -> TestApp {
+    serving_bc(spawn_app().await).await
+}
+
+/// `app` with a trained `bc` model, version 1 in production.
+async fn serving_bc(app: TestApp) -> TestApp {
     app.create_model("bc").await;
     let version = app.upload_trained("bc", &train_breast_cancer(1.0)).await;
     app.promote("bc", "production", &json!({"version": version}))
@@ -108,19 +123,35 @@ async fn registry_serving_bc() -> capstan_tests::TestApp {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_registry_answers_as_its_openapi_document_says() {
-    if !schemathesis_installed() {
+    if !schemathesis_installed(false) {
         return;
     }
     let app = registry_serving_bc().await;
-    run_schemathesis(&app.base).await;
+    run_schemathesis(&app.base, 10, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_with_auth_answers_as_its_openapi_document_says() {
+    if !schemathesis_installed(true) {
+        return;
+    }
+    let app = serving_bc(spawn_with_auth(std::time::Duration::ZERO).await).await;
+    let token = app.admin_token.clone().unwrap();
+    let extra = [
+        "--header".to_owned(),
+        format!("Authorization: Bearer {token}"),
+        "--phases".to_owned(),
+        "examples,fuzzing,stateful".to_owned(),
+    ];
+    run_schemathesis(&app.base, 5, &extra).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_model_server_answers_as_its_openapi_document_says() {
-    if !schemathesis_installed() {
+    if !schemathesis_installed(false) {
         return;
     }
     let app = registry_serving_bc().await;
     let server = spawn_model_server(&app.base, &["bc@production"], 500).await;
-    run_schemathesis(&server.base).await;
+    run_schemathesis(&server.base, 10, &[]).await;
 }

@@ -331,6 +331,21 @@ async fn open_routes_answer_without_a_token_and_the_rest_ask_for_one_first() {
         document["paths"]["/api/v1/models/{name}/stages/{stage}"]["post"]["security"],
         json!([{"bearer": ["promoter"]}])
     );
+    // Every operation that needs a token documents the refusals a token can meet.
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if operation["security"].is_array() {
+                for status in ["401", "403"] {
+                    assert_eq!(
+                        operation["responses"][status]["content"]["application/problem+json"]
+                            ["schema"]["$ref"],
+                        "#/components/schemas/Problem",
+                        "{method} {path} documents no {status}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[tokio::test]
