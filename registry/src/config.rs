@@ -61,9 +61,13 @@ pub struct ServeArgs {
     /// Largest JSON body, in bytes [default: 1048576 = 1 MiB].
     #[arg(long, env = "CAPSTAN_MAX_JSON_BYTES", value_name = "BYTES")]
     pub max_json_bytes: Option<usize>,
-    /// HTTP worker threads [default: one per core].
+    /// HTTP worker threads, and threads of the gRPC server [default: one per core].
     #[arg(long, env = "CAPSTAN_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
+    /// Also serve the Open Inference Protocol over gRPC on this address (Triton's port is
+    /// 8001), with `grpc.health.v1` and server reflection [default: off].
+    #[arg(long, env = "CAPSTAN_GRPC_LISTEN", value_name = "ADDR")]
+    pub grpc_listen: Option<SocketAddr>,
     /// Database connections in the pool [default: 16].
     #[arg(long, env = "CAPSTAN_DB_POOL_SIZE", value_name = "N")]
     pub db_pool_size: Option<u32>,
@@ -221,6 +225,8 @@ impl ServeArgs {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// The Open Inference Protocol over gRPC, when set.
+    pub grpc_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
     pub database_url: String,
     pub object_store: ObjectStoreConfig,
@@ -321,6 +327,7 @@ impl Config {
         let defaults = Limits::default();
         Ok(Self {
             listen,
+            grpc_listen: settings.grpc_listen,
             data_dir,
             database_url,
             object_store: ObjectStoreConfig {

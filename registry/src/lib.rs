@@ -14,4 +14,5 @@ pub mod service;
 pub mod serving;
 pub mod startup;
 pub mod store;
+pub mod transports;
 pub mod webhooks;

@@ -33,7 +33,7 @@ enum Command {
     /// without serving its API; takes the same settings as `serve`.
     Worker(Box<ServeArgs>),
     /// Serve predictions for refs of another registry (pattern 2); no database of its own.
-    ModelServer(ModelServerArgs),
+    ModelServer(Box<ModelServerArgs>),
     /// Print the OpenAPI document the server serves at /api-docs/openapi.json (without
     /// authentication).
     Openapi,
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Some(Command::Openapi) => print_openapi(),
-        Some(Command::ModelServer(args)) => model_server(args),
+        Some(Command::ModelServer(args)) => model_server(*args),
         Some(Command::Worker(_)) => worker(matches.subcommand().map_or(&matches, |(_, w)| w)),
         Some(Command::Token(command)) => {
             // The action's own matches hold its settings (see `serve`).
@@ -122,6 +122,7 @@ fn serve(matches: &ArgMatches) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let running = capstan_registry::startup::start(&config).await?;
         running.server.await?;
+        running.transports.stop();
         tracing::info!("capstan registry stopped");
         Ok(())
     })
@@ -137,6 +138,8 @@ fn model_server(args: ModelServerArgs) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let running = capstan_registry::model_server::start(&args).await?;
         running.server.await?;
+        // HTTP has stopped (a signal): let gRPC and broker requests in flight finish.
+        running.transports.stop();
         tracing::info!("capstan model server stopped");
         Ok(())
     })

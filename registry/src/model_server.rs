@@ -22,13 +22,16 @@ use capstan_client::{ModelName, ModelRef};
 use tokio::sync::Notify;
 
 use crate::api::app::{self, AppSpec, Serves};
-use crate::api::auth::Verifier;
+use crate::api::auth::{PredictionGate, Verifier};
+use crate::api::messaging::amqp::{self, AmqpSettings};
+use crate::api::messaging::nats::{self, NatsSettings};
 use crate::config::AuthConfig;
 use crate::service::Limits;
 use crate::serving::callers::{AcceptedHashes, Callers, RegistryCallers};
 use crate::serving::deployment::{DeploymentFollower, DeploymentSignal, Plan};
 use crate::serving::{watch_remote, RemoteSource, ServedRefs, Serving, TableMode};
 use crate::startup::{RunningServer, KEEP_ALIVE};
+use crate::transports::{Jobs, Transports};
 
 #[derive(Debug, Clone, Args)]
 pub struct ModelServerArgs {
@@ -86,9 +89,79 @@ pub struct ModelServerArgs {
         default_value_t = 30_000
     )]
     pub poll_interval_ms: u64,
-    /// HTTP worker threads [default: one per core].
+    /// HTTP worker threads, and threads of the gRPC server and broker consumers
+    /// [default: one per core].
     #[arg(long, env = "CAPSTAN_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
+    #[command(flatten)]
+    pub transports: TransportArgs,
+}
+
+/// The transports beside HTTP: gRPC and message brokers (all off by default).
+#[derive(Debug, Clone, Args)]
+pub struct TransportArgs {
+    /// Also serve the Open Inference Protocol over gRPC on this address (Triton's port is
+    /// 8001), with `grpc.health.v1` and server reflection.
+    #[arg(long, env = "CAPSTAN_GRPC_LISTEN", value_name = "ADDR")]
+    pub grpc_listen: Option<SocketAddr>,
+    /// Also take predictions from RabbitMQ (`amqp://user:password@host:5672/%2f`): one
+    /// durable queue per served model, request/reply with `reply_to` and `correlation_id`.
+    #[arg(
+        long,
+        env = "CAPSTAN_AMQP_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub amqp_url: Option<String>,
+    /// The queues are named this prefix and the model's name.
+    #[arg(
+        long,
+        env = "CAPSTAN_AMQP_QUEUE_PREFIX",
+        value_name = "PREFIX",
+        default_value = "capstan.predict."
+    )]
+    pub amqp_queue_prefix: String,
+    /// How many AMQP requests may be in flight at once on this server.
+    #[arg(
+        long,
+        env = "CAPSTAN_AMQP_PREFETCH",
+        value_name = "N",
+        default_value_t = 64
+    )]
+    pub amqp_prefetch: u16,
+    /// Also answer predictions over NATS request/reply (`nats://host:4222`).
+    #[arg(long, env = "CAPSTAN_NATS_PREDICT", value_name = "URL")]
+    pub nats_predict: Option<String>,
+    /// The NATS subjects are named this prefix and the model's name.
+    #[arg(
+        long,
+        env = "CAPSTAN_NATS_PREDICT_PREFIX",
+        value_name = "PREFIX",
+        default_value = "capstan.predict."
+    )]
+    pub nats_predict_prefix: String,
+    /// The NATS queue group the model servers of a model share requests in.
+    #[arg(
+        long,
+        env = "CAPSTAN_NATS_QUEUE_GROUP",
+        value_name = "NAME",
+        default_value = "capstan-model-server"
+    )]
+    pub nats_queue_group: String,
+}
+
+impl Default for TransportArgs {
+    fn default() -> Self {
+        Self {
+            grpc_listen: None,
+            amqp_url: None,
+            amqp_queue_prefix: "capstan.predict.".to_owned(),
+            amqp_prefetch: 64,
+            nats_predict: None,
+            nats_predict_prefix: "capstan.predict.".to_owned(),
+            nats_queue_group: "capstan-model-server".to_owned(),
+        }
+    }
 }
 
 /// A token the model server presents to the registry: never printed (`Debug` redacts it).
@@ -189,7 +262,7 @@ impl ModelServerAuthArgs {
             ..AuthConfig::default()
         };
         let verifier = if enabled {
-            Verifier::ModelServer(Callers { file, registry })
+            Verifier::ModelServer(Arc::new(Callers { file, registry }))
         } else {
             Verifier::Nobody
         };
@@ -207,6 +280,14 @@ pub async fn start(args: &ModelServerArgs) -> anyhow::Result<RunningServer<Servi
         capstan_client::Config::new(&args.registry)?.with_token(token),
     )?;
     let (auth, verifier) = args.auth.resolve(&client)?;
+    let instance = args
+        .instance_id
+        .clone()
+        .unwrap_or_else(capstan_client::instance::default_instance_id);
+    let gate = PredictionGate {
+        enabled: auth.enabled,
+        verifier: verifier.clone(),
+    };
     let following = match &args.deployment {
         Some(name) => {
             let deployment = client
@@ -238,10 +319,7 @@ pub async fn start(args: &ModelServerArgs) -> anyhow::Result<RunningServer<Servi
             let follower = DeploymentFollower {
                 client: client.clone(),
                 name: name.clone(),
-                instance: args
-                    .instance_id
-                    .clone()
-                    .unwrap_or_else(capstan_client::instance::default_instance_id),
+                instance: instance.clone(),
                 refs: refs.clone(),
                 traffic: serving.traffic.clone(),
                 signal: signal.clone(),
@@ -251,12 +329,14 @@ pub async fn start(args: &ModelServerArgs) -> anyhow::Result<RunningServer<Servi
         }
         _ => refs.load_configured().await,
     }
+    let mut models: Vec<ModelName> = configured.iter().map(|r| r.model.clone()).collect();
+    models.dedup();
     // Loading happened before the subscription: the first connection re-resolves every
     // ref, so a move in between is not missed.
     tokio::spawn(watch_remote(
         refs.clone(),
         client,
-        configured.iter().map(|r| r.model.clone()).collect(),
+        models.clone(),
         Duration::from_millis(args.poll_interval_ms.max(50)),
         signal,
     ));
@@ -277,12 +357,54 @@ pub async fn start(args: &ModelServerArgs) -> anyhow::Result<RunningServer<Servi
     if !auth.enabled && !addr.ip().is_loopback() {
         tracing::warn!(%addr, "predictions need no token: anyone who can reach this address may call them (see --auth-token-file, --auth-from-registry)");
     }
-    let models: Vec<String> = configured.iter().map(ToString::to_string).collect();
-    tracing::info!(%addr, registry = %args.registry, models = %models.join(","), deployment = ?args.deployment, auth = auth.enabled, "capstan model server listening");
+    let transports = start_transports(args, &serving, &gate, &models, &instance)?;
+    let refs: Vec<String> = configured.iter().map(ToString::to_string).collect();
+    tracing::info!(%addr, grpc = ?transports.grpc_addr, registry = %args.registry, models = %refs.join(","), deployment = ?args.deployment, auth = auth.enabled, "capstan model server listening");
     Ok(RunningServer {
         addr,
         handle: server.handle(),
         server,
         registry: serving,
+        transports,
     })
+}
+
+/// gRPC and the broker consumers the flags ask for.
+fn start_transports(
+    args: &ModelServerArgs,
+    serving: &Serving,
+    gate: &PredictionGate,
+    models: &[ModelName],
+    instance: &ModelName,
+) -> anyhow::Result<Transports> {
+    let settings = &args.transports;
+    let mut jobs = Jobs::new();
+    let grpc_addr = match settings.grpc_listen {
+        Some(addr) => Some(jobs.grpc(addr, serving, gate)?),
+        None => None,
+    };
+    if let Some(url) = &settings.amqp_url {
+        let amqp = AmqpSettings {
+            url: url.clone(),
+            queue_prefix: settings.amqp_queue_prefix.clone(),
+            prefetch: settings.amqp_prefetch,
+            instance: instance.to_string(),
+        };
+        let (models, serving, gate) = (models.to_vec(), serving.clone(), gate.clone());
+        jobs.push(move |shutdown| async move {
+            amqp::run(amqp, models, serving, gate, shutdown).await;
+            Ok(())
+        });
+    }
+    if let Some(url) = &settings.nats_predict {
+        let nats = NatsSettings {
+            url: url.clone(),
+            subject_prefix: settings.nats_predict_prefix.clone(),
+            queue_group: settings.nats_queue_group.clone(),
+            instance: instance.to_string(),
+        };
+        let (models, serving, gate) = (models.to_vec(), serving.clone(), gate.clone());
+        jobs.push(move |shutdown| nats::run(nats, models, serving, gate, shutdown));
+    }
+    Transports::start(jobs, args.workers, grpc_addr)
 }

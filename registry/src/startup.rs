@@ -11,6 +11,7 @@ use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 
 use crate::api::app::{self, AppSpec, Serves};
+use crate::api::auth::{PredictionGate, Verifier};
 use crate::artifacts::open_store;
 use crate::batch::{self, worker::WorkerConfig};
 use crate::config::Config;
@@ -19,6 +20,7 @@ use crate::events::{self, Shutdown};
 use crate::service::Registry;
 use crate::serving::{watch_events, LocalSource, ServedRefs, Serving, TableMode};
 use crate::store::Db;
+use crate::transports::{Jobs, Transports};
 use crate::webhooks;
 
 /// Staged uploads older than this are debris of a crash and are deleted at start.
@@ -34,6 +36,8 @@ pub struct RunningServer<S = Registry> {
     pub handle: ServerHandle,
     pub server: Server,
     pub registry: S,
+    /// gRPC (and on a model server, the broker consumers) beside HTTP.
+    pub transports: Transports,
 }
 
 /// How long an idle keep-alive connection stays open. Longer than the idle timeout of
@@ -111,6 +115,18 @@ pub async fn start_with_shutdown(
     ));
     tokio::spawn(watch_events(registry.clone(), refs.clone(), EVENT_POLL));
     let serving = Serving::new(refs);
+    let transports = match config.grpc_listen {
+        Some(addr) => {
+            let mut jobs = Jobs::new();
+            let gate = PredictionGate {
+                enabled: config.auth.enabled,
+                verifier: Verifier::Registry(Box::new(registry.clone())),
+            };
+            let bound = jobs.grpc(addr, &serving, &gate)?;
+            Transports::start(jobs, config.workers, Some(bound))?
+        }
+        None => Transports::none(),
+    };
     let events = events::start(&registry, &config.events, &shutdown);
     let webhooks = webhooks::start(&events.hub, &config.webhooks, &shutdown);
     let listener = TcpListener::bind(config.listen)
@@ -133,12 +149,13 @@ pub async fn start_with_shutdown(
             auth: config.auth,
         },
     )?;
-    tracing::info!(%addr, database = %redact(&config.database_url), object_store = %config.object_store.url, "capstan registry listening");
+    tracing::info!(%addr, grpc = ?transports.grpc_addr, database = %redact(&config.database_url), object_store = %config.object_store.url, "capstan registry listening");
     Ok(RunningServer {
         addr,
         handle: server.handle(),
         server,
         registry,
+        transports,
     })
 }
 

@@ -18,6 +18,7 @@ pub mod brokers;
 pub mod browser;
 pub mod example;
 pub mod mlflow;
+pub mod python;
 mod raw;
 pub mod zoo;
 
@@ -55,7 +56,10 @@ pub struct TestApp {
     /// With `TestOptions::auth` on: the admin token the server wrote at its first start
     /// (`http` sends it with every request).
     pub admin_token: Option<String>,
+    /// `http://` + where gRPC listens, with `TestOptions::grpc`.
+    pub grpc: Option<String>,
     handle: ServerHandle,
+    transports: capstan_registry::transports::Transports,
     /// Ends the server's event streams and relays (begun before a graceful stop).
     shutdown: Shutdown,
     /// What the server was started with, for [`TestApp::restart`] and replicas.
@@ -85,6 +89,8 @@ pub struct TestOptions {
     pub promotion_request_ttl: Option<Duration>,
     /// Other MLflow servers `register_model` may read from (default: none).
     pub mlflow_sources: Option<capstan_registry::service::MlflowSources>,
+    /// Serve the Open Inference Protocol over gRPC too (on a free port).
+    pub grpc: bool,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -153,6 +159,7 @@ async fn spawn_configured(options: TestOptions, events: EventsConfig) -> TestApp
     };
     let config = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        grpc_listen: options.grpc.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
         data_dir: dir.path().to_owned(),
         database_url: database_url.clone(),
         object_store,
@@ -191,7 +198,9 @@ async fn spawn_configured(options: TestOptions, events: EventsConfig) -> TestApp
         database_url,
         db_backend,
         s3,
+        grpc: grpc_url(&running.transports),
         handle: running.handle,
+        transports: running.transports,
         shutdown,
         config,
         pg_database,
@@ -221,6 +230,7 @@ struct StartedServer {
     addr: SocketAddr,
     handle: ServerHandle,
     registry: Registry,
+    transports: capstan_registry::transports::Transports,
 }
 
 async fn start_server(config: &Config) -> (StartedServer, Shutdown) {
@@ -233,8 +243,13 @@ async fn start_server(config: &Config) -> (StartedServer, Shutdown) {
         addr: running.addr,
         handle: running.handle,
         registry: running.registry,
+        transports: running.transports,
     };
     (started, shutdown)
+}
+
+fn grpc_url(transports: &capstan_registry::transports::Transports) -> Option<String> {
+    transports.grpc_addr.map(|addr| format!("http://{addr}"))
 }
 
 /// Creates database `name` next to the one `admin_url` names; returns its URL.
@@ -433,6 +448,8 @@ impl TestApp {
         self.base = format!("http://{}", running.addr);
         self.registry = running.registry;
         self.handle = running.handle;
+        self.grpc = grpc_url(&running.transports);
+        self.transports = running.transports;
         self.shutdown = shutdown;
     }
 
@@ -444,6 +461,8 @@ impl TestApp {
         let (running, shutdown) = start_server(&config).await;
         self.registry = running.registry;
         self.handle = running.handle;
+        self.grpc = grpc_url(&running.transports);
+        self.transports = running.transports;
         self.shutdown = shutdown;
     }
 
@@ -479,7 +498,9 @@ impl TestApp {
             db_backend: self.db_backend,
             s3: self.s3,
             admin_token: self.admin_token.clone(),
+            grpc: grpc_url(&running.transports),
             handle: running.handle,
+            transports: running.transports,
             shutdown,
             config: self.config.clone(),
             pg_database: None,
@@ -627,7 +648,10 @@ pub fn direct_probabilities(artifact: &[u8], rows: &[Vec<f64>]) -> Vec<Vec<f64>>
 /// A model server (pattern 2) started in-process against `registry`, on port 0.
 pub struct TestModelServer {
     pub base: String,
+    /// `http://` + where gRPC listens, when asked for.
+    pub grpc: Option<String>,
     handle: ServerHandle,
+    _transports: capstan_registry::transports::Transports,
 }
 
 impl Drop for TestModelServer {
@@ -653,21 +677,45 @@ pub async fn spawn_model_server_with(
     auth: capstan_registry::model_server::ModelServerAuthArgs,
 ) -> TestModelServer {
     let args = capstan_registry::model_server::ModelServerArgs {
-        registry: registry.to_owned(),
         registry_token: token.map(|t| capstan_registry::model_server::RegistryToken(t.to_owned())),
         auth,
+        poll_interval_ms,
+        ..model_server_args(registry, models)
+    };
+    start_model_server(&args).await
+}
+
+/// A model server's settings: `models` of `registry` on a free port, two workers, polling
+/// every second, no auth, no transports beside HTTP.
+pub fn model_server_args(
+    registry: &str,
+    models: &[&str],
+) -> capstan_registry::model_server::ModelServerArgs {
+    capstan_registry::model_server::ModelServerArgs {
+        registry: registry.to_owned(),
+        registry_token: None,
+        auth: Default::default(),
         models: models.iter().map(|m| m.parse().unwrap()).collect(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        poll_interval_ms,
+        poll_interval_ms: 1000,
         workers: Some(2),
         deployment: None,
         instance_id: None,
-    };
-    let running = capstan_registry::model_server::start(&args).await.unwrap();
+        transports: Default::default(),
+    }
+}
+
+/// Starts a model server in this process.
+pub async fn start_model_server(
+    args: &capstan_registry::model_server::ModelServerArgs,
+) -> TestModelServer {
+    let running = capstan_registry::model_server::start(args).await.unwrap();
     tokio::spawn(running.server);
     TestModelServer {
         base: format!("http://{}", running.addr),
+        grpc: grpc_url(&running.transports),
         handle: running.handle,
+        _transports: running.transports,
     }
 }
 
@@ -697,13 +745,9 @@ pub async fn spawn_deployment_server_with(
         workers: Some(2),
         deployment: Some(deployment.parse().unwrap()),
         instance_id: Some(instance.parse().unwrap()),
+        transports: Default::default(),
     };
-    let running = capstan_registry::model_server::start(&args).await.unwrap();
-    tokio::spawn(running.server);
-    TestModelServer {
-        base: format!("http://{}", running.addr),
-        handle: running.handle,
-    }
+    start_model_server(&args).await
 }
 
 /// The sha256 of `bytes`, as `sha256:<hex>`.

@@ -102,7 +102,7 @@ pub fn serve(listener: TcpListener, spec: AppSpec) -> std::io::Result<Server> {
             AccessTable::of(&declared)
         },
         verifier: match &registry {
-            Some(data) => Verifier::Registry(data.registry.get_ref().clone()),
+            Some(data) => Verifier::Registry(Box::new(data.registry.get_ref().clone())),
             None => verifier,
         },
     });

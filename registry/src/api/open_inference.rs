@@ -13,21 +13,11 @@ use serde_json::json;
 
 use capstan_client::http::api::VERSION_HEADER;
 use capstan_client::inference::{V2InferRequest, V2InferResponse, V2ModelMetadata};
-use capstan_client::{ModelName, Problem, VersionRef};
+use capstan_client::{ModelName, Problem};
 
 use super::extract::{InferenceModelPath, InferenceVersionPath};
 use crate::error::{RegistryError, RegistryResult};
-use crate::serving::{v2, LoadedModel, ServeError, Serving};
-
-fn version_number(raw: &str) -> Result<VersionRef, ServeError> {
-    match VersionRef::parse(raw) {
-        Ok(VersionRef::Number(n)) => Ok(VersionRef::Number(n)),
-        _ => Err(ServeError::BadInput(format!(
-            "model version {:?} must be a version number",
-            raw.chars().take(64).collect::<String>()
-        ))),
-    }
-}
+use crate::serving::{v2, LoadedModel, Serving};
 
 /// The model a V2 route names (`version` is the raw path segment).
 async fn resolve(
@@ -36,7 +26,7 @@ async fn resolve(
     version: Option<&str>,
 ) -> RegistryResult<Arc<LoadedModel>> {
     let resolved = async {
-        let version = version.map(version_number).transpose()?;
+        let version = version.map(v2::version_number).transpose()?;
         serving.v2_model(name, version.as_ref()).await
     };
     resolved.await.map_err(RegistryError::open_inference)

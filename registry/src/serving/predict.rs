@@ -46,6 +46,20 @@ impl Serving {
             .observe(&model, "predict", outcome.is_ok(), started.elapsed());
         Ok((model, outcome?))
     }
+
+    /// Predicts with `model` (already routed) and records the request under `protocol`.
+    pub async fn predict_with(
+        &self,
+        model: &Arc<LoadedModel>,
+        request: PredictRequest,
+        protocol: &'static str,
+        started: Instant,
+    ) -> Result<PredictResponse, ServeError> {
+        let outcome = predict_with(model, request).await;
+        self.metrics
+            .observe(model, protocol, outcome.is_ok(), started.elapsed());
+        outcome
+    }
 }
 
 async fn predict_with(

@@ -81,6 +81,33 @@ impl Serving {
             .observe(model, "v2", result.is_ok(), started.elapsed());
         result
     }
+
+    /// Runs a decoded infer request (another transport's: gRPC) on `model` and records it
+    /// under `protocol`; `binary` as the binary extension's bytes.
+    pub async fn v2_infer_decoded(
+        &self,
+        model: &Arc<LoadedModel>,
+        request: V2InferRequest,
+        binary: &[u8],
+        protocol: &'static str,
+        started: Instant,
+    ) -> Result<V2InferResponse, ServeError> {
+        let result = infer_parsed(model, request, binary).await;
+        self.metrics
+            .observe(model, protocol, result.is_ok(), started.elapsed());
+        result
+    }
+}
+
+/// A V2 model version: a version number (V2 names no stages or aliases).
+pub fn version_number(raw: &str) -> Result<VersionRef, ServeError> {
+    match VersionRef::parse(raw) {
+        Ok(VersionRef::Number(n)) => Ok(VersionRef::Number(n)),
+        _ => Err(ServeError::BadInput(format!(
+            "model version {:?} must be a version number",
+            raw.chars().take(64).collect::<String>()
+        ))),
+    }
 }
 
 fn datatype_of(dtype: DataType) -> &'static str {
@@ -230,8 +257,18 @@ where
         })
         .transpose()?;
     let (json_part, binary) = body.split_at(header_length.unwrap_or(body.len()));
-    let request_body: V2InferRequest = serde_json::from_slice(json_part)
+    let request: V2InferRequest = serde_json::from_slice(json_part)
         .map_err(|e| ServeError::BadInput(format!("the infer request is not valid JSON: {e}")))?;
+    infer_parsed(model, request, binary).await
+}
+
+/// Runs a decoded infer request: `binary` holds the tensors whose `binary_data_size`
+/// parameter says they travel outside the JSON, in the order of the inputs.
+async fn infer_parsed(
+    model: &Arc<LoadedModel>,
+    request_body: V2InferRequest,
+    binary: &[u8],
+) -> Result<V2InferResponse, ServeError> {
     let signature = model.predictor.signature();
     let rows = rows_from_inputs(&request_body.inputs, binary, signature)?;
     let prediction = run_prediction(model, rows).await?;

@@ -31,6 +31,7 @@ mod server;
 mod serving;
 mod stages;
 mod stored_values;
+mod transports;
 mod trees;
 mod ui;
 mod versions;
