@@ -1,4 +1,6 @@
-//! The HTTP API: actix-web handlers with utoipa annotations, one file per resource.
+//! The HTTP API: actix-web handlers with utoipa annotations, one file per resource; and
+//! beside it the other ways a request comes in, with the same rules: gRPC ([`grpc`]) and
+//! broker messages ([`messaging`]).
 //!
 //! Handlers extract and parse their input, call one service method (`Registry`,
 //! `Serving`, the `EventHub`) and map the result. No SQL, no object-store calls, no

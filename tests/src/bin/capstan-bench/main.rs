@@ -7,6 +7,9 @@
 //! - `transfer`: upload and download of a large artifact (1 GiB by default), streamed from
 //!   and to disk; MB/s of each, and with `--pid` the server's peak RSS during each.
 //!
+//! - `grpc`, `amqp`, `nats`: single-row predictions to a model server over gRPC,
+//!   RabbitMQ and NATS from concurrent callers; throughput and latency percentiles.
+//!
 //! - `deployments`: N deployments × M instances reporting every interval while deployments
 //!   are read; latency of both and the server's CPU (the control plane's cost).
 //!
@@ -26,6 +29,7 @@ mod registry;
 mod resolve;
 mod server;
 mod transfer;
+mod transports;
 mod upload_promote;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +40,7 @@ use registry::Bench;
 use resolve::{resolve, ResolveArgs};
 use server::Server;
 use transfer::{transfer, TransferArgs};
+use transports::{AmqpArgs, GrpcArgs, NatsArgs};
 use upload_promote::{upload_promote, UploadPromoteArgs};
 
 /// Measures a running Capstan registry: ref resolution and upload+promote latency, and
@@ -49,7 +54,9 @@ use upload_promote::{upload_promote, UploadPromoteArgs};
         capstan-bench upload-promote --iterations 300 --pid $(pgrep -n capstan-registry)\n  \
         capstan-bench transfer --size-mib 1024 --file /tmp/capstan-bench-1g.bin --pid $SERVER_PID\n  \
         capstan-bench batch --rows 1000000 --kind onnx --pid $SERVER_PID\n  \
-        capstan-bench deployments --deployments 1000 --instances 10 --pid $SERVER_PID\n\n\
+        capstan-bench deployments --deployments 1000 --instances 10 --pid $SERVER_PID\n  \
+        capstan-bench grpc --target http://127.0.0.1:8001 --concurrency 32 --seconds 10\n  \
+        capstan-bench amqp --concurrency 16 --seconds 10\n\n\
         Run the server in release mode with a throwaway --data-dir: the benchmark creates\n\
         the model (default `bc`) and leaves its versions and blobs behind."
 )]
@@ -95,6 +102,14 @@ enum Command {
     /// The control plane under a fleet's heartbeats: N deployments × M instances
     /// reporting, while deployments are read; latency of both and the server's CPU.
     Deployments(FleetArgs),
+    /// Pattern 2 over gRPC: Open Inference Protocol `ModelInfer` calls to a model server's
+    /// `--grpc-listen`, single-row, from concurrent callers.
+    Grpc(GrpcArgs),
+    /// Pattern 2 over RabbitMQ: RPC predictions to a model server's queue from several
+    /// callers.
+    Amqp(AmqpArgs),
+    /// Pattern 2 over NATS request/reply.
+    Nats(NatsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -131,6 +146,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Transfer(args) => transfer(&bench, server, cli.threads, args).await?,
         Command::Batch(args) => batch(&bench, server, cli.threads, args).await?,
         Command::Deployments(args) => fleet(&bench, server, cli.threads, args).await?,
+        Command::Grpc(args) => transports::grpc(&cli.model, args).await?,
+        Command::Amqp(args) => transports::amqp(&cli.model, args).await?,
+        Command::Nats(args) => transports::nats(&cli.model, args).await?,
     };
     if cli.json {
         println!("{}", serde_json::to_string(&report)?);
