@@ -120,7 +120,8 @@ pub async fn spawn_with_events(events: EventsConfig) -> TestApp {
     spawn_configured(TestOptions::default(), events).await
 }
 
-async fn spawn_configured(options: TestOptions, events: EventsConfig) -> TestApp {
+/// A server with these options and these event-delivery settings.
+pub async fn spawn_configured(options: TestOptions, events: EventsConfig) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (database_url, pg_database, db_backend) = match std::env::var("CAPSTAN_TEST_DATABASE_URL") {
@@ -552,6 +553,88 @@ impl TestApp {
                 .args(["--s3-allow-http", "true"]);
         }
         command
+    }
+
+    /// `capstan-registry serve` as its own process on this app's database and object
+    /// store, with this app's batch, event and webhook settings, listening on `listen`.
+    pub fn serve_command(&self, listen: SocketAddr) -> std::process::Command {
+        let mut command = std::process::Command::new(example::registry_bin());
+        let config = &self.config;
+        let millis = |d: Duration| d.as_millis().to_string();
+        command
+            .arg("serve")
+            .args(["--listen", &listen.to_string()])
+            .args(["--data-dir", &self._dir.path().display().to_string()])
+            .args(["--database-url", &self.database_url])
+            .args(["--object-store-url", &config.object_store.url])
+            .args(["--batch-workers", &config.batch.workers.to_string()])
+            .args(["--batch-lease-ms", &millis(config.batch.lease)])
+            .args(["--batch-chunk-bytes", &config.batch.chunk_bytes.to_string()])
+            .args(["--events-poll-ms", &millis(config.events.poll_interval)])
+            .args(["--relay-lease-ms", &millis(config.events.relay_lease)])
+            .args([
+                "--webhooks-allow-private",
+                &config.webhooks.allow_private.to_string(),
+            ])
+            .args(["--webhooks-timeout-ms", &millis(config.webhooks.timeout)])
+            .args([
+                "--webhooks-retry-first-ms",
+                &millis(config.webhooks.retry_first),
+            ])
+            .args([
+                "--webhooks-retry-max-ms",
+                &millis(config.webhooks.retry_max),
+            ])
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null());
+        if let Some(endpoint) = &config.object_store.s3_endpoint {
+            command
+                .args(["--s3-endpoint", endpoint])
+                .args(["--s3-allow-http", "true"]);
+        }
+        if let Some(nats) = &config.events.nats {
+            command
+                .args(["--nats-url", &nats.url])
+                .args(["--nats-stream", &nats.stream])
+                .args(["--nats-subject-prefix", &nats.subject_prefix]);
+        }
+        if let Some(kafka) = &config.events.kafka {
+            command
+                .args(["--kafka-brokers", &kafka.brokers.join(",")])
+                .args(["--kafka-topic", &kafka.topic]);
+        }
+        command
+    }
+
+    /// The rows of `sql`, whose columns are named `a` (a number) and `b`, `c` (text or
+    /// NULL), read from the database directly.
+    pub fn select_rows(&self, sql: &str) -> Vec<(i64, Option<String>, Option<String>)> {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            a: i64,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+            b: Option<String>,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+            c: Option<String>,
+        }
+        let rows: Vec<Row> = match self.db_backend {
+            DbBackend::Sqlite => {
+                let path = self.database_url.trim_start_matches("sqlite://");
+                let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+                diesel::sql_query(sql).load(&mut conn).unwrap()
+            }
+            DbBackend::Postgres => {
+                let mut conn = diesel::PgConnection::establish(&self.database_url).unwrap();
+                diesel::sql_query(sql).load(&mut conn).unwrap()
+            }
+        };
+        rows.into_iter().map(|r| (r.a, r.b, r.c)).collect()
+    }
+
+    /// The object store of this app, opened anew (works while the server is stopped).
+    pub fn object_store(&self) -> capstan_registry::artifacts::ArtifactStore {
+        capstan_registry::artifacts::open_store(&self.config.object_store).unwrap()
     }
 
     /// How many rows `table` holds, read from the database directly (works while the

@@ -11,6 +11,7 @@ mod batch;
 mod batch_schedules;
 mod batch_workers;
 mod batch_zoo;
+mod chaos;
 mod datasets;
 mod deployment_serving;
 mod deployments;
