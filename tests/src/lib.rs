@@ -120,6 +120,24 @@ pub async fn spawn_with_events(events: EventsConfig) -> TestApp {
     spawn_configured(TestOptions::default(), events).await
 }
 
+/// A child process killed (`SIGKILL`) and reaped when dropped, so a failing test leaves
+/// no server behind holding its output open.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl KillOnDrop {
+    /// Kills the process now and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A server with these options and these event-delivery settings.
 pub async fn spawn_configured(options: TestOptions, events: EventsConfig) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
@@ -585,6 +603,7 @@ impl TestApp {
                 "--webhooks-retry-max-ms",
                 &millis(config.webhooks.retry_max),
             ])
+            .args(["--webhooks-lease-ms", &millis(config.webhooks.lease)])
             .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::null());
         if let Some(endpoint) = &config.object_store.s3_endpoint {

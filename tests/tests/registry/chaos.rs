@@ -17,7 +17,6 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -31,7 +30,7 @@ use capstan_tests::brokers::{
     distinct_seqs, kafka_brokers, machine_nats, own_stream, own_topic, stream_contents,
     topic_contents,
 };
-use capstan_tests::{spawn_configured, TestApp, TestOptions};
+use capstan_tests::{spawn_configured, KillOnDrop, TestApp, TestOptions};
 
 use crate::batch::{check_csv_output, registry_with_bc, table_with_ids, upload_dataset};
 use crate::webhooks::{create_webhook, delivered, Receiver};
@@ -170,8 +169,7 @@ async fn the_registry_keeps_its_invariants_across_kill_9_at_random_points() {
             jobs.push(job["id"].as_str().unwrap().to_owned());
         }
         tokio::time::sleep(Duration::from_millis(20 + rng.below(380))).await;
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.kill();
         for task in load {
             task.abort();
             if let Err(error) = task.await {
@@ -232,8 +230,7 @@ async fn the_registry_keeps_its_invariants_across_kill_9_at_random_points() {
             "Kafka has every event, in order"
         );
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
 
     figures.uploads_answered = answered.0.load(Ordering::Relaxed);
     figures.moves_answered = answered.1.load(Ordering::Relaxed);
@@ -270,9 +267,9 @@ fn free_address() -> SocketAddr {
 }
 
 /// Starts `serve` on `listen` and waits until it answers; returns it and how long that took.
-async fn start(app: &TestApp, listen: SocketAddr) -> (Child, Duration) {
+async fn start(app: &TestApp, listen: SocketAddr) -> (KillOnDrop, Duration) {
     let started = Instant::now();
-    let mut child = app.serve_command(listen).spawn().unwrap();
+    let mut child = KillOnDrop(app.serve_command(listen).spawn().unwrap());
     let http = reqwest::Client::new();
     loop {
         if let Ok(response) = http.get(format!("{}/healthz", app.base)).send().await {
@@ -280,7 +277,7 @@ async fn start(app: &TestApp, listen: SocketAddr) -> (Child, Duration) {
                 return (child, started.elapsed());
             }
         }
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             panic!("the registry exited at start: {status}");
         }
         assert!(

@@ -28,6 +28,7 @@ mod models;
 mod openapi;
 mod promotion;
 mod properties;
+mod replicas;
 mod server;
 mod serving;
 mod stages;
