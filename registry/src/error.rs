@@ -299,10 +299,15 @@ impl RegistryError {
                 "not_found",
                 "the resource does not exist".to_owned(),
             ),
-            RegistryError::Store(StoreError::Pool(_)) => (
+            RegistryError::Store(StoreError::Pool(_) | StoreError::Unavailable(_)) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
                 "the database is not reachable; try again".to_owned(),
+            ),
+            RegistryError::Store(StoreError::Full(_)) => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                "the database's storage is full; nothing was written".to_owned(),
             ),
             RegistryError::Store(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -319,6 +324,11 @@ impl RegistryError {
                 "upload_interrupted",
                 self.to_string(),
             ),
+            RegistryError::Artifact(error) if storage_full(error) => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                "the object store is full; nothing was written".to_owned(),
+            ),
             RegistryError::Artifact(_) => (
                 StatusCode::BAD_GATEWAY,
                 "object_store_error",
@@ -327,6 +337,23 @@ impl RegistryError {
         };
         problem(status, code, detail)
     }
+}
+
+/// Whether an object-store error comes from a full disk (`ENOSPC` anywhere in its causes).
+fn storage_full(error: &ArtifactError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::StorageFull {
+                return true;
+            }
+        }
+        if error.to_string().contains("No space left on device") {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 fn serving_problem(error: &ServeError) -> Problem {
@@ -402,6 +429,9 @@ pub fn problem_response(problem: &Problem) -> HttpResponse {
         .json(problem)
 }
 
+/// `Retry-After` of a `503`: dependencies that restart are back within seconds.
+const RETRY_AFTER_SECONDS: &str = "1";
+
 impl ResponseError for RegistryError {
     fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.problem().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -427,6 +457,10 @@ impl ResponseError for RegistryError {
                 header::WWW_AUTHENTICATE,
                 r#"Bearer realm="capstan""#.to_owned(),
             )),
+            // A dependency is down or restarting: say when to try again.
+            _ if problem.status == 503 => {
+                Some((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_owned()))
+            }
             _ => None,
         };
         if let Some((name, value)) = extra_header {

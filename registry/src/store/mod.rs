@@ -75,6 +75,13 @@ pub enum StoreError {
     Diesel(diesel::result::Error),
     #[error("database connection pool: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
+    /// The connection broke or the server is restarting or shutting down: the request
+    /// may succeed if made again.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database's disk (or SQLite's file system) is full: nothing was written.
+    #[error("database storage is full: {0}")]
+    Full(String),
     #[error("stored JSON is malformed: {0}")]
     Json(#[from] serde_json::Error),
     #[error("migration failed: {0}")]
@@ -99,9 +106,49 @@ impl From<diesel::result::Error> for StoreError {
                 }
             }
             Error::DeserializationError(cause) => StoreError::Invalid(cause.to_string()),
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            Error::DatabaseError(_, info) if is_full(info.message()) => {
+                StoreError::Full(info.message().to_owned())
+            }
+            Error::DatabaseError(_, info) if is_unavailable(info.message()) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
             other => StoreError::Diesel(other),
         }
     }
+}
+
+/// SQLite's `SQLITE_FULL`, PostgreSQL's `disk_full` (53100) and a failed write to disk.
+fn is_full(message: &str) -> bool {
+    [
+        "database or disk is full",
+        "No space left on device",
+        "could not extend file",
+    ]
+    .iter()
+    .any(|marker| message.contains(marker))
+}
+
+/// What PostgreSQL (libpq) says when its server goes away or is not yet back: a
+/// terminated or lost connection, a shutdown (57P01..57P03), a refused connection.
+fn is_unavailable(message: &str) -> bool {
+    [
+        "terminating connection",
+        "server closed the connection",
+        "connection to server",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "the database system is in recovery mode",
+        "no connection to the server",
+        "Connection refused",
+        "could not receive data from server",
+        "could not send data to server",
+        "SSL SYSCALL error",
+    ]
+    .iter()
+    .any(|marker| message.contains(marker))
 }
 
 /// A write transaction's outcome before it reaches the caller: the caller's own error

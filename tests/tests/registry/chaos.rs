@@ -13,7 +13,7 @@
 //!
 //! `CAPSTAN_CHAOS_KILLS` sets the number of kills (default 50; 500 in the nightly mode),
 //! `CAPSTAN_CHAOS_SEED` replays a run (the seed is printed). The figures are written to
-//! `chaos.json` in the test's temporary directory.
+//! `chaos-<backend>.json` in the test's temporary directory (`target/tmp`).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -255,7 +255,11 @@ async fn the_registry_keeps_its_invariants_across_kill_9_at_random_points() {
     });
     eprintln!("{TEST}: {report}");
     std::fs::write(
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("chaos.json"),
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "chaos-{:?}{}.json",
+            app.db_backend,
+            if app.s3 { "-s3" } else { "" }
+        )),
         report.to_string(),
     )
     .unwrap();

@@ -17,6 +17,7 @@ mod deployment_serving;
 mod deployments;
 mod deployments_batch;
 mod events;
+mod faults;
 mod hot_swaps;
 mod migrations;
 mod mlflow;

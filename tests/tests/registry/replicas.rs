@@ -181,6 +181,19 @@ async fn two_replicas_keep_one_history_and_one_relay() {
     );
     a.kill();
     b.kill();
+    let report = json!({
+        "operations": OPERATIONS,
+        "events": after_kill,
+        "relay_samples": samples,
+        "lease_ms": LEASE.as_millis() as u64,
+        "nats_takeover_ms": nats_takeover.as_millis() as u64,
+        "webhook_takeover_ms": webhook_takeover.as_millis() as u64,
+    });
+    std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("replicas.json"),
+        report.to_string(),
+    )
+    .unwrap();
 }
 
 fn free_address() -> SocketAddr {
