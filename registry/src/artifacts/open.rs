@@ -25,6 +25,20 @@ fn bad_url(url: &str, reason: impl Into<String>) -> ArtifactError {
     }
 }
 
+/// How long a failing S3 request is retried before the request that needed it fails:
+/// long enough to ride out a blip, short enough that an S3 server that is down fails an
+/// upload in seconds rather than the three minutes object_store allows by default.
+const S3_RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+const S3_MAX_RETRIES: usize = 5;
+
+fn s3_retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        max_retries: S3_MAX_RETRIES,
+        retry_timeout: S3_RETRY_TIMEOUT,
+        ..object_store::RetryConfig::default()
+    }
+}
+
 pub fn open_store(config: &ObjectStoreConfig) -> Result<ArtifactStore, ArtifactError> {
     let url = config.url.as_str();
     if let Some(path) = url.strip_prefix("file://") {
@@ -53,7 +67,8 @@ pub fn open_store(config: &ObjectStoreConfig) -> Result<ArtifactStore, ArtifactE
         }
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
-            .with_allow_http(config.s3_allow_http);
+            .with_allow_http(config.s3_allow_http)
+            .with_retry(s3_retry());
         if let Some(endpoint) = &config.s3_endpoint {
             builder = builder.with_endpoint(endpoint);
         }

@@ -402,3 +402,200 @@ async fn postgres_restarted_under_load_is_a_503_with_retry_after_and_the_pool_re
         outcomes.iter().map(|o| o.3).max().unwrap_or_default()
     );
 }
+
+/// The S3 server stopped in the middle of an upload: the upload fails with a problem
+/// within the retry bound (no hang), no version and no blob come of it, and once the
+/// server is back the next upload works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_server_stopped_mid_upload_fails_it_cleanly() {
+    const TEST: &str = "the_s3_server_stopped_mid_upload_fails_it_cleanly";
+    let s3s_fs = std::env::var("CAPSTAN_TEST_S3S_FS").unwrap_or_else(|_| "s3s-fs".to_owned());
+    if Command::new(&s3s_fs).arg("--help").output().is_err() {
+        skip_or_fail(
+            TEST,
+            &format!("no s3s-fs binary ({s3s_fs}); .ci/run installs one"),
+        );
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("models")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (key, secret) = ("faults-test", "faults-test-secret");
+    let s3 = || {
+        let child = KillOnDrop(
+            Command::new(&s3s_fs)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", key, "--secret-key", secret])
+                .arg(root.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "s3s-fs did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    };
+    let mut storage = s3();
+    let data = tempfile::tempdir().unwrap();
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let base = format!("http://{listen}");
+    let _server = KillOnDrop(
+        Command::new(capstan_tests::example::registry_bin())
+            .args(["serve", "--listen", &listen.to_string()])
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["--object-store-url", "s3://models/capstan"])
+            .args([
+                "--s3-endpoint",
+                &format!("http://127.0.0.1:{port}"),
+                "--s3-allow-http",
+                "true",
+            ])
+            .args(["--batch-workers", "0"])
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_REGION", "us-east-1")
+            .env("RUST_LOG", "error")
+            .spawn()
+            .unwrap(),
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the registry never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let created = http
+        .post(format!("{base}/api/v1/models"))
+        .json(&json!({"name": "s3"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let (status, body, _) = upload(&http, &base, "s3", b"first".to_vec()).await;
+    assert_eq!(status, 201, "{body}");
+
+    // A 64 MiB upload sent slowly; the S3 server dies a quarter of the way in.
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let body_stream = futures::stream::unfold(receiver, |mut r| async move {
+        r.recv().await.map(|item| (item, r))
+    });
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "metadata",
+            reqwest::multipart::Part::text(r#"{"format": "opaque"}"#)
+                .mime_str("application/json")
+                .unwrap(),
+        )
+        .part(
+            "artifact",
+            reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(body_stream))
+                .file_name("big.bin"),
+        );
+    let request = tokio::spawn({
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let sent = Instant::now();
+            let response = http
+                .post(format!("{base}/api/v1/models/s3/versions"))
+                .multipart(form)
+                .send()
+                .await
+                .expect("the upload got an answer");
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (
+                status,
+                content_type,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+                sent.elapsed(),
+            )
+        }
+    });
+    for chunk in 0..64 {
+        if chunk == 16 {
+            storage.kill();
+        }
+        if sender
+            .send(Ok(vec![chunk as u8; 1024 * 1024]))
+            .await
+            .is_err()
+        {
+            break; // the server stopped reading: it answered already
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(sender);
+    let (status, content_type, problem, took) = request.await.unwrap();
+    assert!((500..600).contains(&status), "{status}: {problem}");
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/problem+json"),
+        "{problem}"
+    );
+    assert_eq!(problem["code"], "object_store_error", "{problem}");
+    assert!(
+        took < Duration::from_secs(40),
+        "the failed upload took {took:?}"
+    );
+
+    // Back up: the failed upload left no version and no blob; the next upload works.
+    storage = s3();
+    let versions: Value = http
+        .get(format!("{base}/api/v1/models/s3/versions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        versions["versions"].as_array().unwrap().len(),
+        1,
+        "{versions}"
+    );
+    let blobs = walk(&root.path().join("models/capstan/blobs"));
+    assert_eq!(blobs, 1, "only the first upload's blob is in the bucket");
+    let (status, body, _) = upload(&http, &base, "s3", b"after the outage".to_vec()).await;
+    assert_eq!(status, 201, "{body}");
+    drop(storage);
+}
+
+/// Files under `dir`, recursively.
+fn walk(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|e| {
+                if e.path().is_dir() {
+                    walk(&e.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    })
+}

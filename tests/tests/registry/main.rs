@@ -32,6 +32,7 @@ mod properties;
 mod replicas;
 mod server;
 mod serving;
+mod soak;
 mod stages;
 mod stored_values;
 mod transports;
