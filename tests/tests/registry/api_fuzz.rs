@@ -53,8 +53,9 @@ fn schemathesis_installed(with_auth: bool) -> bool {
 
 /// Runs `schemathesis run` against `base` (with `extra` arguments, and `examples` per
 /// operation unless `CAPSTAN_SCHEMATHESIS_EXAMPLES` says otherwise) and fails the test
-/// with its report unless it found nothing.
-async fn run_schemathesis(base: &str, examples: usize, extra: &[String]) {
+/// with its report unless it found nothing. The report (operations and cases run) is kept
+/// as `schemathesis-<label>.txt` in the test's temporary directory (`target/tmp`).
+async fn run_schemathesis(label: &str, base: &str, examples: usize, extra: &[String]) {
     let seed = std::env::var("CAPSTAN_SCHEMATHESIS_SEED").unwrap_or_else(|_| DEFAULT_SEED.into());
     let examples =
         std::env::var("CAPSTAN_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| examples.to_string());
@@ -90,6 +91,10 @@ async fn run_schemathesis(base: &str, examples: usize, extra: &[String]) {
     .unwrap();
     let report = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    let _ = std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("schemathesis-{label}.txt")),
+        report.as_bytes(),
+    );
     assert!(
         !report.contains("\nFailures:"),
         "schemathesis found problems:\n{report}\n{stderr}"
@@ -127,7 +132,7 @@ async fn the_registry_answers_as_its_openapi_document_says() {
         return;
     }
     let app = registry_serving_bc().await;
-    run_schemathesis(&app.base, 10, &[]).await;
+    run_schemathesis("registry", &app.base, 10, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,7 +148,7 @@ async fn the_registry_with_auth_answers_as_its_openapi_document_says() {
         "--phases".to_owned(),
         "examples,fuzzing,stateful".to_owned(),
     ];
-    run_schemathesis(&app.base, 5, &extra).await;
+    run_schemathesis("registry-auth", &app.base, 5, &extra).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,5 +158,5 @@ async fn the_model_server_answers_as_its_openapi_document_says() {
     }
     let app = registry_serving_bc().await;
     let server = spawn_model_server(&app.base, &["bc@production"], 500).await;
-    run_schemathesis(&server.base, 10, &[]).await;
+    run_schemathesis("model-server", &server.base, 10, &[]).await;
 }

@@ -86,7 +86,9 @@ async fn two_replicas_keep_one_history_and_one_relay() {
     // Meanwhile: exactly one replica relays.
     let mut samples = 0;
     let mut relaying = [0usize; 2];
-    while !writers.iter().all(|w| w.is_finished()) {
+    // Sampled while the writers run, and for at least 3 s (two relay lease renewals).
+    let sampling = Instant::now();
+    while !writers.iter().all(|w| w.is_finished()) || sampling.elapsed() < Duration::from_secs(3) {
         let publishing = [
             publishing(&bases[0], &nats).await,
             publishing(&bases[1], &nats).await,
@@ -131,11 +133,18 @@ async fn two_replicas_keep_one_history_and_one_relay() {
 
     // The webhook delivers one event at a time: let it catch up before the kill, so that
     // what is measured after it is the takeover.
-    receiver
+    let before = receiver
         .wait_for("/replicas", "every event before the kill", |records| {
             delivered(records).contains(&max_seq)
         })
         .await;
+    // One sender at a time: while both replicas lived, no event was delivered twice.
+    let mut once = std::collections::BTreeSet::new();
+    assert!(
+        delivered(&before).iter().all(|seq| once.insert(*seq)),
+        "an event was delivered twice while both replicas ran: {:?}",
+        delivered(&before)
+    );
 
     // The relaying replica dies; the other takes over within the lease.
     let (dead, alive) = if holder == 0 {
