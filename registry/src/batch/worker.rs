@@ -115,7 +115,7 @@ async fn run_slot(
     predictors: Arc<LocalPredictors>,
     stop: CancellationToken,
 ) {
-    let changes = registry.changes();
+    let mut changes = registry.changes();
     while !stop.is_cancelled() {
         let holder = format!("{}/{slot}/{}", config.name, uuid::Uuid::new_v4());
         let work = match registry
@@ -131,7 +131,7 @@ async fn run_slot(
         let Some(work) = work else {
             tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = changes.notified() => {}
+                () = changes.next() => {}
                 _ = tokio::time::sleep(config.poll) => {}
             }
             continue;

@@ -93,7 +93,7 @@ impl EventHub {
     /// Runs the tail until `shutdown` is cancelled; dropping out closes every
     /// subscriber's receiver.
     pub async fn run_tail(self, poll: Duration, shutdown: CancellationToken) {
-        let changes = self.inner.registry.changes();
+        let mut changes = self.inner.registry.changes();
         let mut cursor = None;
         loop {
             if cursor.is_none() {
@@ -108,7 +108,7 @@ impl EventHub {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                () = changes.notified() => {}
+                () = changes.next() => {}
                 () = tokio::time::sleep(poll) => {}
             }
             if let Some(seq) = cursor {

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
-use tokio::sync::Notify;
+use tokio::sync::watch;
 
 use capstan_client::Digest;
 
@@ -79,7 +79,9 @@ pub struct Registry {
     db: Db,
     artifacts: ArtifactStore,
     limits: Limits,
-    changes: Arc<Notify>,
+    /// Counts committed writes that may have appended an event; each watcher holds a
+    /// receiver of its own ([`Changes`]).
+    changes: Arc<watch::Sender<u64>>,
     /// Size of one chunk of a CSV or JSONL batch input.
     batch_chunk_bytes: u64,
     /// Footers of batch jobs' key indexes (predictions by key).
@@ -102,13 +104,30 @@ pub struct Registry {
     promotion_request_ttl: Arc<Duration>,
 }
 
+/// One watcher's wake-up on the registry's commits ([`Registry::changes`]). Every
+/// holder sees every commit made since it last waited, even one made while it was busy:
+/// a shared `Notify` left one permit for several watchers, so the event tail could sleep
+/// until its next poll while the serving watcher took the wake-up.
+pub struct Changes(watch::Receiver<u64>);
+
+impl Changes {
+    /// Resolves at once if a write committed since the last call (or since this was
+    /// taken), otherwise at the next commit.
+    pub async fn next(&mut self) {
+        if self.0.changed().await.is_err() {
+            // The registry is gone: nothing will commit again.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 impl Registry {
     pub fn new(db: Db, artifacts: ArtifactStore, limits: Limits) -> Self {
         Self {
             db,
             artifacts,
             limits,
-            changes: Arc::new(Notify::new()),
+            changes: Arc::new(watch::Sender::new(0)),
             batch_chunk_bytes: 8 * 1024 * 1024,
             key_footers: Arc::default(),
             chunk_buffers: Arc::default(),
@@ -139,10 +158,11 @@ impl Registry {
         self
     }
 
-    /// Notified after every committed write: watchers of the event log wake on it instead
-    /// of waiting for their next poll.
-    pub fn changes(&self) -> Arc<Notify> {
-        self.changes.clone()
+    /// Wakes its holder after every committed write from now on: watchers of the event
+    /// log wait on it instead of their next poll. Take it before reading the position it
+    /// wakes you to read after, so a commit in between is not missed.
+    pub fn changes(&self) -> Changes {
+        Changes(self.changes.subscribe())
     }
 
     /// Runs a write transaction (see [`Db::write`]) and, once it committed, wakes the
@@ -161,10 +181,8 @@ impl Registry {
 
     /// Wakes the watchers of the event log after a commit that appended an event.
     fn notify_changes(&self) {
-        // Several watchers wait (serving, the event tail): wake them all, and leave a
-        // permit for one that is busy reading right now.
-        self.changes.notify_waiters();
-        self.changes.notify_one();
+        self.changes
+            .send_modify(|count| *count = count.wrapping_add(1));
     }
 
     pub fn limits(&self) -> Limits {

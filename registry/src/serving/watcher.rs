@@ -19,6 +19,7 @@ use crate::service::Registry;
 /// Reads the event log after the last seen `seq` whenever the registry commits a change
 /// (or every `interval`), and refreshes the refs of every model mentioned.
 pub async fn watch_events(registry: Registry, refs: Arc<ServedRefs>, interval: Duration) {
+    let mut changes = registry.changes();
     let mut after = match registry.last_event_seq().await {
         Ok(seq) => seq,
         Err(error) => {
@@ -26,10 +27,9 @@ pub async fn watch_events(registry: Registry, refs: Arc<ServedRefs>, interval: D
             return;
         }
     };
-    let changes = registry.changes();
     loop {
         tokio::select! {
-            () = changes.notified() => {}
+            () = changes.next() => {}
             () = tokio::time::sleep(interval) => {}
         }
         let events = match registry.events_after(after, 1000).await {
