@@ -3,7 +3,6 @@
 //! `nats-server` and `tansu` brokers a test can stop and start. Outside CI a broker that
 //! is not there skips its test with a notice; under `CI=true` it fails the test.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -52,6 +51,28 @@ pub fn distinct_seqs(received: &[Received]) -> Vec<i64> {
         .map(Received::seq)
         .filter(|seq| seen.insert(*seq))
         .collect()
+}
+
+/// Reads the broker with `read` until it holds seq `last`, for up to `within`; returns
+/// what it read last.
+pub async fn wait_for_seq<F, Fut>(last: i64, within: Duration, read: F) -> Vec<Received>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Vec<Received>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        let received = read().await;
+        if distinct_seqs(&received).contains(&last) {
+            return received;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the broker never got seq {last}; it holds {:?}",
+            distinct_seqs(&received)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The machine's NATS URL, or `None` (after a skip notice) when it is not reachable.
@@ -136,7 +157,7 @@ impl PrivateBroker {
             })
             .unwrap_or_else(|| "nats-server".to_owned());
         let store = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = crate::free_address().port();
         let args = ["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"]
             .into_iter()
             .map(str::to_owned)
@@ -164,7 +185,7 @@ impl PrivateBroker {
         }
         let store = tempfile::tempdir().unwrap();
         std::fs::create_dir(store.path().join("tansu")).unwrap();
-        let port = free_port();
+        let port = crate::free_address().port();
         let url = format!("tcp://127.0.0.1:{port}");
         let args = [
             "broker",
@@ -180,7 +201,7 @@ impl PrivateBroker {
         .collect();
         let mut broker = Self::launch(test, "tansu", binary, args, port, store)?;
         let (key, secret) = ("capstan-test", "capstan-test-secret");
-        let s3_port = free_port();
+        let s3_port = crate::free_address().port();
         broker.storage = Some(
             Command::new(&s3s_fs)
                 .args(["--host", "127.0.0.1", "--port", &s3_port.to_string()])
@@ -284,14 +305,6 @@ fn wait_for_port(port: u16, name: &str) {
         assert!(Instant::now() < deadline, "{name} did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The Kafka brokers under test, or `None` (after a skip notice) when not configured.

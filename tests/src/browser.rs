@@ -77,11 +77,7 @@ impl Browser {
             );
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::free_address().port();
         let driver = Command::new(&driver_path)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())

@@ -20,6 +20,7 @@ pub mod example;
 pub mod mlflow;
 pub mod python;
 mod raw;
+pub mod sse;
 pub mod zoo;
 
 use std::net::SocketAddr;
@@ -136,6 +137,52 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A loopback address no one listens on right now, for a server process to bind.
+pub fn free_address() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Spawns a registry process (`serve` on `listen`) and waits until its `/healthz`
+/// answers; fails if it exits first or takes over a minute.
+pub async fn start_process(command: &mut std::process::Command, listen: SocketAddr) -> KillOnDrop {
+    let mut child = KillOnDrop(command.spawn().unwrap());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if let Ok(response) = http.get(format!("http://{listen}/healthz")).send().await {
+            if response.status().is_success() {
+                return child;
+            }
+        }
+        if let Some(status) = child.0.try_wait().unwrap() {
+            panic!("the registry on {listen} exited at start: {status}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the registry on {listen} never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The multipart body of an upload: `metadata` (JSON) and the `artifact` part.
+pub fn upload_form(metadata: &Value, artifact: Part) -> Form {
+    Form::new()
+        .part(
+            "metadata",
+            Part::text(metadata.to_string())
+                .mime_str("application/json")
+                .unwrap(),
+        )
+        .part("artifact", artifact)
 }
 
 /// A server with these options and these event-delivery settings.
@@ -378,14 +425,7 @@ impl TestApp {
         metadata: &Value,
         artifact: Vec<u8>,
     ) -> (u16, Value) {
-        let form = Form::new()
-            .part(
-                "metadata",
-                Part::text(metadata.to_string())
-                    .mime_str("application/json")
-                    .unwrap(),
-            )
-            .part("artifact", Part::bytes(artifact).file_name("model.bin"));
+        let form = upload_form(metadata, Part::bytes(artifact).file_name("model.bin"));
         let response = self
             .http
             .post(self.url(&format!("/api/v1/models/{model}/versions")))
@@ -571,6 +611,11 @@ impl TestApp {
                 .args(["--s3-allow-http", "true"]);
         }
         command
+    }
+
+    /// Starts [`TestApp::serve_command`] on `listen` and waits until it answers.
+    pub async fn start_serve(&self, listen: SocketAddr) -> KillOnDrop {
+        start_process(&mut self.serve_command(listen), listen).await
     }
 
     /// `capstan-registry serve` as its own process on this app's database and object

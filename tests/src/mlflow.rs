@@ -53,11 +53,7 @@ impl MlflowServer {
     /// Starts a server on a fresh store and waits until `/health` answers.
     pub async fn start() -> MlflowServer {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::free_address().port();
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let child = Command::new("python3")
             .args(["-m", "mlflow", "server", "--host", "127.0.0.1"])

@@ -16,11 +16,9 @@
 //! `chaos-<backend>.json` in the test's temporary directory (`target/tmp`).
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde_json::{json, Value};
 use sha2::Digest as _;
 
@@ -28,9 +26,10 @@ use capstan_registry::events::EventsConfig;
 use capstan_registry::webhooks::WebhooksConfig;
 use capstan_tests::brokers::{
     distinct_seqs, kafka_brokers, machine_nats, own_stream, own_topic, stream_contents,
-    topic_contents,
+    topic_contents, wait_for_seq,
 };
-use capstan_tests::{spawn_configured, KillOnDrop, TestApp, TestOptions};
+use capstan_tests::sse::SseReader;
+use capstan_tests::{free_address, spawn_configured, upload_form, TestApp, TestOptions};
 
 use crate::batch::{check_csv_output, registry_with_bc, table_with_ids, upload_dataset};
 use crate::webhooks::{create_webhook, delivered, Receiver};
@@ -141,7 +140,9 @@ async fn the_registry_keeps_its_invariants_across_kill_9_at_random_points() {
     let mut jobs = Vec::new();
     let answered = std::sync::Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
     for round in 0..kills {
-        let (mut child, restart) = start(&app, listen).await;
+        let starting = Instant::now();
+        let mut child = app.start_serve(listen).await;
+        let restart = starting.elapsed();
         figures.restart_ms.push(restart.as_millis());
         let latest = latest_version(&app);
         let load: Vec<_> = (0..3)
@@ -183,7 +184,7 @@ async fn the_registry_keeps_its_invariants_across_kill_9_at_random_points() {
     }
 
     // The last start: everything the kills interrupted finishes.
-    let (mut child, _) = start(&app, listen).await;
+    let mut child = app.start_serve(listen).await;
     let max_seq = check_invariants(&app, &store, &mut verified, &mut figures).await;
     for id in &jobs {
         let job = wait_for_job(&app, id).await;
@@ -198,7 +199,10 @@ async fn the_registry_keeps_its_invariants_across_kill_9_at_random_points() {
         .max(max_seq);
     let every: Vec<i64> = (1..=max_seq).collect();
     assert_eq!(
-        sse_replay(&app, max_seq).await,
+        SseReader::open(&app, "?after=0", None)
+            .await
+            .seqs_through(max_seq)
+            .await,
         every,
         "SSE replays every event in order"
     );
@@ -225,7 +229,8 @@ async fn the_registry_keeps_its_invariants_across_kill_9_at_random_points() {
         .collect();
     assert_eq!(in_order, hooked, "the webhook got every event, in order");
     if let Some(nats) = &nats {
-        let received = wait_for_broker(max_seq, || stream_contents(nats)).await;
+        let received =
+            wait_for_seq(max_seq, Duration::from_secs(60), || stream_contents(nats)).await;
         assert_eq!(
             distinct_seqs(&received),
             every,
@@ -233,7 +238,8 @@ async fn the_registry_keeps_its_invariants_across_kill_9_at_random_points() {
         );
     }
     if let Some(kafka) = &kafka {
-        let received = wait_for_broker(max_seq, || topic_contents(kafka)).await;
+        let received =
+            wait_for_seq(max_seq, Duration::from_secs(60), || topic_contents(kafka)).await;
         assert_eq!(
             distinct_seqs(&received),
             every,
@@ -275,33 +281,6 @@ async fn the_registry_keeps_its_invariants_across_kill_9_at_random_points() {
     .unwrap();
 }
 
-fn free_address() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
-/// Starts `serve` on `listen` and waits until it answers; returns it and how long that took.
-async fn start(app: &TestApp, listen: SocketAddr) -> (KillOnDrop, Duration) {
-    let started = Instant::now();
-    let mut child = KillOnDrop(app.serve_command(listen).spawn().unwrap());
-    let http = reqwest::Client::new();
-    loop {
-        if let Ok(response) = http.get(format!("{}/healthz", app.base)).send().await {
-            if response.status().is_success() {
-                return (child, started.elapsed());
-            }
-        }
-        if let Some(status) = child.0.try_wait().unwrap() {
-            panic!("the registry exited at start: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the registry never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn latest_version(app: &TestApp) -> i64 {
     app.select_rows("SELECT COALESCE(MAX(v.version), 0) AS a, NULL AS b, NULL AS c FROM versions v JOIN models m ON m.id = v.model_id WHERE m.name = 'chaos'")[0].0
 }
@@ -313,17 +292,10 @@ async fn upload_forever(base: String, seed: u64, answered: &AtomicUsize) {
     loop {
         let size = 1 + rng.below(256 * 1024) as usize;
         let bytes: Vec<u8> = (0..size).map(|_| rng.next() as u8).collect();
-        let form = reqwest::multipart::Form::new()
-            .part(
-                "metadata",
-                reqwest::multipart::Part::text(r#"{"format": "opaque"}"#)
-                    .mime_str("application/json")
-                    .unwrap(),
-            )
-            .part(
-                "artifact",
-                reqwest::multipart::Part::bytes(bytes).file_name("model.bin"),
-            );
+        let form = upload_form(
+            &json!({"format": "opaque"}),
+            reqwest::multipart::Part::bytes(bytes).file_name("model.bin"),
+        );
         match http
             .post(format!("{base}/api/v1/models/chaos/versions"))
             .multipart(form)
@@ -449,51 +421,5 @@ async fn wait_for_job(app: &TestApp, id: &str) -> Value {
         }
         assert!(Instant::now() < deadline, "job never finished: {job}");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The seqs an SSE subscriber replaying from the start reads, up to `last`.
-async fn sse_replay(app: &TestApp, last: i64) -> Vec<i64> {
-    let response = reqwest::Client::new()
-        .get(format!("{}/api/v1/events/stream?after=0", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let mut body = response.bytes_stream();
-    let mut buffer = String::new();
-    let mut seqs = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while seqs.last().copied().unwrap_or(0) < last {
-        let chunk = tokio::time::timeout_at(deadline.into(), body.next())
-            .await
-            .expect("the SSE replay stalled")
-            .expect("the SSE stream ended")
-            .unwrap();
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find('\n') {
-            let line: String = buffer.drain(..=end).collect();
-            if let Some(id) = line.trim_end().strip_prefix("id:") {
-                seqs.push(id.trim().parse().unwrap());
-            }
-        }
-    }
-    seqs
-}
-
-/// Polls a broker until it holds `last`.
-async fn wait_for_broker<F, Fut>(last: i64, read: F) -> Vec<capstan_tests::brokers::Received>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Vec<capstan_tests::brokers::Received>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let received = read().await;
-        if distinct_seqs(&received).contains(&last) {
-            return received;
-        }
-        assert!(Instant::now() < deadline, "the broker never got seq {last}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

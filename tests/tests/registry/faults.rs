@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use capstan_tests::brokers::skip_or_fail;
-use capstan_tests::KillOnDrop;
+use capstan_tests::{free_address, start_process, upload_form, KillOnDrop};
 
 const TEST: &str = "a_full_disk_is_a_clean_507_and_corrupts_nothing";
 
@@ -46,17 +46,10 @@ async fn upload(
     model: &str,
     bytes: Vec<u8>,
 ) -> (u16, Value, Option<String>) {
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "metadata",
-            reqwest::multipart::Part::text(r#"{"format": "opaque"}"#)
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part(
-            "artifact",
-            reqwest::multipart::Part::bytes(bytes).file_name("m.bin"),
-        );
+    let form = upload_form(
+        &json!({"format": "opaque"}),
+        reqwest::multipart::Part::bytes(bytes).file_name("m.bin"),
+    );
     let response = http
         .post(format!("{base}/api/v1/models/{model}/versions"))
         .multipart(form)
@@ -81,30 +74,19 @@ async fn a_full_disk_is_a_clean_507_and_corrupts_nothing() {
         skip_or_fail(TEST, "cannot mount a tmpfs (needs root)");
         return;
     };
-    let listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let listen = free_address();
     let base = format!("http://{listen}");
-    let mut server = KillOnDrop(
+    let mut server = start_process(
         Command::new(capstan_tests::example::registry_bin())
             .args(["serve", "--listen", &listen.to_string()])
             .arg("--data-dir")
             .arg(disk.path())
             .args(["--batch-workers", "0"])
-            .env("RUST_LOG", "error")
-            .spawn()
-            .unwrap(),
-    );
+            .env("RUST_LOG", "error"),
+        listen,
+    )
+    .await;
     let http = reqwest::Client::new();
-    let started = Instant::now();
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the registry never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let created = http
         .post(format!("{base}/api/v1/models"))
         .json(&json!({"name": "full"}))
@@ -229,11 +211,7 @@ impl PrivatePostgres {
             .status()
             .ok()
             .filter(|s| s.success())?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
+        let port = free_address().port();
         let initdb = Command::new("runuser")
             .args(["-u", "postgres", "--"])
             .arg(bin.join("initdb"))
@@ -301,12 +279,9 @@ async fn postgres_restarted_under_load_is_a_503_with_retry_after_and_the_pool_re
     };
     capstan_tests::create_pg_database(&postgres.url("postgres"), "capstan");
     let data = tempfile::tempdir().unwrap();
-    let listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let listen = free_address();
     let base = format!("http://{listen}");
-    let _server = KillOnDrop(
+    let _server = start_process(
         Command::new(capstan_tests::example::registry_bin())
             .args(["serve", "--listen", &listen.to_string()])
             .arg("--data-dir")
@@ -317,22 +292,14 @@ async fn postgres_restarted_under_load_is_a_503_with_retry_after_and_the_pool_re
                 "--batch-workers",
                 "0",
             ])
-            .env("RUST_LOG", "error")
-            .spawn()
-            .unwrap(),
-    );
+            .env("RUST_LOG", "error"),
+        listen,
+    )
+    .await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()
         .unwrap();
-    let started = Instant::now();
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the registry never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let created = http
         .post(format!("{base}/api/v1/models"))
         .json(&json!({"name": "pg"}))
@@ -419,11 +386,7 @@ async fn the_s3_server_stopped_mid_upload_fails_it_cleanly() {
     }
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir(root.path().join("models")).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_address().port();
     let (key, secret) = ("faults-test", "faults-test-secret");
     let s3 = || {
         let child = KillOnDrop(
@@ -448,12 +411,9 @@ async fn the_s3_server_stopped_mid_upload_fails_it_cleanly() {
     };
     let mut storage = s3();
     let data = tempfile::tempdir().unwrap();
-    let listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let listen = free_address();
     let base = format!("http://{listen}");
-    let _server = KillOnDrop(
+    let _server = start_process(
         Command::new(capstan_tests::example::registry_bin())
             .args(["serve", "--listen", &listen.to_string()])
             .arg("--data-dir")
@@ -469,22 +429,14 @@ async fn the_s3_server_stopped_mid_upload_fails_it_cleanly() {
             .env("AWS_ACCESS_KEY_ID", key)
             .env("AWS_SECRET_ACCESS_KEY", secret)
             .env("AWS_REGION", "us-east-1")
-            .env("RUST_LOG", "error")
-            .spawn()
-            .unwrap(),
-    );
+            .env("RUST_LOG", "error"),
+        listen,
+    )
+    .await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
-    let started = Instant::now();
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the registry never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let created = http
         .post(format!("{base}/api/v1/models"))
         .json(&json!({"name": "s3"}))
@@ -500,18 +452,11 @@ async fn the_s3_server_stopped_mid_upload_fails_it_cleanly() {
     let body_stream = futures::stream::unfold(receiver, |mut r| async move {
         r.recv().await.map(|item| (item, r))
     });
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "metadata",
-            reqwest::multipart::Part::text(r#"{"format": "opaque"}"#)
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part(
-            "artifact",
-            reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(body_stream))
-                .file_name("big.bin"),
-        );
+    let form = upload_form(
+        &json!({"format": "opaque"}),
+        reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(body_stream))
+            .file_name("big.bin"),
+    );
     let request = tokio::spawn({
         let (http, base) = (http.clone(), base.clone());
         async move {

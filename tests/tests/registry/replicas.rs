@@ -5,22 +5,25 @@
 //! event; and when the one relaying is killed, the other takes over within the lease, for
 //! the broker and for webhooks. (SQLite is one process's database: PostgreSQL only.)
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde_json::{json, Value};
 
 use capstan_registry::events::EventsConfig;
 use capstan_registry::webhooks::WebhooksConfig;
-use capstan_tests::brokers::{distinct_seqs, machine_nats, own_stream, stream_contents};
-use capstan_tests::{spawn_configured, DbBackend, KillOnDrop, TestApp, TestOptions};
+use capstan_tests::brokers::{
+    distinct_seqs, machine_nats, own_stream, stream_contents, wait_for_seq,
+};
+use capstan_tests::sse::SseReader;
+use capstan_tests::{free_address, spawn_configured, upload_form, DbBackend, TestApp, TestOptions};
 
 use crate::webhooks::{create_webhook, delivered, Receiver};
 
 const TEST: &str = "two_replicas_keep_one_history_and_one_relay";
 const LEASE: Duration = Duration::from_millis(1500);
 const OPERATIONS: usize = 160;
+/// How long a broker may take to hold an event.
+const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_keep_one_history_and_one_relay() {
@@ -72,9 +75,12 @@ async fn two_replicas_keep_one_history_and_one_relay() {
 
     let addresses = [free_address(), free_address()];
     let bases: Vec<String> = addresses.iter().map(|a| format!("http://{a}")).collect();
-    let mut a = start(&app, addresses[0]).await;
-    let mut b = start(&app, addresses[1]).await;
-    let mut streams = [Sse::open(&bases[0]).await, Sse::open(&bases[1]).await];
+    let mut a = app.start_serve(addresses[0]).await;
+    let mut b = app.start_serve(addresses[1]).await;
+    let mut streams = [
+        SseReader::open_at(&bases[0], "?after=0", None).await,
+        SseReader::open_at(&bases[1], "?after=0", None).await,
+    ];
 
     // Concurrent writers, each request to the other replica than the last.
     let writers: Vec<_> = (0..4)
@@ -116,15 +122,14 @@ async fn two_replicas_keep_one_history_and_one_relay() {
     // recorded moves put them.
     let max_seq = one_history(&app);
     let every: Vec<i64> = (1..=max_seq).collect();
-    for stream in &mut streams {
+    for (stream, base) in streams.iter_mut().zip(&bases) {
         assert_eq!(
-            stream.until(max_seq).await,
+            stream.seqs_through(max_seq).await,
             every,
-            "SSE of {} shows every event",
-            stream.base
+            "SSE of {base} shows every event"
         );
     }
-    let received = wait_for(max_seq, || stream_contents(&nats)).await;
+    let received = wait_for_seq(max_seq, WAIT, || stream_contents(&nats)).await;
     assert_eq!(
         distinct_seqs(&received),
         every,
@@ -157,7 +162,7 @@ async fn two_replicas_keep_one_history_and_one_relay() {
     let answer = alive_write(&bases[alive]).await;
     let after_kill = one_history(&app);
     assert!(after_kill > max_seq, "{answer}");
-    let received = wait_for(after_kill, || stream_contents(&nats)).await;
+    let received = wait_for_seq(after_kill, WAIT, || stream_contents(&nats)).await;
     let nats_takeover = killed.elapsed();
     assert_eq!(
         distinct_seqs(&received),
@@ -205,33 +210,6 @@ async fn two_replicas_keep_one_history_and_one_relay() {
     .unwrap();
 }
 
-fn free_address() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-async fn start(app: &TestApp, listen: SocketAddr) -> KillOnDrop {
-    let mut child = KillOnDrop(app.serve_command(listen).spawn().unwrap());
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = reqwest::get(format!("http://{listen}/healthz")).await {
-            if r.status().is_success() {
-                return child;
-            }
-        }
-        if let Some(status) = child.0.try_wait().unwrap() {
-            panic!("a replica exited at start: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "a replica never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// `operations` writes, alternating replicas: an upload, then a promotion to staging or
 /// production or an alias move to a random existing version.
 async fn write(bases: &[String], writer: usize, operations: usize) {
@@ -239,18 +217,11 @@ async fn write(bases: &[String], writer: usize, operations: usize) {
     for step in 0..operations {
         let base = &bases[(writer + step) % 2];
         let response = if step % 2 == 0 {
-            let form = reqwest::multipart::Form::new()
-                .part(
-                    "metadata",
-                    reqwest::multipart::Part::text(r#"{"format": "opaque"}"#)
-                        .mime_str("application/json")
-                        .unwrap(),
-                )
-                .part(
-                    "artifact",
-                    reqwest::multipart::Part::bytes(format!("{writer}-{step}").into_bytes())
-                        .file_name("m.bin"),
-                );
+            let form = upload_form(
+                &json!({"format": "opaque"}),
+                reqwest::multipart::Part::bytes(format!("{writer}-{step}").into_bytes())
+                    .file_name("m.bin"),
+            );
             http.post(format!("{base}/api/v1/models/shared/versions"))
                 .multipart(form)
                 .send()
@@ -284,17 +255,10 @@ async fn write(bases: &[String], writer: usize, operations: usize) {
 
 /// An upload through the replica left: always a new event.
 async fn alive_write(base: &str) -> Value {
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "metadata",
-            reqwest::multipart::Part::text(r#"{"format": "opaque"}"#)
-                .mime_str("application/json")
-                .unwrap(),
-        )
-        .part(
-            "artifact",
-            reqwest::multipart::Part::bytes(b"after the kill".to_vec()).file_name("m.bin"),
-        );
+    let form = upload_form(
+        &json!({"format": "opaque"}),
+        reqwest::multipart::Part::bytes(b"after the kill".to_vec()).file_name("m.bin"),
+    );
     let response = reqwest::Client::new()
         .post(format!("{base}/api/v1/models/shared/versions"))
         .multipart(form)
@@ -368,63 +332,4 @@ fn one_history(app: &TestApp) -> i64 {
         "staging is where its last event put it"
     );
     seqs.last().copied().unwrap_or(0)
-}
-
-/// An SSE subscriber replaying from the start.
-struct Sse {
-    base: String,
-    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buffer: String,
-    seqs: Vec<i64>,
-}
-
-impl Sse {
-    async fn open(base: &str) -> Sse {
-        let response = reqwest::get(format!("{base}/api/v1/events/stream?after=0"))
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        Sse {
-            base: base.to_owned(),
-            body: response.bytes_stream().boxed(),
-            buffer: String::new(),
-            seqs: Vec::new(),
-        }
-    }
-
-    /// Every seq read so far once `last` has arrived.
-    async fn until(&mut self, last: i64) -> Vec<i64> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.seqs.last().copied().unwrap_or(0) < last {
-            let chunk = tokio::time::timeout_at(deadline.into(), self.body.next())
-                .await
-                .expect("the SSE stream stalled")
-                .expect("the SSE stream ended")
-                .unwrap();
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = self.buffer.find('\n') {
-                let line: String = self.buffer.drain(..=end).collect();
-                if let Some(id) = line.trim_end().strip_prefix("id:") {
-                    self.seqs.push(id.trim().parse().unwrap());
-                }
-            }
-        }
-        self.seqs.clone()
-    }
-}
-
-async fn wait_for<F, Fut>(last: i64, read: F) -> Vec<capstan_tests::brokers::Received>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Vec<capstan_tests::brokers::Received>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let received = read().await;
-        if distinct_seqs(&received).contains(&last) {
-            return received;
-        }
-        assert!(Instant::now() < deadline, "the broker never got seq {last}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::json;
 
-use capstan_tests::{spawn_with, train_breast_cancer, DbBackend, KillOnDrop, TestOptions};
+use capstan_tests::{free_address, spawn_with, train_breast_cancer, DbBackend, TestOptions};
 
 use crate::batch::{table_with_ids, upload_dataset};
 
@@ -63,21 +63,10 @@ async fn a_soak_under_mixed_traffic_levels_off() {
     let (_, dataset) = upload_dataset(&app, "soak-input", "text/csv", csv.into_bytes()).await;
     app.stop_gracefully().await;
 
-    let listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let listen = free_address();
     app.base = format!("http://{listen}");
-    let mut server = KillOnDrop(app.serve_command(listen).spawn().unwrap());
+    let mut server = app.start_serve(listen).await;
     let pid = server.0.id();
-    let started = Instant::now();
-    while reqwest::get(format!("{}/healthz", app.base)).await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the registry never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 
     let stop = Arc::new(AtomicBool::new(false));
     let requests = Arc::new(AtomicUsize::new(0));
