@@ -207,6 +207,41 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
     }
 }
 
+/// A write transaction on SQLite, begun with `BEGIN IMMEDIATE`: it takes the database's
+/// write lock before its first read, so a writer in another process (a batch worker, a
+/// second replica on the file) makes it wait out `busy_timeout`. A plain `BEGIN` fails at
+/// once when its read turns into a write after the other committed (`SQLITE_BUSY` on the
+/// upgrade, which no busy timeout covers).
+fn sqlite_write<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    E: From<StoreError>,
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    fn sqlite(conn: &mut DbConn) -> &mut SqliteConnection {
+        match conn {
+            DbConn::Sqlite(sqlite) => sqlite,
+            DbConn::Postgres(_) => unreachable!("sqlite_write is called on SQLite only"),
+        }
+    }
+    let failed = |error: diesel::result::Error| E::from(StoreError::from(error));
+    AnsiTransactionManager::begin_transaction_sql(sqlite(conn), "BEGIN IMMEDIATE")
+        .map_err(failed)?;
+    match f(conn) {
+        Ok(value) => {
+            if let Err(error) = AnsiTransactionManager::commit_transaction(sqlite(conn)) {
+                let _ = AnsiTransactionManager::rollback_transaction(sqlite(conn));
+                return Err(failed(error));
+            }
+            Ok(value)
+        }
+        Err(error) => {
+            AnsiTransactionManager::rollback_transaction(sqlite(conn)).map_err(failed)?;
+            Err(error)
+        }
+    }
+}
+
 /// The connection pool plus, for SQLite, the lock that serialises write transactions
 /// (SQLite has one writer; taking turns here avoids `SQLITE_BUSY` on lock upgrades).
 #[derive(Clone)]
@@ -283,6 +318,9 @@ impl Db {
             let _turn = write_lock
                 .as_ref()
                 .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+            if matches!(*conn, DbConn::Sqlite(_)) {
+                return sqlite_write(&mut conn, f);
+            }
             conn.transaction(|conn| f(conn).map_err(TransactionError::Caller))
                 .map_err(|error| match error {
                     TransactionError::Caller(error) => error,

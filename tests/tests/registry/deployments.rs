@@ -550,9 +550,10 @@ async fn replicas_record_each_transition_once() {
         } else {
             (&replica, &app)
         };
-        let (s1, _) = report(a, "scorer", "a", serving(digest, version)).await;
-        let (s2, _) = report(b, "scorer", "b", serving(b_digest, b_version)).await;
-        assert!(s1 < 300 && s2 < 300);
+        let (s1, body) = report(a, "scorer", "a", serving(digest, version)).await;
+        assert!(s1 < 300, "round {round}, instance a: {s1} {body}");
+        let (s2, body) = report(b, "scorer", "b", serving(b_digest, b_version)).await;
+        assert!(s2 < 300, "round {round}, instance b: {s2} {body}");
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     // Then both go silent.
