@@ -22,9 +22,10 @@ use capstan_client::{ModelName, ModelRef};
 use tokio::sync::Notify;
 
 use crate::api::app::{self, AppSpec, Serves};
-use crate::api::auth::{PredictionGate, Verifier};
+use crate::api::auth::Verifier;
 use crate::api::messaging::amqp::{self, AmqpSettings};
 use crate::api::messaging::nats::{self, NatsSettings};
+use crate::api::prediction_gate::PredictionGate;
 use crate::config::AuthConfig;
 use crate::service::Limits;
 use crate::serving::callers::{AcceptedHashes, Callers, RegistryCallers};

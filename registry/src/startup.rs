@@ -11,7 +11,8 @@ use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 
 use crate::api::app::{self, AppSpec, Serves};
-use crate::api::auth::{PredictionGate, Verifier};
+use crate::api::auth::Verifier;
+use crate::api::prediction_gate::PredictionGate;
 use crate::artifacts::open_store;
 use crate::batch::{self, worker::WorkerConfig};
 use crate::config::Config;

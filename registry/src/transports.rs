@@ -12,8 +12,8 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::auth::PredictionGate;
 use crate::api::grpc;
+use crate::api::prediction_gate::PredictionGate;
 use crate::serving::Serving;
 
 type Job = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, anyhow::Result<()>> + Send>;

@@ -84,7 +84,7 @@ pub enum Verifier {
 
 impl Verifier {
     /// Who presents `secret`, if anyone this process accepts.
-    async fn caller(&self, secret: &str) -> Result<Option<Caller>, RegistryError> {
+    pub(super) async fn caller(&self, secret: &str) -> Result<Option<Caller>, RegistryError> {
         match self {
             Verifier::Registry(registry) => registry.authenticate(secret).await,
             Verifier::ModelServer(callers) => Ok(callers
@@ -301,61 +301,12 @@ fn bearer(request: &ServiceRequest) -> Option<&str> {
 }
 
 /// The secret of an `Authorization` value `Bearer <secret>`.
-fn bearer_secret(value: &str) -> Option<&str> {
+pub(super) fn bearer_secret(value: &str) -> Option<&str> {
     let (scheme, secret) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| secret.trim())
         .filter(|s| !s.is_empty())
-}
-
-/// The gate of predictions that arrive outside HTTP (gRPC calls, broker messages): the
-/// HTTP gate's verifier and model scopes, and its rule for predictions (any role).
-#[derive(Clone)]
-pub struct PredictionGate {
-    /// Off: everyone may predict (no token file, no `--auth-from-registry`).
-    pub enabled: bool,
-    pub verifier: Verifier,
-}
-
-impl PredictionGate {
-    /// Lets in a prediction from `model` by whoever presents `authorization` (the value
-    /// of an `authorization` header or metadata entry, `Bearer <token>`).
-    pub async fn admit(
-        &self,
-        authorization: Option<&str>,
-        model: &str,
-    ) -> Result<Caller, RegistryError> {
-        if !self.enabled {
-            return Ok(Caller::anonymous());
-        }
-        let secret = authorization.and_then(bearer_secret).ok_or_else(|| {
-            RegistryError::unauthorized(
-                "this request needs a token: send `authorization: Bearer <token>`",
-            )
-        })?;
-        let caller = self
-            .verifier
-            .caller(secret)
-            .await?
-            .ok_or_else(|| RegistryError::unauthorized("the token is unknown or revoked"))?;
-        if !caller.sees(model) {
-            return Err(RegistryError::not_found(
-                "model_not_found",
-                format!("model {model:?} does not exist"),
-            ));
-        }
-        if !caller.has(Role::Reader) {
-            return Err(RegistryError::forbidden(
-                "insufficient_role",
-                format!(
-                    "predictions need the reader role; token {:?} is {}",
-                    caller.name, caller.role
-                ),
-            ));
-        }
-        Ok(caller)
-    }
 }
 
 /// Whether a path outside the route table is open anyway (the documents, health).

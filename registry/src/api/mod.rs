@@ -29,6 +29,7 @@ mod models;
 mod open_inference;
 mod policies;
 mod predict;
+pub mod prediction_gate;
 mod predictions;
 mod promotion_requests;
 mod stages;

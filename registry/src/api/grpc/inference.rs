@@ -20,7 +20,7 @@ use super::proto::{
     ServerMetadataRequest, ServerMetadataResponse, ServerReadyRequest, ServerReadyResponse,
 };
 use super::tensors::{v2_request, wire_response};
-use crate::api::auth::PredictionGate;
+use crate::api::prediction_gate::PredictionGate;
 use crate::error::RegistryError;
 use crate::serving::{v2, LoadedModel, Serving};
 

@@ -17,7 +17,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use self::inference::InferenceService;
-use super::auth::PredictionGate;
+use super::prediction_gate::PredictionGate;
 use crate::serving::Serving;
 
 /// The generated messages, server and client of `inference.GRPCInferenceService`.

@@ -30,7 +30,7 @@ use tokio_util::task::TaskTracker;
 use capstan_client::ModelName;
 
 use super::{answer, Message, AUTHORIZATION_HEADER, REF_HEADER};
-use crate::api::auth::PredictionGate;
+use crate::api::prediction_gate::PredictionGate;
 use crate::serving::Serving;
 
 /// Where requests come from and how many may be in flight.

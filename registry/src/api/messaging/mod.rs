@@ -17,7 +17,7 @@ use capstan_client::inference::PredictRequest;
 use capstan_client::problem::PROBLEM_CONTENT_TYPE;
 use capstan_client::{ModelName, VersionRef};
 
-use super::auth::PredictionGate;
+use super::prediction_gate::PredictionGate;
 use crate::error::RegistryError;
 use crate::serving::{ServeError, Serving};
 
