@@ -48,7 +48,7 @@ pub async fn move_stage(
     if let Err(unconfirmed) = super::confirmed(form.confirm.as_deref()) {
         return after_action(&ctx, &registry, name, Err(unconfirmed)).await;
     }
-    let reason = form.reason.filter(|r| !r.trim().is_empty());
+    let reason = super::given_reason(form.reason);
     let stage = form.stage;
     let actor = ctx.caller.name.clone();
     let outcome = match form.action.as_str() {
@@ -119,7 +119,7 @@ pub async fn move_alias(
     let alias = AliasName::parse(form.alias.trim())
         .map_err(|e| UiError(RegistryError::bad_request("invalid_alias", e.to_string())))?;
     let actor = ctx.caller.name.clone();
-    let reason = form.reason.filter(|r| !r.trim().is_empty());
+    let reason = super::given_reason(form.reason);
     let outcome = match form.action.as_str() {
         "set" => {
             let version = form

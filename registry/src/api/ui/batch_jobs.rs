@@ -6,25 +6,18 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use capstan_client::http::BatchJobQuery;
 use capstan_client::types::{BatchInput, BatchJob, BatchJobStatus, ReviewBatchJob, Role};
 use maud::{html, Markup};
-use serde::Deserialize;
 
 use super::layout::{short_digest, Live, Page, Section};
 use super::models::{encode_query, size, when};
 use super::session::UiContext;
-use super::UiError;
-use crate::error::RegistryError;
+use super::{Decision, PageQuery, ReviewForm, UiError};
 use crate::service::Registry;
-
-#[derive(Deserialize)]
-pub struct ListQuery {
-    page: Option<String>,
-}
 
 /// `GET /ui/batch-jobs`: newest first.
 pub async fn list(
     ctx: UiContext,
     registry: web::Data<Registry>,
-    query: web::Query<ListQuery>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, UiError> {
     let page = registry
         .list_batch_jobs(
@@ -206,14 +199,6 @@ fn job_page(ctx: &UiContext, job: &BatchJob, refused: Option<&str>) -> HttpRespo
     .render(ctx)
 }
 
-#[derive(Deserialize)]
-pub struct ReviewForm {
-    csrf: String,
-    decision: String,
-    reason: Option<String>,
-    confirm: Option<String>,
-}
-
 /// `POST /ui/batch-jobs/{id}/review`: approve or reject a succeeded job.
 pub async fn review(
     request: HttpRequest,
@@ -224,22 +209,15 @@ pub async fn review(
 ) -> Result<HttpResponse, UiError> {
     ctx.check_form(&request, &form.csrf)?;
     let id = id.into_inner();
-    let form = form.into_inner();
-    let to = match form.decision.as_str() {
-        "approve" => BatchJobStatus::Approved,
-        "reject" => BatchJobStatus::Rejected,
-        other => {
-            return Err(UiError(RegistryError::bad_request(
-                "invalid_form",
-                format!("unknown decision {other:?}"),
-            )))
-        }
-    };
     let review = ReviewBatchJob {
-        reason: form.reason.filter(|r| !r.trim().is_empty()),
+        reason: form.reason(),
     };
-    let outcome = match super::confirmed(form.confirm.as_deref()) {
-        Ok(()) => {
+    let outcome = match form.decision() {
+        Ok(decision) => {
+            let to = match decision {
+                Decision::Approve => BatchJobStatus::Approved,
+                Decision::Reject => BatchJobStatus::Rejected,
+            };
             registry
                 .review_batch_job(id.clone(), to, review, &ctx.caller)
                 .await

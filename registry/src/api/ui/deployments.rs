@@ -8,24 +8,18 @@ use capstan_client::http::DeploymentQuery;
 use capstan_client::types::{Deployment, DeploymentInstance};
 use capstan_client::ModelName;
 use maud::{html, Markup};
-use serde::Deserialize;
 
 use super::layout::{short_digest, Live, Page, Section};
 use super::models::{encode_query, when};
 use super::session::UiContext;
-use super::UiError;
+use super::{PageQuery, UiError};
 use crate::service::Registry;
-
-#[derive(Deserialize)]
-pub struct ListQuery {
-    page: Option<String>,
-}
 
 /// `GET /ui/deployments`.
 pub async fn list(
     ctx: UiContext,
     registry: web::Data<Registry>,
-    query: web::Query<ListQuery>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, UiError> {
     let page = registry
         .list_deployments(

@@ -25,6 +25,7 @@ mod versions;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpResponse, ResponseError};
 use capstan_client::types::Role;
+use serde::Deserialize;
 
 pub use session::{session_secret, SESSION_COOKIE};
 
@@ -81,6 +82,55 @@ pub fn confirmed(confirm: Option<&str>) -> Result<(), crate::error::RegistryErro
             "tick the confirmation box to go ahead",
         ))
     }
+}
+
+/// `?page=`: the page token of a paged list.
+#[derive(Deserialize)]
+pub struct PageQuery {
+    page: Option<String>,
+}
+
+/// What a reviewer decided on a review form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+/// The review form of a batch job or a promotion request: approve or reject, a reason,
+/// the confirmation box.
+#[derive(Deserialize)]
+pub struct ReviewForm {
+    pub csrf: String,
+    decision: String,
+    reason: Option<String>,
+    confirm: Option<String>,
+}
+
+impl ReviewForm {
+    /// The decision, once the confirmation box is ticked; a refusal the page shows in
+    /// place otherwise.
+    pub fn decision(&self) -> Result<Decision, crate::error::RegistryError> {
+        confirmed(self.confirm.as_deref())?;
+        match self.decision.as_str() {
+            "approve" => Ok(Decision::Approve),
+            "reject" => Ok(Decision::Reject),
+            other => Err(crate::error::RegistryError::bad_request(
+                "invalid_form",
+                format!("unknown decision {other:?}"),
+            )),
+        }
+    }
+
+    /// The reason, unless left blank.
+    pub fn reason(&self) -> Option<String> {
+        given_reason(self.reason.clone())
+    }
+}
+
+/// A form's reason field: `None` when it was left blank.
+pub fn given_reason(reason: Option<String>) -> Option<String> {
+    reason.filter(|r| !r.trim().is_empty())
 }
 
 /// Whether a path belongs to the UI.

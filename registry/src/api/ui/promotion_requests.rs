@@ -8,13 +8,12 @@ use capstan_client::http::PromotionRequestQuery;
 use capstan_client::types::{PromotionRequest, PromotionStatus, ReviewPromotion, Role};
 use capstan_client::ModelName;
 use maud::{html, Markup};
-use serde::Deserialize;
 
 use super::actions::after_action;
 use super::models::when;
 use super::session::UiContext;
-use super::UiError;
-use crate::error::{RegistryError, RegistryResult};
+use super::{Decision, ReviewForm, UiError};
+use crate::error::RegistryResult;
 use crate::service::Registry;
 
 /// The pending requests of `model`, newest first.
@@ -73,14 +72,6 @@ pub fn pending_markup(ctx: &UiContext, requests: &[PromotionRequest]) -> Markup 
     }
 }
 
-#[derive(Deserialize)]
-pub struct ReviewForm {
-    csrf: String,
-    decision: String,
-    reason: Option<String>,
-    confirm: Option<String>,
-}
-
 /// `POST /ui/promotion-requests/{id}/review`: approve or reject, back to the model's page.
 pub async fn review(
     request: HttpRequest,
@@ -91,41 +82,33 @@ pub async fn review(
 ) -> Result<HttpResponse, UiError> {
     ctx.check_form(&request, &form.csrf)?;
     let id = id.into_inner();
-    let form = form.into_inner();
     let found = registry
         .get_promotion_request(&ctx.caller, id.clone())
         .await?;
     let review = ReviewPromotion {
-        reason: form.reason.filter(|r| !r.trim().is_empty()),
+        reason: form.reason(),
     };
-    let outcome = if let Err(unconfirmed) = super::confirmed(form.confirm.as_deref()) {
-        Err(unconfirmed)
-    } else {
-        match form.decision.as_str() {
-            "approve" => registry
-                .approve_promotion(&ctx.caller, id, review)
-                .await
-                .map(|r| match r.status {
-                    PromotionStatus::Approved => format!(
-                        "Approved: v{} is now in {}.",
-                        r.version,
-                        r.target.replace(':', " ")
-                    ),
-                    _ => format!(
-                        "Approval recorded: {} of {}.",
-                        r.approvals.len(),
-                        r.approvals_required
-                    ),
-                }),
-            "reject" => registry
-                .reject_promotion(&ctx.caller, id, review)
-                .await
-                .map(|r| format!("Request for v{} rejected.", r.version)),
-            other => Err(RegistryError::bad_request(
-                "invalid_form",
-                format!("unknown decision {other:?}"),
-            )),
-        }
+    let outcome = match form.decision() {
+        Err(refused) => Err(refused),
+        Ok(Decision::Approve) => registry
+            .approve_promotion(&ctx.caller, id, review)
+            .await
+            .map(|r| match r.status {
+                PromotionStatus::Approved => format!(
+                    "Approved: v{} is now in {}.",
+                    r.version,
+                    r.target.replace(':', " ")
+                ),
+                _ => format!(
+                    "Approval recorded: {} of {}.",
+                    r.approvals.len(),
+                    r.approvals_required
+                ),
+            }),
+        Ok(Decision::Reject) => registry
+            .reject_promotion(&ctx.caller, id, review)
+            .await
+            .map(|r| format!("Request for v{} rejected.", r.version)),
     };
     after_action(&ctx, &registry, found.model, outcome).await
 }

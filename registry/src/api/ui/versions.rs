@@ -238,7 +238,7 @@ pub async fn archive(
     ctx.check_form(&request, &form.csrf)?;
     let VersionPath { name, version } = path.into_inner();
     let form = form.into_inner();
-    let reason = form.reason.filter(|r| !r.trim().is_empty());
+    let reason = super::given_reason(form.reason);
     let outcome = match super::confirmed(form.confirm.as_deref()) {
         Ok(()) => registry
             .archive_version(
