@@ -1,7 +1,8 @@
 //! The Open Inference Protocol (KServe V2) over the served refs: which model a V2 route
 //! names, its metadata, and `infer` — a JSON request, optionally followed by the binary
-//! tensor extension's bytes. Answers are always JSON. The routes are in
-//! `api/open_inference.rs`.
+//! tensor extension's bytes. An answer is an [`Inference`] with typed outputs: JSON for
+//! HTTP (`api/open_inference.rs`), typed or raw contents for gRPC (`api/grpc`), without
+//! a JSON value per element on the way.
 
 mod tensors;
 
@@ -32,6 +33,60 @@ const PROBABILITIES_OUTPUT: &str = "probabilities";
 const VALUE_OUTPUT: &str = "value";
 /// What skl2onnx names a regressor's output; a request may ask for it by that name.
 const SKL2ONNX_VALUE_OUTPUT: &str = "variable";
+
+/// An output tensor's elements as the model produced them.
+#[derive(Debug, Clone)]
+pub enum OutputData {
+    Fp64(Vec<f64>),
+    /// Class labels: `INT64` when every class is an integer, else `BYTES`.
+    Labels(Vec<ClassLabel>),
+}
+
+/// A V2 output tensor before it is put on a wire.
+#[derive(Debug, Clone)]
+pub struct OutputTensor {
+    pub name: String,
+    /// `FP64`, `INT64` or `BYTES`.
+    pub datatype: &'static str,
+    pub shape: Vec<i64>,
+    pub data: OutputData,
+}
+
+/// A V2 answer before it is put on a wire.
+#[derive(Debug, Clone)]
+pub struct Inference {
+    pub model_name: String,
+    pub model_version: String,
+    pub id: Option<String>,
+    pub outputs: Vec<OutputTensor>,
+}
+
+impl From<Inference> for V2InferResponse {
+    fn from(inference: Inference) -> Self {
+        let outputs = inference
+            .outputs
+            .into_iter()
+            .map(|output| V2Tensor {
+                name: output.name,
+                shape: output.shape,
+                datatype: output.datatype.to_owned(),
+                parameters: None,
+                data: Some(match output.data {
+                    OutputData::Fp64(values) => Value::from(values),
+                    OutputData::Labels(labels) => {
+                        serde_json::to_value(labels).unwrap_or(Value::Null)
+                    }
+                }),
+            })
+            .collect();
+        V2InferResponse {
+            model_name: inference.model_name,
+            model_version: inference.model_version,
+            id: inference.id,
+            outputs,
+        }
+    }
+}
 
 impl Serving {
     /// The model a V2 route names: `version`, or without one the default ref (the first
@@ -79,7 +134,7 @@ impl Serving {
         let result = infer_with(model, body, json_length).await;
         self.metrics
             .observe(model, "v2", result.is_ok(), started.elapsed());
-        result
+        result.map(V2InferResponse::from)
     }
 
     /// Runs a decoded infer request (another transport's: gRPC) on `model` and records it
@@ -91,7 +146,7 @@ impl Serving {
         binary: &[u8],
         protocol: &'static str,
         started: Instant,
-    ) -> Result<V2InferResponse, ServeError> {
+    ) -> Result<Inference, ServeError> {
         let result = infer_parsed(model, request, binary).await;
         self.metrics
             .observe(model, protocol, result.is_ok(), started.elapsed());
@@ -199,34 +254,29 @@ fn value_shape(rows: i64, targets: usize) -> Vec<i64> {
 }
 
 /// Every output tensor of a prediction, by name.
-fn output_tensors(model: &LoadedModel, prediction: Prediction) -> Vec<V2Tensor> {
+fn output_tensors(model: &LoadedModel, prediction: Prediction) -> Vec<OutputTensor> {
     let n_rows = prediction.len() as i64;
     match prediction {
-        Prediction::Values(values) => vec![V2Tensor {
+        Prediction::Values(values) => vec![OutputTensor {
             name: VALUE_OUTPUT.to_owned(),
             shape: value_shape(n_rows, values.values.ncols()),
-            datatype: "FP64".to_owned(),
-            parameters: None,
-            data: Some(Value::from(
-                values.values.iter().copied().collect::<Vec<f64>>(),
-            )),
+            datatype: "FP64",
+            data: OutputData::Fp64(values.values.iter().copied().collect()),
         }],
         Prediction::Classes(classes) => {
             let labels = model.predictor.classes();
             vec![
-                V2Tensor {
+                OutputTensor {
                     name: LABEL_OUTPUT.to_owned(),
                     shape: vec![n_rows],
-                    datatype: label_datatype(labels).to_owned(),
-                    parameters: None,
-                    data: Some(serde_json::to_value(&classes.predictions).unwrap_or(Value::Null)),
+                    datatype: label_datatype(labels),
+                    data: OutputData::Labels(classes.predictions),
                 },
-                V2Tensor {
+                OutputTensor {
                     name: PROBABILITIES_OUTPUT.to_owned(),
                     shape: vec![n_rows, labels.len() as i64],
-                    datatype: "FP64".to_owned(),
-                    parameters: None,
-                    data: Some(Value::from(classes.probabilities.concat())),
+                    datatype: "FP64",
+                    data: OutputData::Fp64(classes.probabilities.concat()),
                 },
             ]
         }
@@ -237,7 +287,7 @@ async fn infer_with<S, E>(
     model: &Arc<LoadedModel>,
     body: S,
     json_length: Option<&[u8]>,
-) -> Result<V2InferResponse, ServeError>
+) -> Result<Inference, ServeError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -268,7 +318,7 @@ async fn infer_parsed(
     model: &Arc<LoadedModel>,
     request_body: V2InferRequest,
     binary: &[u8],
-) -> Result<V2InferResponse, ServeError> {
+) -> Result<Inference, ServeError> {
     let signature = model.predictor.signature();
     let rows = rows_from_inputs(&request_body.inputs, binary, signature)?;
     let prediction = run_prediction(model, rows).await?;
@@ -301,7 +351,7 @@ async fn infer_parsed(
             })
             .collect::<Result<_, ServeError>>()?,
     };
-    Ok(V2InferResponse {
+    Ok(Inference {
         model_name: model.name.to_string(),
         model_version: model.version.to_string(),
         id: request_body.id,

@@ -3,13 +3,15 @@
 //! packed the same way), so one decoder reads every transport. Outputs leave as typed
 //! `contents`, or as `raw_output_contents` when the request sent raw inputs.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use capstan_client::inference::{V2InferRequest, V2InferResponse, V2RequestedOutput, V2Tensor};
+use capstan_client::inference::{V2InferRequest, V2RequestedOutput, V2Tensor};
+use capstan_client::ClassLabel;
 
 use super::proto::model_infer_request::InferInputTensor;
 use super::proto::model_infer_response::InferOutputTensor;
 use super::proto::{InferTensorContents, ModelInferRequest, ModelInferResponse};
+use crate::serving::v2::{Inference, OutputData};
 use crate::serving::ServeError;
 
 /// A gRPC infer request as a V2 request and the bytes of its tensors.
@@ -125,14 +127,13 @@ fn pack(input: &InferInputTensor, out: &mut Vec<u8>) -> Result<(), ServeError> {
 }
 
 /// A V2 answer on the wire: typed contents, or raw contents when `raw`.
-pub(super) fn wire_response(answer: V2InferResponse, raw: bool) -> ModelInferResponse {
+pub(super) fn wire_response(answer: Inference, raw: bool) -> ModelInferResponse {
     let mut raw_output_contents = Vec::new();
     let outputs = answer
         .outputs
         .into_iter()
         .map(|tensor| {
-            let elements = elements(tensor.data.as_ref());
-            let contents = typed_contents(&tensor.datatype, &elements);
+            let contents = typed_contents(tensor.datatype, tensor.data);
             let contents = if raw {
                 raw_output_contents.push(raw_bytes(&contents));
                 None
@@ -141,7 +142,7 @@ pub(super) fn wire_response(answer: V2InferResponse, raw: bool) -> ModelInferRes
             };
             InferOutputTensor {
                 name: tensor.name,
-                datatype: tensor.datatype,
+                datatype: tensor.datatype.to_owned(),
                 shape: tensor.shape,
                 parameters: Default::default(),
                 contents,
@@ -158,44 +159,24 @@ pub(super) fn wire_response(answer: V2InferResponse, raw: bool) -> ModelInferRes
     }
 }
 
-/// A V2 tensor's `data`, flattened.
-fn elements(data: Option<&Value>) -> Vec<&Value> {
-    fn walk<'a>(value: &'a Value, out: &mut Vec<&'a Value>) {
-        match value {
-            Value::Array(items) => items.iter().for_each(|item| walk(item, out)),
-            other => out.push(other),
-        }
-    }
-    let mut out = Vec::new();
-    if let Some(data) = data {
-        walk(data, &mut out);
-    }
-    out
-}
-
-/// The outputs' datatypes are the model's (FP64, INT64 or BYTES).
-fn typed_contents(datatype: &str, elements: &[&Value]) -> InferTensorContents {
+/// An output's elements in the contents field of its datatype.
+fn typed_contents(datatype: &str, data: OutputData) -> InferTensorContents {
     let mut contents = InferTensorContents::default();
-    match datatype {
-        "FP64" => {
-            contents.fp64_contents = elements
+    match data {
+        OutputData::Fp64(values) => contents.fp64_contents = values,
+        OutputData::Labels(labels) if datatype == "INT64" => {
+            contents.int64_contents = labels
                 .iter()
-                .map(|v| v.as_f64().unwrap_or(f64::NAN))
-                .collect();
-        }
-        "INT64" => {
-            contents.int64_contents = elements
-                .iter()
-                .map(|v| v.as_i64().unwrap_or_default())
-                .collect();
-        }
-        _ => {
-            contents.bytes_contents = elements
-                .iter()
-                .map(|v| match v {
-                    Value::String(text) => text.as_bytes().to_vec(),
-                    other => other.to_string().into_bytes(),
+                .map(|label| match label {
+                    ClassLabel::Int(n) => *n,
+                    ClassLabel::Text(_) => 0,
                 })
+                .collect();
+        }
+        OutputData::Labels(labels) => {
+            contents.bytes_contents = labels
+                .iter()
+                .map(|label| label.to_string().into_bytes())
                 .collect();
         }
     }
