@@ -43,6 +43,30 @@ pub fn cargo() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
+/// `cargo` without the variables cargo sets for the test binary that runs it
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, `OUT_DIR`, …). Build scripts such as ring's
+/// rerun when one of those changes, so a build started from a test with them set (a
+/// stale `capstan-registry` rebuilt by [`workspace_bin`]) rebuilt ring and everything
+/// above it, and the next `cargo test` rebuilt it all back: three minutes of each CI run.
+pub fn cargo_command() -> Command {
+    const KEPT: [&str; 6] = [
+        "CARGO_HOME",
+        "CARGO_TARGET_DIR",
+        "CARGO_INCREMENTAL",
+        "CARGO_TERM_COLOR",
+        "CARGO_NET_OFFLINE",
+        "CARGO_BUILD_JOBS",
+    ];
+    let mut command = Command::new(cargo());
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if (name.starts_with("CARGO_") && !KEPT.contains(&name)) || name == "OUT_DIR" {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// A buildable copy of one example application.
 pub struct ExampleCrate {
     dir: tempfile::TempDir,
@@ -80,7 +104,7 @@ impl ExampleCrate {
     /// `cargo build --offline` of the copy (release when the tests are), into the shared
     /// target directory; panics with cargo's output when it fails.
     pub fn build(&self, extra_args: &[&str]) {
-        let mut command = Command::new(cargo());
+        let mut command = cargo_command();
         command
             .current_dir(self.path())
             .env("CARGO_TARGET_DIR", target_dir())
@@ -152,7 +176,7 @@ pub fn workspace_bin(bin: &str, packages: &[&str], sources: &[&str]) -> PathBuf 
     if current {
         return path;
     }
-    let mut command = Command::new(cargo());
+    let mut command = cargo_command();
     command
         .current_dir(workspace_root())
         .env("CARGO_TARGET_DIR", target_dir())

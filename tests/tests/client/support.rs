@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use capstan_tests::example::{
-    cargo, is_release, target_dir, workspace_bin, workspace_root, ExampleCrate,
+    cargo_command, is_release, target_dir, workspace_bin, workspace_root, ExampleCrate,
 };
 use capstan_tests::TestApp;
 
@@ -75,7 +75,11 @@ pub fn capstan_bin() -> &'static Path {
 
 /// A command with the client's variables cleared, then `env` set.
 pub fn clean_command(program: impl AsRef<std::ffi::OsStr>, env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(program);
+    clean(Command::new(program), env)
+}
+
+/// [`clean_command`] on a command made elsewhere.
+pub fn clean(mut command: Command, env: &[(&str, &str)]) -> Command {
     for name in CLIENT_VARS {
         command.env_remove(name);
     }
@@ -194,7 +198,7 @@ impl ExampleApp {
         let target = target_dir().display().to_string();
         let mut all_env = vec![("CARGO_TARGET_DIR", target.as_str())];
         all_env.extend_from_slice(env);
-        let mut command = clean_command(cargo(), &all_env);
+        let mut command = clean(cargo_command(), &all_env);
         let (subcommand, rest) = args.split_first().unwrap();
         command.current_dir(self.path()).arg(subcommand);
         if is_release() {
