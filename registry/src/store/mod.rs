@@ -242,8 +242,9 @@ where
     }
 }
 
-/// The connection pool plus, for SQLite, the lock that serialises write transactions
-/// (SQLite has one writer; taking turns here avoids `SQLITE_BUSY` on lock upgrades).
+/// The connection pool plus, for SQLite, the lock that serialises this process's write
+/// transactions (SQLite has one writer: taking turns here spares them SQLite's busy-wait
+/// polling; writers in other processes are waited for by [`sqlite_write`]).
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<ConnectionManager<DbConn>>,
